@@ -1,0 +1,47 @@
+"""Raw tensors with requires_grad: the forward pass written by hand, gradients from loss.backward()."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from impls import register
+from impls.base import SGD, Grads, ManualSGD
+from impls.spec import NetSpec
+
+_ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}
+
+
+def autograd_loss(spec: NetSpec, p: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
+    """The objective written directly as tensor expressions (autograd differentiates it)."""
+    z = _ACT[spec.hidden](x @ p["W1"].t() + p["b1"]) @ p["W2"].t() + p["b2"]
+    if spec.loss == "cross_entropy":
+        loss = (torch.logsumexp(z, dim=1) - z.gather(1, t[:, None]).squeeze(1)).mean()
+    else:
+        sq = (_ACT[spec.output](z) - t).pow(2)
+        loss = {"sse": sq.sum, "half_sse": lambda: 0.5 * sq.sum(), "mse": sq.mean}[spec.loss]()
+    if spec.l2:
+        loss = loss + spec.l2 * (p["W1"].pow(2).sum() + p["W2"].pow(2).sum())
+    return loss
+
+
+@register("autograd")
+class Autograd(ManualSGD):
+    """torch.autograd on leaf tensors; the update is the shared manual momentum step."""
+
+    summary = "raw tensors with requires_grad, loss.backward()"
+
+    def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
+        super().__init__(spec, params, sgd)
+        for v in self._p.values():
+            v.requires_grad_(True)
+
+    def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        for v in p.values():
+            v.grad = None
+        loss = autograd_loss(self.spec, p, x, t)
+        loss.backward()
+        return loss.detach(), {k: v.grad for k, v in p.items()}
+
+    def params(self) -> dict[str, Tensor]:
+        return {k: v.detach() for k, v in self._p.items()}

@@ -1,0 +1,97 @@
+"""The one interface every implementation shares: build from (spec, params, SGD), then step(x, t) -> (loss, grads)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor
+
+from impls.spec import FLOAT_DTYPES, PARAM_NAMES, NetSpec
+
+Grads = dict[str, Tensor]
+
+
+class UnsupportedConfig(NotImplementedError):
+    """This implementation does not handle the requested spec/device/dtype; reported as unsupported, not failed."""
+
+
+class CompileError(RuntimeError):
+    """torch.compile (or graph capture) failed; never silently replaced by eager execution."""
+
+
+@dataclass(frozen=True)
+class SGD:
+    """Rumelhart et al. 1986 eq. 9: dw <- momentum*dw - lr*dE/dw; w <- w + dw (torch.optim.SGD with dampening 0)."""
+
+    lr: float = 0.1
+    momentum: float = 0.0
+
+
+class Implementation(ABC):
+    """One way of writing the training step; subclasses are registered with @register('name')."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
+    dtypes: ClassVar[tuple[torch.dtype, ...]] = FLOAT_DTYPES
+    #: True when every new (spec, shape, dtype) costs a compilation (benchmarks measure it apart).
+    compiles: ClassVar[bool] = False
+
+    def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
+        reason = self.unsupported_reason(spec, params["W1"].device.type, params["W1"].dtype)
+        if reason:
+            raise UnsupportedConfig(f"{self.name}: {reason}")
+        self.spec = spec
+        self.sgd = sgd
+
+    @classmethod
+    def unsupported_reason(cls, spec: NetSpec, device: str, dtype: torch.dtype) -> str | None:
+        """None if this implementation can run the configuration, else why not (one line)."""
+        if device not in cls.devices:
+            return f"runs on {', '.join(cls.devices)} only, not {device}"
+        if dtype not in cls.dtypes:
+            return f"supports {', '.join(map(str, cls.dtypes))} only, not {dtype}"
+        return None
+
+    @abstractmethod
+    def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        """One SGD step on the batch; returns the loss and gradients at the parameters *before* the update."""
+
+    @abstractmethod
+    def params(self) -> dict[str, Tensor]:
+        """The current parameters keyed W1, b1, W2, b2 (views; clone before mutating)."""
+
+
+class ManualSGD(Implementation):
+    """Implementations that produce (loss, grads) themselves and share one in-place momentum update."""
+
+    def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
+        super().__init__(spec, params, sgd)
+        self._p = {k: params[k].detach().clone() for k in PARAM_NAMES}
+        self._v = [torch.zeros_like(self._p[k]) for k in PARAM_NAMES] if sgd.momentum else []
+
+    @abstractmethod
+    def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        """Loss and gradients of the spec's objective at p."""
+
+    def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        loss, grads = self.loss_and_grads(self._p, x, t)
+        with torch.no_grad():  # autograd leaves are updated in place too
+            apply_sgd([self._p[k] for k in PARAM_NAMES], [grads[k] for k in PARAM_NAMES], self._v, self.sgd)
+        return loss, grads
+
+    def params(self) -> dict[str, Tensor]:
+        return self._p
+
+
+def apply_sgd(ps: list[Tensor], gs: list[Tensor], vs: list[Tensor], sgd: SGD) -> None:
+    """In place: v <- momentum*v - lr*g; p <- p + v (or p <- p - lr*g without momentum), as multi-tensor ops."""
+    if sgd.momentum:
+        torch._foreach_mul_(vs, sgd.momentum)
+        torch._foreach_add_(vs, gs, alpha=-sgd.lr)
+        torch._foreach_add_(ps, vs)
+    else:
+        torch._foreach_add_(ps, gs, alpha=-sgd.lr)

@@ -1,0 +1,69 @@
+"""torch.compile of the whole manual step (forward, hand-written backward and momentum update) as one graph."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+import torch._dynamo
+from torch import Tensor
+
+from impls import register
+from impls.base import SGD, CompileError, Grads, Implementation
+from impls.batched import batched_loss_and_grads
+from impls.spec import PARAM_NAMES, NetSpec
+
+# Every (spec, dtype, batch-shape class) is its own graph of the same Python function. Dynamo's default of
+# 8 graphs per function would silently fall back to eager after that; raise the limit and make a hit an error.
+torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4096)
+torch._dynamo.config.fail_on_recompile_limit_hit = True
+
+
+def _step(
+    spec: NetSpec, lr: float, momentum: float, p: list[Tensor], v: list[Tensor], x: Tensor, t: Tensor
+) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
+    """Functional step: returns loss, grads, new params and new momentum buffers."""
+    loss, *grads = batched_loss_and_grads(spec, *p, x, t)
+    if momentum:
+        v = [momentum * vi - lr * gi for vi, gi in zip(v, grads)]
+        p = [pi + vi for pi, vi in zip(p, v)]
+    else:
+        p = [pi - lr * gi for pi, gi in zip(p, grads)]
+    return loss, grads, p, v
+
+
+@register("compiled")
+class Compiled(Implementation):
+    """torch.compile (inductor) of the batched manual step; a failed compile raises CompileError, never runs eager."""
+
+    summary = "torch.compile (inductor) of the manual batched step + update"
+    compiles = True
+
+    def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD(), mode: str | None = None) -> None:
+        super().__init__(spec, params, sgd)
+        self._p = [params[k].detach().clone() for k in PARAM_NAMES]
+        self._v = [torch.zeros_like(p) for p in self._p]
+        self.compilations = 0
+        self._fn = torch.compile(
+            functools.partial(_step, spec, float(sgd.lr), float(sgd.momentum)),
+            backend=self._counting_backend,
+            mode=mode,
+        )
+
+    def _counting_backend(self, gm: torch.fx.GraphModule, example_inputs: list[Tensor]):  # noqa: ANN202
+        """Inductor, counting graphs so that benchmarks can detect recompilation."""
+        self.compilations += 1
+        return torch._dynamo.lookup_backend("inductor")(gm, example_inputs)
+
+    def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        try:
+            loss, grads, self._p, self._v = self._fn(self._p, self._v, x, t)
+        except Exception as exc:  # noqa: BLE001 - only compiler failures are re-labelled
+            if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise CompileError(f"torch.compile failed for {self.spec.label} on {x.device.type}: {first}") from exc
+            raise
+        return loss, dict(zip(PARAM_NAMES, grads))
+
+    def params(self) -> dict[str, Tensor]:
+        return dict(zip(PARAM_NAMES, self._p))

@@ -1,0 +1,55 @@
+"""Hand-written pieces shared by the manual-backprop implementations: activations, their derivatives, loss deltas."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from impls.spec import NetSpec
+
+
+def activate(name: str, a: Tensor) -> Tensor:
+    """Apply the named activation (identity, sigmoid, tanh, relu)."""
+    if name == "sigmoid":
+        return torch.sigmoid(a)
+    if name == "tanh":
+        return torch.tanh(a)
+    if name == "relu":
+        return torch.relu(a)
+    return a
+
+
+def activation_grad(name: str, a: Tensor, y: Tensor) -> Tensor | None:
+    """d y / d a from the pre-activation a and output y; None for identity. ReLU'(0) = 0 as in torch."""
+    if name == "sigmoid":
+        return y * (1 - y)
+    if name == "tanh":
+        return 1 - y * y
+    if name == "relu":
+        return (a > 0).to(a.dtype)
+    return None
+
+
+def loss_and_delta(spec: NetSpec, z: Tensor, y: Tensor, t: Tensor, n_total: int) -> tuple[Tensor, Tensor]:
+    """Data loss of output pre-activations z / outputs y, and dLoss/dz; n_total is the batch size for the means.
+
+    Works for a batch (N, C) and for one sample (C,) alike, so the per-sample loop and the batched code share it.
+    """
+    if spec.loss == "cross_entropy":
+        logp = torch.log_softmax(z, dim=-1)
+        onehot = torch.nn.functional.one_hot(t, spec.C).to(z.dtype)
+        loss = -(logp * onehot).sum() / n_total
+        return loss, (logp.exp() - onehot) / n_total
+    diff = y - t
+    scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / (n_total * spec.C)}[spec.loss]
+    loss = (diff * diff).sum() * (scale / 2)
+    dy = diff * scale
+    dact = activation_grad(spec.output, z, y)
+    return loss, dy if dact is None else dy * dact
+
+
+def l2_terms(spec: NetSpec, W1: Tensor, W2: Tensor) -> tuple[Tensor | float, Tensor | float, Tensor | float]:
+    """The L2 penalty l2*(|W1|^2 + |W2|^2) and its gradients 2*l2*W1, 2*l2*W2 (zeros elided when l2 = 0)."""
+    if not spec.l2:
+        return 0.0, 0.0, 0.0
+    return spec.l2 * ((W1 * W1).sum() + (W2 * W2).sum()), 2 * spec.l2 * W1, 2 * spec.l2 * W2

@@ -1,0 +1,71 @@
+"""nn.Module built from nn.Linear, losses from torch.nn.functional, updated by torch.optim.SGD."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from impls import register
+from impls.base import SGD, Grads, Implementation
+from impls.spec import NetSpec
+
+_ACT: dict[str, nn.Module] = {"sigmoid": nn.Sigmoid(), "tanh": nn.Tanh(), "relu": nn.ReLU(), "identity": nn.Identity()}
+
+
+class TwoLayerNet(nn.Module):
+    """fc1 -> hidden activation -> fc2 -> output activation."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(spec.D, spec.H)
+        self.fc2 = nn.Linear(spec.H, spec.C)
+        self.act1 = _ACT[spec.hidden]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Output logits (before the output activation, which belongs to the loss here)."""
+        return self.fc2(self.act1(self.fc1(x)))
+
+
+def module_loss(spec: NetSpec, net: TwoLayerNet, z: Tensor, t: Tensor) -> Tensor:
+    """The spec's objective with torch.nn.functional losses; L2 on the weights only."""
+    if spec.loss == "cross_entropy":
+        loss = F.cross_entropy(z, t)
+    else:
+        y = _ACT[spec.output](z)
+        loss = F.mse_loss(y, t, reduction="mean" if spec.loss == "mse" else "sum")
+        if spec.loss == "half_sse":
+            loss = 0.5 * loss
+    if spec.l2:
+        loss = loss + spec.l2 * (net.fc1.weight.square().sum() + net.fc2.weight.square().sum())
+    return loss
+
+
+@register("module")
+class Module(Implementation):
+    """The idiomatic PyTorch way: model, loss, optimizer.zero_grad / backward / step."""
+
+    summary = "nn.Module of nn.Linear layers + torch.optim.SGD"
+
+    def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
+        super().__init__(spec, params, sgd)
+        W1 = params["W1"]
+        self.net = TwoLayerNet(spec).to(device=W1.device, dtype=W1.dtype)
+        with torch.no_grad():
+            for name, p in self._named().items():
+                p.copy_(params[name])
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=sgd.lr, momentum=sgd.momentum)
+
+    def _named(self) -> dict[str, nn.Parameter]:
+        n = self.net
+        return {"W1": n.fc1.weight, "b1": n.fc1.bias, "W2": n.fc2.weight, "b2": n.fc2.bias}
+
+    def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        self.opt.zero_grad(set_to_none=True)
+        loss = module_loss(self.spec, self.net, self.net(x), t)
+        loss.backward()
+        self.opt.step()
+        return loss.detach(), {k: p.grad for k, p in self._named().items()}
+
+    def params(self) -> dict[str, Tensor]:
+        return {k: p.detach() for k, p in self._named().items()}

@@ -1,0 +1,163 @@
+"""The net's configuration (NetSpec), its parameters, its data, and input checks shared by every implementation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, asdict
+
+import torch
+from torch import Tensor
+
+PARAM_NAMES: tuple[str, ...] = ("W1", "b1", "W2", "b2")
+HIDDEN_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu")
+OUTPUT_ACTIVATIONS: tuple[str, ...] = ("identity", "sigmoid", "tanh")
+LOSSES: tuple[str, ...] = ("sse", "half_sse", "mse", "cross_entropy")
+FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
+
+
+class SpecError(ValueError):
+    """A NetSpec that describes no sensible net (H=0, cross_entropy after a sigmoid, ...)."""
+
+
+class InputError(ValueError):
+    """Parameters or a batch that do not fit the spec: wrong shape, dtype, device, NaN/inf, bad labels."""
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """One two-layer net: D inputs -> H hidden (activation) -> C outputs (activation), a loss and an L2 coefficient."""
+
+    D: int
+    H: int
+    C: int
+    hidden: str = "sigmoid"
+    output: str = "identity"
+    loss: str = "sse"
+    l2: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("D", "H", "C"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SpecError(f"{name} must be a positive integer, got {value!r}")
+        _one_of("hidden activation", self.hidden, HIDDEN_ACTIVATIONS)
+        _one_of("output activation", self.output, OUTPUT_ACTIVATIONS)
+        _one_of("loss", self.loss, LOSSES)
+        if self.loss == "cross_entropy":
+            if self.output != "identity":
+                raise SpecError(
+                    f"cross_entropy applies softmax to the output logits; output activation must be "
+                    f"'identity', got {self.output!r}"
+                )
+            if self.C < 2:
+                raise SpecError(f"cross_entropy needs at least 2 classes, got C={self.C}")
+        if not isinstance(self.l2, (int, float)) or not math.isfinite(self.l2) or self.l2 < 0:
+            raise SpecError(f"l2 must be a finite number >= 0, got {self.l2!r}")
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, e.g. '784-30-10 sigmoid/identity cross_entropy l2=0'."""
+        return f"{self.D}-{self.H}-{self.C} {self.hidden}/{self.output} {self.loss} l2={self.l2:g}"
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain dict for CSV rows and benchmark extra_info."""
+        return asdict(self)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes in the nn.Linear layout: W1 (H, D), b1 (H,), W2 (C, H), b2 (C,)."""
+        return {"W1": (self.H, self.D), "b1": (self.H,), "W2": (self.C, self.H), "b2": (self.C,)}
+
+    def flops_per_step(self, n: int) -> int:
+        """Matmul flops of one training step on n samples: forward 2nDH+2nHC, backward dW2, dh, dW1."""
+        return 4 * n * self.D * self.H + 6 * n * self.H * self.C
+
+
+def _one_of(what: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise SpecError(f"unknown {what} {value!r}; choose one of: {', '.join(allowed)}")
+
+
+def all_specs(D: int = 5, H: int = 4, C: int = 3, l2_values: tuple[float, ...] = (0.0, 0.1)) -> list[NetSpec]:
+    """Every activation/output/loss combination that makes sense, with each L2 value."""
+    specs = []
+    for hidden in HIDDEN_ACTIVATIONS:
+        for output in OUTPUT_ACTIVATIONS:
+            for loss in LOSSES:
+                if loss == "cross_entropy" and output != "identity":
+                    continue
+                for l2 in l2_values:
+                    specs.append(NetSpec(D, H, C, hidden, output, loss, l2))
+    return specs
+
+
+def init_params(
+    spec: NetSpec, seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> dict[str, Tensor]:
+    """nn.Linear-style uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) init, reproducible from the seed on any device."""
+    g = torch.Generator().manual_seed(seed)
+    params = {}
+    for name, shape in spec.param_shapes().items():
+        fan_in = spec.D if name in ("W1", "b1") else spec.H
+        bound = 1.0 / math.sqrt(fan_in)
+        values = (torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1) * bound
+        params[name] = values.to(dtype=dtype, device=device)
+    return params
+
+
+def make_batch(
+    spec: NetSpec, n: int, seed: int = 1, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> tuple[Tensor, Tensor]:
+    """A reproducible batch: x ~ N(0,1); targets in the output activation's range, or class labels."""
+    if n < 1:
+        raise InputError(f"batch size must be >= 1, got {n}")
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, spec.D, generator=g, dtype=torch.float64)
+    if spec.loss == "cross_entropy":
+        t = torch.randint(0, spec.C, (n,), generator=g).to(device)
+    else:
+        u = torch.rand(n, spec.C, generator=g, dtype=torch.float64)
+        t = {"sigmoid": u, "tanh": 2 * u - 1, "identity": torch.randn(n, spec.C, generator=g, dtype=torch.float64)}[
+            spec.output
+        ]
+        t = t.to(dtype=dtype, device=device)
+    return x.to(dtype=dtype, device=device), t
+
+
+def check_inputs(spec: NetSpec, params: dict[str, Tensor], x: Tensor, t: Tensor) -> None:
+    """Raise InputError with one clear line if params/x/t do not fit the spec (shape, dtype, device, finiteness)."""
+    if not isinstance(x, Tensor) or not isinstance(t, Tensor):
+        raise InputError("x and t must be torch tensors")
+    if x.dtype not in FLOAT_DTYPES:
+        raise InputError(f"x must be float32 or float64, got {x.dtype}")
+    if x.dim() != 2 or x.shape[1] != spec.D or x.shape[0] < 1:
+        raise InputError(f"x must have shape (N, D={spec.D}) with N >= 1, got {tuple(x.shape)}")
+    missing = [k for k in PARAM_NAMES if k not in params]
+    if missing:
+        raise InputError(f"params lack {', '.join(missing)}; expected keys {', '.join(PARAM_NAMES)}")
+    for name, shape in spec.param_shapes().items():
+        p = params[name]
+        if tuple(p.shape) != shape:
+            raise InputError(f"{name} must have shape {shape} for {spec.label}, got {tuple(p.shape)}")
+        if p.dtype != x.dtype:
+            raise InputError(f"{name} is {p.dtype} but x is {x.dtype}; use one dtype")
+        if p.device != x.device:
+            raise InputError(f"{name} is on {p.device} but x is on {x.device}; use one device")
+        if not torch.isfinite(p).all():
+            raise InputError(f"{name} contains NaN or inf")
+    if not torch.isfinite(x).all():
+        raise InputError("x contains NaN or inf")
+    n = x.shape[0]
+    if t.device != x.device:
+        raise InputError(f"t is on {t.device} but x is on {x.device}; use one device")
+    if spec.loss == "cross_entropy":
+        if t.dtype != torch.int64 or tuple(t.shape) != (n,):
+            raise InputError(f"cross_entropy targets must be int64 class labels of shape ({n},), got {t.dtype} {tuple(t.shape)}")
+        if n and (int(t.min()) < 0 or int(t.max()) >= spec.C):
+            raise InputError(f"class labels must lie in [0, {spec.C}), got range [{int(t.min())}, {int(t.max())}]")
+    else:
+        if tuple(t.shape) != (n, spec.C):
+            raise InputError(f"targets must have shape (N={n}, C={spec.C}), got {tuple(t.shape)}")
+        if t.dtype != x.dtype:
+            raise InputError(f"t is {t.dtype} but x is {x.dtype}; use one dtype")
+        if not torch.isfinite(t).all():
+            raise InputError("t contains NaN or inf")

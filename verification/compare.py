@@ -1,0 +1,78 @@
+"""Derived tolerances and the per-quantity comparison of an implementation against the float64 oracle.
+
+Why the bound holds (Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., sec. 3.1):
+every number we compare ends a chain of inner products of lengths D (x.W1), H (h.W2), C (dz.W2) and
+N (the sums over the batch that form dW1, db1, dW2, db2 and the loss). A length-k inner product in unit
+roundoff u has error <= gamma_k * sum|a_i b_i|, gamma_k = k u / (1 - k u); to first order the errors of
+successive stages add, and the elementwise functions (exp/tanh/sigmoid, ~1-2 ulp each, derivatives <= 1)
+add a few u more, which we bound by 8 u. So for a quantity Q with condition number
+kappa_Q = max(sum |terms|) / max|Q| (computed by the oracle from the same data; >= 1):
+
+    max|Q_impl - Q_ref| / max|Q_ref|  <=  2 * gamma_k * kappa_Q,   k = D + H + C + N + 8,
+
+the factor 2 covering both sides when the reference runs in the same precision (float64 vs float64).
+For float32 that is ~1.2e-7 * k * kappa; for float64 ~2.2e-16 * k * kappa. A K-step SGD trajectory
+accumulates at most K such gradient errors plus one rounding of each update per step, so the final
+parameters get  K * (max_Q tol_Q + 2u)  relative to max|W_ref|. tests/test_tolerance.py checks the bound
+against a float32 evaluation of the oracle itself, which must fall inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.float64: 2.0**-53}
+ELEMENTWISE_ULPS = 8
+
+
+def gamma(k: int, u: float) -> float:
+    """Higham's gamma_k = k u / (1 - k u)."""
+    return k * u / (1 - k * u)
+
+
+def tolerance(dtype: torch.dtype, D: int, H: int, C: int, n: int, kappa: float) -> float:
+    """Normwise relative error bound for one quantity computed in `dtype` (see the module docstring)."""
+    return 2.0 * gamma(D + H + C + n + ELEMENTWISE_ULPS, UNIT_ROUNDOFF[dtype]) * kappa
+
+
+def trajectory_tolerance(dtype: torch.dtype, step_tol: float, steps: int) -> float:
+    """Bound on the final parameters after `steps` updates, each adding at most one step's error."""
+    return steps * (step_tol + 2 * UNIT_ROUNDOFF[dtype])
+
+
+@dataclass
+class Check:
+    """One compared quantity: normwise errors and the derived tolerance."""
+
+    quantity: str
+    max_abs_err: float
+    max_rel_err: float
+    tol: float
+    ok: bool
+    problem: str = ""
+
+
+def compare(quantity: str, got: object, ref: np.ndarray | float, tol: float) -> Check:
+    """Compare `got` with the reference; wrong type/shape or non-finite values fail with a reason."""
+    ref = np.asarray(ref, dtype=np.float64)
+    if got is None:
+        return Check(quantity, float("nan"), float("nan"), tol, False, "missing")
+    if isinstance(got, torch.Tensor):
+        got_np = got.detach().to("cpu", torch.float64).numpy()
+    else:
+        try:
+            got_np = np.asarray(got, dtype=np.float64)
+        except (TypeError, ValueError):
+            return Check(quantity, float("nan"), float("nan"), tol, False, f"not a tensor: {type(got).__name__}")
+    if got_np.shape != ref.shape:
+        return Check(quantity, float("nan"), float("nan"), tol, False, f"shape {got_np.shape}, expected {ref.shape}")
+    if not np.isfinite(got_np).all():
+        return Check(quantity, float("inf"), float("inf"), tol, False, "contains NaN or inf")
+    abs_err = float(np.abs(got_np - ref).max()) if ref.size else 0.0
+    scale = float(np.abs(ref).max()) if ref.size else 0.0
+    rel_err = abs_err / scale if scale else abs_err
+    ok = rel_err <= tol
+    return Check(quantity, abs_err, rel_err, tol, ok, "" if ok else "exceeds tolerance")

@@ -1,0 +1,127 @@
+"""Float64 NumPy reference: forward, loss, hand-derived gradients and SGD, written apart from impls/ on purpose.
+
+Its own gradients are checked against central finite differences and torch.autograd.gradcheck in tests/.
+It can also run in float32 to measure how far a float32 computation of the *same* formulas drifts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NAMES = ("W1", "b1", "W2", "b2")
+
+
+def _act(name: str, a: np.ndarray) -> np.ndarray:
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-a))
+    if name == "tanh":
+        return np.tanh(a)
+    if name == "relu":
+        return np.maximum(a, 0)
+    return a
+
+
+def _dact(name: str, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+    if name == "sigmoid":
+        return y * (1.0 - y)
+    if name == "tanh":
+        return 1.0 - y**2
+    if name == "relu":
+        return (a > 0).astype(a.dtype)
+    return np.ones_like(a)
+
+
+def loss_and_grads(
+    p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec, dtype: type = np.float64, kappa: dict | None = None
+) -> tuple[float, dict[str, np.ndarray]]:
+    """Loss and gradients of the spec's objective, computed in `dtype` (float64 unless measuring float32 drift).
+
+    If `kappa` is a dict it receives each quantity's condition number of its final summation,
+    kappa = max(sum of |terms|) / max|result| (>= 1): how much cancellation magnifies rounding errors.
+    """
+    W1, b1, W2, b2 = (np.asarray(p[k], dtype=dtype) for k in NAMES)
+    x = np.asarray(x, dtype=dtype)
+    n = x.shape[0]
+    a1 = x @ W1.T + b1
+    h = _act(spec.hidden, a1)
+    z = h @ W2.T + b2
+    if spec.loss == "cross_entropy":
+        labels = np.asarray(t, dtype=np.int64)
+        zs = z - z.max(axis=1, keepdims=True)
+        logp = zs - np.log(np.exp(zs).sum(axis=1, keepdims=True))
+        loss = -logp[np.arange(n), labels].sum() / n
+        lse = np.log(np.exp(zs).sum(axis=1)) + z.max(axis=1)
+        loss_mag = (np.abs(lse) + np.abs(z[np.arange(n), labels])).sum() / n
+        dz = np.exp(logp)
+        dz[np.arange(n), labels] -= 1.0
+        dz /= n
+    else:
+        y = _act(spec.output, z)
+        r = y - np.asarray(t, dtype=dtype)
+        if spec.loss == "sse":
+            loss, dy = (r**2).sum(), 2.0 * r
+        elif spec.loss == "half_sse":
+            loss, dy = 0.5 * (r**2).sum(), r
+        elif spec.loss == "mse":
+            loss, dy = (r**2).sum() / r.size, 2.0 * r / r.size
+        else:
+            raise ValueError(f"oracle: unknown loss {spec.loss!r}")
+        dz = dy * _dact(spec.output, z, y)
+        loss_mag = (np.abs(r) * (np.abs(y) + np.abs(np.asarray(t, dtype=dtype)))).sum() * (loss / max((r**2).sum(), 1e-300))
+    da1 = (dz @ W2) * _dact(spec.hidden, a1, h)
+    grads = {"W1": da1.T @ x, "b1": da1.sum(axis=0), "W2": dz.T @ h, "b2": dz.sum(axis=0)}
+    mags = {"W1": np.abs(da1).T @ np.abs(x), "b1": np.abs(da1).sum(axis=0), "W2": np.abs(dz).T @ np.abs(h),
+            "b2": np.abs(dz).sum(axis=0)}
+    if spec.l2:
+        penalty = spec.l2 * ((W1**2).sum() + (W2**2).sum())
+        loss_mag = loss_mag + penalty
+        for k, W in (("W1", W1), ("W2", W2)):
+            mags[k] = mags[k] + 2.0 * spec.l2 * np.abs(W)
+        loss = loss + penalty
+        grads["W1"] = grads["W1"] + 2.0 * spec.l2 * W1
+        grads["W2"] = grads["W2"] + 2.0 * spec.l2 * W2
+    if kappa is not None:
+        kappa["loss"] = max(1.0, float(loss_mag) / abs(float(loss))) if loss else 1.0
+        for k in NAMES:
+            top = float(np.abs(grads[k]).max())
+            kappa[k] = max(1.0, float(mags[k].max()) / top) if top else 1.0
+    return float(loss), grads
+
+
+def loss_only(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec) -> float:
+    """The objective alone, for finite differences."""
+    return loss_and_grads(p, x, t, spec)[0]
+
+
+def sgd_trajectory(
+    p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec, lr: float, momentum: float, steps: int,
+    dtype: type = np.float64,
+) -> tuple[list[float], dict[str, np.ndarray]]:
+    """Losses of `steps` SGD-with-momentum steps (Rumelhart eq. 9) on one batch, and the final parameters."""
+    p = {k: np.array(v, dtype=dtype) for k, v in p.items()}
+    v = {k: np.zeros_like(p[k]) for k in NAMES}
+    losses = []
+    for _ in range(steps):
+        loss, g = loss_and_grads(p, x, t, spec, dtype=dtype)
+        losses.append(loss)
+        for k in NAMES:
+            v[k] = (momentum * v[k] - lr * g[k]).astype(dtype)
+            p[k] = p[k] + v[k]
+    return losses, p
+
+
+def finite_difference_grads(
+    p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec, h: float = 1e-6
+) -> dict[str, np.ndarray]:
+    """Central differences (E(w+h) - E(w-h)) / 2h for every parameter entry (error O(h^2) + O(eps/h))."""
+    out = {}
+    for k in NAMES:
+        g = np.zeros_like(p[k], dtype=np.float64)
+        for idx in np.ndindex(p[k].shape):
+            q = {kk: np.array(vv, dtype=np.float64) for kk, vv in p.items()}
+            q[k][idx] += h
+            up = loss_only(q, x, t, spec)
+            q[k][idx] -= 2 * h
+            g[idx] = (up - loss_only(q, x, t, spec)) / (2 * h)
+        out[k] = g
+    return out

@@ -1,0 +1,99 @@
+"""Load a user's backprop function ("path/to/file.py:fn" or "package.module:fn") and wrap it as an implementation."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from impls.base import SGD, Grads, ManualSGD, apply_sgd
+from impls.spec import NetSpec
+
+UserFn = Callable[[dict[str, Tensor], Tensor, Tensor, NetSpec], tuple[Tensor, dict[str, Tensor]]]
+
+
+class PluginError(ValueError):
+    """The plug-in reference cannot be loaded (bad form, missing file, import error, not callable)."""
+
+
+def is_plugin_ref(ref: str) -> bool:
+    """True for 'file.py:fn', 'pkg.mod:fn' or a path ending in .py; registry names contain neither ':' nor '.py'."""
+    return ":" in ref or ref.endswith(".py")
+
+
+def load_function(ref: str) -> UserFn:
+    """Import the function named by `ref`; every failure becomes one PluginError line."""
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target or not attr:
+        raise PluginError(f"plug-in {ref!r} must look like path/to/file.py:function or package.module:function")
+    if target.endswith(".py") or "/" in target or "\\" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise PluginError(f"plug-in file not found: {target}")
+        name = f"_twolayer_plugin_{abs(hash(path.resolve()))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise PluginError(f"cannot import {target} as Python")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001 - any import-time error is the user's and gets one line
+            raise PluginError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
+    else:
+        try:
+            module = importlib.import_module(target)
+        except Exception as exc:  # noqa: BLE001
+            raise PluginError(f"importing module {target} failed: {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise PluginError(f"{target} has no attribute {attr!r}")
+    if not callable(fn):
+        raise PluginError(f"{target}:{attr} is not callable")
+    try:
+        inspect.signature(fn).bind(None, None, None, None)
+    except TypeError:
+        raise PluginError(f"{target}:{attr} must accept (params, x, t, spec)") from None
+    except ValueError:
+        pass  # builtins without a signature: let the call decide
+    return fn
+
+
+def plugin_class(ref: str) -> type[ManualSGD]:
+    """An implementation class whose loss_and_grads calls the user's function on copies of the parameters."""
+    fn = load_function(ref)
+
+    class Plugin(ManualSGD):
+        name = ref
+        summary = f"user function {ref}"
+
+        def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
+            super().__init__(spec, params, sgd)
+            self.update_skipped = ""
+
+        def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+            out = fn({k: v.clone() for k, v in p.items()}, x.clone(), t.clone(), self.spec)
+            if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
+                raise TypeError(f"must return (loss, grads dict), returned {type(out).__name__}")
+            return out
+
+        def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+            """Like ManualSGD.step, but a malformed gradient skips the update so it can still be compared."""
+            loss, grads = self.loss_and_grads(self._p, x, t)
+            shapes = self.spec.param_shapes()
+            bad = [k for k in shapes if not isinstance(grads.get(k), Tensor) or tuple(grads[k].shape) != shapes[k]]
+            if bad:
+                self.update_skipped = f"update not applied: gradient {', '.join(bad)} missing or misshapen"
+                return loss, grads
+            fixed = {k: grads[k].detach().to(self._p[k].dtype) for k in shapes}
+            with torch.no_grad():
+                apply_sgd([self._p[k] for k in shapes], [fixed[k] for k in shapes], self._v, self.sgd)
+            return loss, grads
+
+    return Plugin
