@@ -10,8 +10,21 @@ from impls.base import SGD, CompileError, Implementation, ManualSGD, Unsupported
 from impls.spec import InputError, NetSpec, SpecError, check_inputs, init_params, make_batch
 
 __all__ = [
-    "SGD", "CompileError", "Implementation", "ManualSGD", "UnsupportedConfig", "InputError", "NetSpec",
-    "SpecError", "check_inputs", "init_params", "make_batch", "register", "get", "names", "UnknownImplementation",
+    "SGD",
+    "CompileError",
+    "Implementation",
+    "InputError",
+    "ManualSGD",
+    "NetSpec",
+    "SpecError",
+    "UnknownImplementation",
+    "UnsupportedConfig",
+    "check_inputs",
+    "get",
+    "init_params",
+    "make_batch",
+    "names",
+    "register",
 ]
 
 _REGISTRY: dict[str, type[Implementation]] = {}

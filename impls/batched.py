@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from torch import Tensor
 import torch
+from torch import Tensor
 
 from impls import register
 from impls.base import Grads, ManualSGD

@@ -25,10 +25,10 @@ def _step(
     """Functional step: returns loss, grads, new params and new momentum buffers."""
     loss, *grads = batched_loss_and_grads(spec, *p, x, t)
     if momentum:
-        v = [momentum * vi - lr * gi for vi, gi in zip(v, grads)]
-        p = [pi + vi for pi, vi in zip(p, v)]
+        v = [momentum * vi - lr * gi for vi, gi in zip(v, grads, strict=True)]
+        p = [pi + vi for pi, vi in zip(p, v, strict=True)]
     else:
-        p = [pi - lr * gi for pi, gi in zip(p, grads)]
+        p = [pi - lr * gi for pi, gi in zip(p, grads, strict=True)]
     return loss, grads, p, v
 
 
@@ -50,7 +50,7 @@ class Compiled(Implementation):
             mode=mode,
         )
 
-    def _counting_backend(self, gm: torch.fx.GraphModule, example_inputs: list[Tensor]):  # noqa: ANN202
+    def _counting_backend(self, gm: torch.fx.GraphModule, example_inputs: list[Tensor]):
         """Inductor, counting graphs so that benchmarks can detect recompilation."""
         self.compilations += 1
         return torch._dynamo.lookup_backend("inductor")(gm, example_inputs)
@@ -58,12 +58,12 @@ class Compiled(Implementation):
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         try:
             loss, grads, self._p, self._v = self._fn(self._p, self._v, x, t)
-        except Exception as exc:  # noqa: BLE001 - only compiler failures are re-labelled
+        except Exception as exc:
             if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
                 first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise CompileError(f"torch.compile failed for {self.spec.label} on {x.device.type}: {first}") from exc
             raise
-        return loss, dict(zip(PARAM_NAMES, grads))
+        return loss, dict(zip(PARAM_NAMES, grads, strict=True))
 
     def params(self) -> dict[str, Tensor]:
-        return dict(zip(PARAM_NAMES, self._p))
+        return dict(zip(PARAM_NAMES, self._p, strict=True))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, asdict
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import Tensor
@@ -78,12 +78,12 @@ def _one_of(what: str, value: str, allowed: tuple[str, ...]) -> None:
 
 
 def all_specs(D: int = 5, H: int = 4, C: int = 3, l2_values: tuple[float, ...] = (0.0, 0.1)) -> list[NetSpec]:
-    """Every activation/output/loss combination that makes sense, with each L2 value."""
+    """Every activation/output/loss combination that makes sense (no cross_entropy for C=1), with each L2 value."""
     specs = []
     for hidden in HIDDEN_ACTIVATIONS:
         for output in OUTPUT_ACTIVATIONS:
             for loss in LOSSES:
-                if loss == "cross_entropy" and output != "identity":
+                if loss == "cross_entropy" and (output != "identity" or C < 2):
                     continue
                 for l2 in l2_values:
                     specs.append(NetSpec(D, H, C, hidden, output, loss, l2))
@@ -151,7 +151,9 @@ def check_inputs(spec: NetSpec, params: dict[str, Tensor], x: Tensor, t: Tensor)
         raise InputError(f"t is on {t.device} but x is on {x.device}; use one device")
     if spec.loss == "cross_entropy":
         if t.dtype != torch.int64 or tuple(t.shape) != (n,):
-            raise InputError(f"cross_entropy targets must be int64 class labels of shape ({n},), got {t.dtype} {tuple(t.shape)}")
+            raise InputError(
+                f"cross_entropy targets must be int64 class labels of shape ({n},), got {t.dtype} {tuple(t.shape)}"
+            )
         if n and (int(t.min()) < 0 or int(t.max()) >= spec.C):
             raise InputError(f"class labels must lie in [0, {spec.C}), got range [{int(t.min())}, {int(t.max())}]")
     else:

@@ -16,7 +16,7 @@ import impls
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from reports.atomic import atomic_write
 from verification.plugin import PluginError, is_plugin_ref, plugin_class
-from verification.runner import DTYPES, Matrix, parse_list, run
+from verification.runner import COLUMNS, DTYPES, Matrix, parse_list, run
 
 DEFAULT_CSV = Path("reports/results/verification.csv")
 
@@ -32,13 +32,23 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Your own backprop: --impl path/to/file.py:fn or package.module:fn, where "
         "fn(params, x, t, spec) -> (loss, grads); raise NotImplementedError for configs you do not support.",
     )
-    p.add_argument("--impl", action="append", default=[], metavar="NAME|FILE.py:FN|PKG.MOD:FN",
-                   help="registered name or plug-in function (repeatable; default: every registered one)")
+    p.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="NAME|FILE.py:FN|PKG.MOD:FN",
+        help="registered name or plug-in function (repeatable; default: every registered one)",
+    )
     p.add_argument("--hidden", default=",".join(HIDDEN_ACTIVATIONS), help="hidden activations, comma-separated")
     p.add_argument("--output", default=",".join(OUTPUT_ACTIVATIONS), help="output activations, comma-separated")
     p.add_argument("--loss", default=",".join(LOSSES), help="losses, comma-separated")
     p.add_argument("--l2", default="0,0.1", help="L2 coefficients, comma-separated (default 0,0.1)")
-    p.add_argument("--sizes", default="5,4,3", help="D,H,C (default 5,4,3: all different, so transposes show)")
+    p.add_argument(
+        "--sizes",
+        default="5-4-3,4-4-4",
+        help="D-H-C shapes, comma-separated (default 5-4-3,4-4-4: distinct sizes name a misshapen "
+        "gradient, equal sizes let a transposed product run and be named by its values)",
+    )
     p.add_argument("--batch", default="1,7,64", help="batch sizes, comma-separated")
     p.add_argument("--dtype", default="float32,float64", help="float32 and/or float64")
     p.add_argument("--device", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)")
@@ -78,9 +88,12 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         raise UsageError(str(exc)) from None
     if "cuda" in devices and not torch.cuda.is_available():
         raise UsageError("--device cuda: CUDA is not available (torch.cuda.is_available() is False)")
-    sizes = _ints(args.sizes, "sizes")
-    if len(sizes) != 3:
-        raise UsageError(f"--sizes: expected D,H,C, got {args.sizes!r}")
+    try:
+        sizes = tuple(tuple(int(v) for v in item.split("-")) for item in parse_list(args.sizes, what="sizes"))
+    except ValueError:
+        raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {args.sizes!r}") from None
+    if any(len(s) != 3 or min(s) < 1 for s in sizes):
+        raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {args.sizes!r}")
     if args.steps < 1:
         raise UsageError("--steps must be >= 1")
     m = Matrix(hidden, output, loss, l2, sizes, _ints(args.batch, "batch"), dtypes, devices, args.steps, full=args.full)
@@ -109,32 +122,37 @@ def summarize(df: pd.DataFrame) -> str:
     lines = []
     for impl, g in df.groupby("impl", sort=False):
         c = checked[checked["impl"] == impl]
-        lines.append({
-            "impl": impl,
-            "cases": len(g.drop_duplicates(["hidden", "output", "loss_fn", "l2", "N", "dtype", "device"])),
-            "ok": int((g["status"] == "ok").sum()),
-            "failed": int(g["status"].isin(["FAIL", "error"]).sum()),
-            "unsupported": int((g["status"] == "unsupported").sum()),
-            "worst err/tol": c["err/tol"].max() if len(c) else float("nan"),
-        })
+        lines.append(
+            {
+                "impl": impl,
+                "cases": len(g.drop_duplicates(["hidden", "output", "loss_fn", "l2", "N", "dtype", "device"])),
+                "ok": int((g["status"] == "ok").sum()),
+                "failed": int(g["status"].isin(["FAIL", "error"]).sum()),
+                "unsupported": int((g["status"] == "unsupported").sum()),
+                "worst err/tol": c["err/tol"].max() if len(c) else float("nan"),
+            }
+        )
     return pd.DataFrame(lines).to_string(index=False, float_format=lambda v: f"{v:.3g}")
 
 
-def failures(df: pd.DataFrame, limit: int = 40) -> list[str]:
-    """One line per failed check, naming implementation, configuration, quantity, errors and tolerance."""
+def failures(df: pd.DataFrame, per_group: int = 3) -> list[str]:
+    """Failed checks, a few per (implementation, quantity) so every wrong parameter is named, each line naming
+    implementation, configuration, quantity, errors and tolerance."""
     bad = df[df["status"].isin(["FAIL", "error"])]
     out = []
-    for _, r in bad.head(limit).iterrows():
-        cfg = f"{r.hidden}/{r.output} {r.loss_fn} l2={r.l2:g} {r.D}-{r.H}-{r.C} N={r.N} {r['dtype']} {r.device}"
-        if r.status == "error":
-            out.append(f"ERROR {r.impl} [{cfg}]: {r.problem}")
-        else:
-            out.append(
-                f"FAIL  {r.impl} [{cfg}] {r.quantity}: max abs err {r.max_abs_err:.3g}, "
-                f"max rel err {r.max_rel_err:.3g} > tol {r.tol:.3g} ({r.problem})"
-            )
-    if len(bad) > limit:
-        out.append(f"... and {len(bad) - limit} more failed checks (see the CSV)")
+    for (impl, quantity), group in bad.groupby(["impl", "quantity"], sort=False):
+        for _, r in group.head(per_group).iterrows():
+            cfg = f"{r.hidden}/{r.output} {r.loss_fn} l2={r.l2:g} {r.D}-{r.H}-{r.C} N={r.N} {r['dtype']} {r.device}"
+            if r.status == "error":
+                out.append(f"ERROR {impl} [{cfg}]: {r.problem}")
+            else:
+                out.append(
+                    f"FAIL  {impl} [{cfg}] {quantity}: max abs err {r.max_abs_err:.3g}, "
+                    f"max rel err {r.max_rel_err:.3g} > tol {r.tol:.3g} ({r.problem})"
+                )
+        if len(group) > per_group:
+            what = "errors" if quantity == "-" else f"{quantity} failures"
+            out.append(f"      ... {len(group) - per_group} more {impl} {what} (see the CSV)")
     return out
 
 
@@ -149,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.backends.cuda.matmul.allow_tf32 = False  # verification runs in true fp32
     torch.backends.cudnn.allow_tf32 = False
-    df = pd.DataFrame(run(implementations, matrix, progress=not args.quiet))
+    df = pd.DataFrame(run(implementations, matrix, progress=not args.quiet), columns=list(COLUMNS))
     csv = args.csv or (DEFAULT_CSV if not any(is_plugin_ref(r) for r in args.impl) else None)
     print(summarize(df))
     for line in failures(df):

@@ -67,11 +67,17 @@ def loss_and_grads(
         else:
             raise ValueError(f"oracle: unknown loss {spec.loss!r}")
         dz = dy * _dact(spec.output, z, y)
-        loss_mag = (np.abs(r) * (np.abs(y) + np.abs(np.asarray(t, dtype=dtype)))).sum() * (loss / max((r**2).sum(), 1e-300))
+        # rounding of r = y - t is u(|y| + |t|); to first order the loss moves by its share sum |r| (|y| + |t|)
+        shares = np.abs(r) * (np.abs(y) + np.abs(np.asarray(t, dtype=dtype)))
+        loss_mag = shares.sum() * (loss / max((r**2).sum(), 1e-300))
     da1 = (dz @ W2) * _dact(spec.hidden, a1, h)
     grads = {"W1": da1.T @ x, "b1": da1.sum(axis=0), "W2": dz.T @ h, "b2": dz.sum(axis=0)}
-    mags = {"W1": np.abs(da1).T @ np.abs(x), "b1": np.abs(da1).sum(axis=0), "W2": np.abs(dz).T @ np.abs(h),
-            "b2": np.abs(dz).sum(axis=0)}
+    mags = {
+        "W1": np.abs(da1).T @ np.abs(x),
+        "b1": np.abs(da1).sum(axis=0),
+        "W2": np.abs(dz).T @ np.abs(h),
+        "b2": np.abs(dz).sum(axis=0),
+    }
     if spec.l2:
         penalty = spec.l2 * ((W1**2).sum() + (W2**2).sum())
         loss_mag = loss_mag + penalty
@@ -94,7 +100,13 @@ def loss_only(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec) -> f
 
 
 def sgd_trajectory(
-    p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec, lr: float, momentum: float, steps: int,
+    p: dict[str, np.ndarray],
+    x: np.ndarray,
+    t: np.ndarray,
+    spec,
+    lr: float,
+    momentum: float,
+    steps: int,
     dtype: type = np.float64,
 ) -> tuple[list[float], dict[str, np.ndarray]]:
     """Losses of `steps` SGD-with-momentum steps (Rumelhart eq. 9) on one batch, and the final parameters."""

@@ -44,12 +44,12 @@ def load_function(ref: str) -> UserFn:
         sys.modules[name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001 - any import-time error is the user's and gets one line
+        except Exception as exc:
             raise PluginError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
     else:
         try:
             module = importlib.import_module(target)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise PluginError(f"importing module {target} failed: {type(exc).__name__}: {exc}") from exc
     fn = getattr(module, attr, None)
     if fn is None:

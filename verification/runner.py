@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -16,6 +18,26 @@ from verification.compare import Check, compare, tolerance, trajectory_tolerance
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 QUANTITIES = ("loss", "W1", "b1", "W2", "b2")
+COLUMNS = (
+    "impl",
+    "hidden",
+    "output",
+    "loss_fn",
+    "l2",
+    "D",
+    "H",
+    "C",
+    "N",
+    "dtype",
+    "device",
+    "quantity",
+    "status",
+    "max_abs_err",
+    "max_rel_err",
+    "tol",
+    "ref32_rel_err",
+    "problem",
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +59,9 @@ class Matrix:
     output: tuple[str, ...] = OUTPUT_ACTIVATIONS
     loss: tuple[str, ...] = LOSSES
     l2: tuple[float, ...] = (0.0, 0.1)
-    sizes: tuple[int, int, int] = (5, 4, 3)  # D, H, C all different so a transposed product cannot hide
+    # (D, H, C): all different, so a misshapen gradient is named by its shape; and all equal, so a transposed
+    # product still runs (instead of crashing inside the user's code) and is named by its wrong values.
+    sizes: tuple[tuple[int, int, int], ...] = ((5, 4, 3), (4, 4, 4))
     batches: tuple[int, ...] = (1, 7, 64)
     dtypes: tuple[str, ...] = ("float32", "float64")
     devices: tuple[str, ...] = ("cpu",)
@@ -46,11 +70,12 @@ class Matrix:
     seed: int = 0
     full: bool = False  # False: implementations that compile get a covering subset (compiles cost seconds)
 
-    def specs(self) -> list[NetSpec]:
-        """Every sensible combination of the chosen activations, losses and L2 values."""
-        D, H, C = self.sizes
+    def specs(self, sizes: tuple[tuple[int, int, int], ...] | None = None) -> list[NetSpec]:
+        """Every sensible combination of the chosen activations, losses and L2 values, for each size."""
         return [
-            s for s in all_specs(D, H, C, self.l2)
+            s
+            for D, H, C in (sizes or self.sizes)
+            for s in all_specs(D, H, C, self.l2)
             if s.hidden in self.hidden and s.output in self.output and s.loss in self.loss
         ]
 
@@ -59,7 +84,7 @@ class Matrix:
         specs = self.specs()
         batches = self.batches
         if cls.compiles and not self.full:
-            specs = covering_subset(specs)
+            specs = covering_subset(self.specs(self.sizes[:1]))
             batches = tuple(sorted(set(batches)))[:2]
         for spec, n, dtype, device in itertools.product(specs, batches, self.dtypes, self.devices):
             yield Case(impl, spec, n, dtype, device)
@@ -83,8 +108,17 @@ def run_case(case: Case, cls: type[Implementation], matrix: Matrix) -> list[dict
     """Compare one case's loss, gradients and K-step trajectory with the oracle; rows for the table/CSV."""
     spec, dtype = case.spec, DTYPES[case.dtype]
     base = {
-        "impl": case.impl, "hidden": spec.hidden, "output": spec.output, "loss_fn": spec.loss, "l2": spec.l2,
-        "D": spec.D, "H": spec.H, "C": spec.C, "N": case.n, "dtype": case.dtype, "device": case.device,
+        "impl": case.impl,
+        "hidden": spec.hidden,
+        "output": spec.output,
+        "loss_fn": spec.loss,
+        "l2": spec.l2,
+        "D": spec.D,
+        "H": spec.H,
+        "C": spec.C,
+        "N": case.n,
+        "dtype": case.dtype,
+        "device": case.device,
     }
     p = init_params(spec, seed=matrix.seed, dtype=dtype, device=case.device)
     x, t = make_batch(spec, case.n, seed=matrix.seed + 1, dtype=dtype, device=case.device)
@@ -115,7 +149,9 @@ def run_case(case: Case, cls: type[Implementation], matrix: Matrix) -> list[dict
     except CompileError as exc:
         return [{**base, "quantity": "-", "status": "error", "problem": _line(exc)}]
     except Exception as exc:  # noqa: BLE001 - a crash in the implementation is a failed check, reported in one line
-        return [{**base, "quantity": "-", "status": "error", "problem": f"{type(exc).__name__}: {_line(exc)}"}]
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        at = f" (at {Path(where.filename).name}:{where.lineno})"
+        return [{**base, "quantity": "-", "status": "error", "problem": f"{type(exc).__name__}: {_line(exc)}{at}"}]
 
 
 def trajectory_sgd(sgd: SGD, spec: NetSpec, n: int) -> SGD:
@@ -149,8 +185,14 @@ def _rel(a, ref) -> float:
 
 def _row(base: dict, c: Check, ref32_err: float | None) -> dict:
     return {
-        **base, "quantity": c.quantity, "status": "ok" if c.ok else "FAIL", "max_abs_err": c.max_abs_err,
-        "max_rel_err": c.max_rel_err, "tol": c.tol, "ref32_rel_err": ref32_err, "problem": c.problem,
+        **base,
+        "quantity": c.quantity,
+        "status": "ok" if c.ok else "FAIL",
+        "max_abs_err": c.max_abs_err,
+        "max_rel_err": c.max_rel_err,
+        "tol": c.tol,
+        "ref32_rel_err": ref32_err,
+        "problem": c.problem,
     }
 
 

@@ -1,0 +1,110 @@
+"""A correct user backprop and the bugs people really make, for `python -m verification --impl FILE:fn`."""
+
+from __future__ import annotations
+
+import torch
+
+ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}
+
+
+def _dact(name, a, y, bug_wrong_tensor=False):
+    if bug_wrong_tensor:  # derivative evaluated on the pre-activation instead of the output
+        y = a
+    if name == "sigmoid":
+        return y * (1 - y)
+    if name == "tanh":
+        return 1 - y * y
+    if name == "relu":
+        return (a > 0).to(a.dtype)
+    return torch.ones_like(a)
+
+
+def _backprop(params, x, t, spec, bug=""):
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    n = x.shape[0]
+    a1 = x @ W1.T + b1
+    h = ACT[spec.hidden](a1)
+    z = h @ W2.T + b2
+    if spec.loss == "cross_entropy":
+        p = torch.softmax(z, dim=1)
+        loss = -torch.log(p[torch.arange(n), t]).mean()
+        dz = p.clone()
+        dz[torch.arange(n), t] -= 1
+        dz /= n
+    else:
+        y = ACT[spec.output](z)
+        r = y - t
+        scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / r.numel()}[spec.loss]
+        loss = (r * r).sum() * scale / 2
+        dy = scale * r
+        if bug == "mean_vs_sum":
+            dy = dy / n
+        dz = dy if bug == "missing_output_derivative" else dy * _dact(spec.output, z, y)
+    dW2 = dz.T @ h
+    da1 = (dz @ W2) * _dact(spec.hidden, a1, h, bug_wrong_tensor=bug == "wrong_tensor")
+    grads = {
+        "W1": x.T @ da1 if bug == "transposed" else da1.T @ x,
+        "b1": da1 if bug == "bias_not_summed" else da1.sum(0),
+        "W2": dW2,
+        "b2": dz.sum(0),
+    }
+    factor = {"l2_half": 1.0, "l2_doubled": 4.0, "l2_missing": 0.0}.get(bug, 2.0)
+    loss = loss + spec.l2 * ((W1 * W1).sum() + (W2 * W2).sum())
+    grads["W1"] = grads["W1"] + factor * spec.l2 * W1
+    grads["W2"] = grads["W2"] + factor * spec.l2 * W2
+    return loss, grads
+
+
+def correct(params, x, t, spec):
+    """Right for every configuration."""
+    return _backprop(params, x, t, spec)
+
+
+def sigmoid_sse_only(params, x, t, spec):
+    """Right, but supports one configuration; the rest are reported as unsupported."""
+    if (spec.hidden, spec.output, spec.loss) != ("sigmoid", "sigmoid", "sse"):
+        raise NotImplementedError("only sigmoid/sigmoid sse")
+    return _backprop(params, x, t, spec)
+
+
+def wrong_tensor(params, x, t, spec):
+    return _backprop(params, x, t, spec, "wrong_tensor")
+
+
+def bias_not_summed(params, x, t, spec):
+    return _backprop(params, x, t, spec, "bias_not_summed")
+
+
+def mean_vs_sum(params, x, t, spec):
+    return _backprop(params, x, t, spec, "mean_vs_sum")
+
+
+def missing_output_derivative(params, x, t, spec):
+    return _backprop(params, x, t, spec, "missing_output_derivative")
+
+
+def transposed(params, x, t, spec):
+    return _backprop(params, x, t, spec, "transposed")
+
+
+def l2_half(params, x, t, spec):
+    return _backprop(params, x, t, spec, "l2_half")
+
+
+def l2_doubled(params, x, t, spec):
+    return _backprop(params, x, t, spec, "l2_doubled")
+
+
+def l2_missing(params, x, t, spec):
+    return _backprop(params, x, t, spec, "l2_missing")
+
+
+def crashes(params, x, t, spec):
+    raise RuntimeError("boom")
+
+
+def not_a_function_value():
+    return None
+
+
+NOT_CALLABLE = 3

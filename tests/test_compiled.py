@@ -1,0 +1,41 @@
+"""torch.compile failures are reported as such, in one line, and never replaced by eager execution."""
+
+from __future__ import annotations
+
+import pytest
+
+import impls
+from impls.base import CompileError
+from impls.spec import NetSpec, init_params, make_batch
+
+
+def test_compile_failure_is_a_clear_error_not_eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch._dynamo
+
+    def broken_backend(name):
+        def backend(gm, example_inputs):
+            raise RuntimeError("no C++ compiler found")
+
+        return backend
+
+    monkeypatch.setattr(torch._dynamo, "lookup_backend", broken_backend)
+    torch._dynamo.reset()
+    spec = NetSpec(3, 2, 2, "tanh", "identity", "sse")
+    impl = impls.get("compiled")(spec, init_params(spec))
+    x, t = make_batch(spec, 3)
+    with pytest.raises(CompileError, match=r"torch.compile failed for 3-2-2 tanh/identity sse l2=0 on cpu") as info:
+        impl.step(x, t)
+    assert "\n" not in str(info.value)
+    with pytest.raises(CompileError):  # still refuses on the next call: no silent eager fallback
+        impl.step(x, t)
+    torch._dynamo.reset()
+
+
+@pytest.mark.slow
+def test_compiled_counts_compilations_and_reuses_the_graph() -> None:
+    spec = NetSpec(4, 3, 2, "sigmoid", "sigmoid", "mse")
+    impl = impls.get("compiled")(spec, init_params(spec))
+    x, t = make_batch(spec, 8)
+    for _ in range(3):
+        impl.step(x, t)
+    assert impl.compilations == 1

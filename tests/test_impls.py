@@ -1,0 +1,71 @@
+"""Every registered implementation agrees with the float64 oracle (loss, gradients, K-step trajectory)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import impls
+from impls.base import SGD
+from impls.spec import NetSpec, all_specs, init_params
+from verification.runner import Case, Matrix, covering_subset, run_case
+
+MATRIX = Matrix()
+EAGER = [n for n in impls.names() if not impls.get(n).compiles]
+COMPILING = [n for n in impls.names() if impls.get(n).compiles]
+
+
+def _assert_rows_ok(rows: list[dict]) -> None:
+    bad = [r for r in rows if r["status"] != "ok"]
+    assert not bad, "\n".join(f"{r['impl']} {r['quantity']}: {r['status']} {r.get('problem')}" for r in bad)
+    assert {r["quantity"] for r in rows} == {"loss", "W1", "b1", "W2", "b2", "trajectory"}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n", [1, 7])
+@pytest.mark.parametrize("spec", all_specs(5, 4, 3), ids=lambda s: s.label)
+@pytest.mark.parametrize("name", EAGER)
+def test_eager_matches_oracle(name: str, spec: NetSpec, n: int, dtype: str, device: str) -> None:
+    if impls.get(name).unsupported_reason(spec, device, getattr(torch, dtype)):
+        pytest.skip(impls.get(name).unsupported_reason(spec, device, getattr(torch, dtype)))
+    _assert_rows_ok(run_case(Case(name, spec, n, dtype, device), impls.get(name), MATRIX))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("spec", covering_subset(all_specs(5, 4, 3)), ids=lambda s: s.label)
+@pytest.mark.parametrize("name", COMPILING)
+def test_compiled_matches_oracle(name: str, spec: NetSpec, dtype: str, device: str) -> None:
+    """A covering subset: every (output, loss) pair, every hidden activation, L2 on and off (compiles cost ~1.5 s)."""
+    _assert_rows_ok(run_case(Case(name, spec, 7, dtype, device), impls.get(name), MATRIX))
+
+
+@pytest.mark.parametrize("name", impls.names())
+def test_relu_derivative_at_exactly_zero_is_zero(name: str, device: str) -> None:
+    """x = 0 and b1 = 0 put every hidden pre-activation at exactly 0: torch's convention relu'(0) = 0
+    makes dW1 and db1 exactly zero (a derivative of 1 at 0 would make db1 = W2^T dz != 0)."""
+    spec = NetSpec(3, 4, 2, "relu", "identity", "sse")
+    p = init_params(spec, device=device)
+    p["b1"] = torch.zeros_like(p["b1"])
+    x = torch.zeros(5, 3, device=device)
+    t = torch.ones(5, 2, device=device)
+    _, grads = impls.get(name)(spec, p).step(x, t)
+    assert torch.count_nonzero(grads["W1"]) == 0 and torch.count_nonzero(grads["b1"]) == 0
+    assert torch.count_nonzero(grads["b2"]) > 0
+
+
+@pytest.mark.parametrize("name", EAGER)
+def test_momentum_update_is_rumelhart_eq9(name: str) -> None:
+    """Two steps with momentum 0.9 equal w - lr g0 then w + 0.9 (-lr g0) - lr g1, from the returned gradients."""
+    spec = NetSpec(5, 4, 3, "sigmoid", "sigmoid", "half_sse", l2=0.01)
+    p = init_params(spec, dtype=torch.float64)
+    from impls.spec import make_batch
+
+    x, t = make_batch(spec, 9, dtype=torch.float64)
+    impl = impls.get(name)(spec, p, SGD(lr=0.2, momentum=0.9))
+    _, g0 = impl.step(x, t)
+    g0 = {k: v.clone() for k, v in g0.items()}
+    _, g1 = impl.step(x, t)
+    for k in p:
+        expected = p[k] - 0.2 * g0[k] + 0.9 * (-0.2 * g0[k]) - 0.2 * g1[k]
+        torch.testing.assert_close(impl.params()[k], expected, rtol=1e-12, atol=1e-12)
