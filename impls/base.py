@@ -39,6 +39,8 @@ class Implementation(ABC):
     dtypes: ClassVar[tuple[torch.dtype, ...]] = FLOAT_DTYPES
     #: True when every new (spec, shape, dtype) costs a compilation (benchmarks measure it apart).
     compiles: ClassVar[bool] = False
+    #: True when the step loops over samples in Python (benchmarks cap its batch size).
+    per_sample: ClassVar[bool] = False
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         reason = self.unsupported_reason(spec, params["W1"].device.type, params["W1"].dtype)

@@ -49,6 +49,7 @@ class Loop(ManualSGD):
     """The classic teaching version: one sample at a time, gradients accumulated over the batch."""
 
     summary = "per-sample Python loop, layer objects with hand-written backward"
+    per_sample = True
 
     def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         spec, n = self.spec, x.shape[0]

@@ -1,0 +1,1 @@
+"""pytest-benchmark suite: every registered implementation x device x workload, plus GEMM/bandwidth peaks."""

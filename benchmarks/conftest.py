@@ -1,0 +1,106 @@
+"""Benchmark options, devices, machine_info, and the timing discipline (threads fixed, CUDA synchronised)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import re
+import subprocess
+
+import pytest
+import torch
+
+from benchmarks.workloads import SETS
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("twolayer")
+    g.addoption("--bench-set", default=os.environ.get("TWOLAYER_BENCH_SET", "default"), choices=SETS,
+                help="workload set: quick (CI, ~1 min), default (< 5 min on 2 cores), full (every sweep point)")
+    g.addoption("--threads", type=int, default=int(os.environ.get("TWOLAYER_THREADS", "0")) or None,
+                help="CPU threads for torch (default: torch's own choice, recorded in machine_info)")
+    g.addoption("--loop-max-n", type=int, default=int(os.environ.get("TWOLAYER_LOOP_MAX_N", "1024")),
+                help="largest batch for per-sample implementations (default 1024; 0 = no cap)")
+    g.addoption("--bench-device", default=os.environ.get("TWOLAYER_BENCH_DEVICE", "cpu,cuda"),
+                help="devices to benchmark, comma-separated (cuda skips with the reason when absent)")
+    g.addoption("--impls", default=os.environ.get("TWOLAYER_IMPLS", ""),
+                help="only these registered implementations, comma-separated (default: all)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    threads = config.getoption("--threads")
+    if threads:
+        if threads < 1:
+            raise pytest.UsageError(f"--threads must be >= 1, got {threads}")
+        torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 rows are true fp32; TF32 rows say so
+    torch.backends.cudnn.allow_tf32 = False
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _blas() -> str:
+    cfg = torch.__config__.show()
+    m = re.search(r"BLAS_INFO=(\w+)", cfg)
+    return m.group(1) if m else ("mkl" if torch.backends.mkl.is_available() else "unknown")
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+        return out.stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    """Versions and hardware that a number depends on, stored in every saved run."""
+    info = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "cpu_model": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "blas": _blas(),
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "bench_set": config.getoption("--bench-set"),
+        "commit": _git_commit(),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        info.update(gpu_name=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
+                    gpu_capability=f"{props.major}.{props.minor}")
+    machine_info["twolayer"] = info
+
+
+def devices(config: pytest.Config) -> list:
+    """Requested devices as pytest params; cuda gets a skip mark with the reason when torch sees no GPU."""
+    out = []
+    for d in config.getoption("--bench-device").split(","):
+        d = d.strip()
+        if d == "cuda" and not torch.cuda.is_available():
+            out.append(pytest.param(d, marks=pytest.mark.skip(reason="CUDA not available: torch.cuda.is_available() is False")))
+        elif d in ("cpu", "cuda"):
+            out.append(d)
+        else:
+            raise pytest.UsageError(f"--bench-device: unknown device {d!r}; choose cpu and/or cuda")
+    return out
+
+
+def sync(device: str) -> None:
+    """Wait for queued GPU work, so a timed region contains the whole step."""
+    if device == "cuda":
+        torch.cuda.synchronize()

@@ -1,0 +1,95 @@
+"""`python -m reports [IN ...] [--out DIR]` and `python -m reports compare BASE NEW [--threshold 10%]`.
+
+Reads saved pytest-benchmark runs (never modifies them) and writes, atomically: a tidy CSV, PNG plots and a
+markdown summary. Exit 0 on success, 2 when no usable input is found; compare exits 1 on a regression.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from reports import plots
+from reports.atomic import atomic_write, atomic_write_text
+from reports.compare import compare_runs, parse_threshold
+from reports.load import DEFAULT_INPUTS, load_runs
+from reports.summary import write_summary
+from reports.tidy import label, tidy
+
+DEFAULT_OUT = Path("reports/results")
+DEFAULT_VERIFICATION = Path("reports/results/verification.csv")
+
+
+def latest_per_device(df: pd.DataFrame) -> pd.DataFrame:
+    """For plots and the summary: the newest run for each (hardware panel), so repeated runs do not overlap."""
+    newest = df.groupby("panel")["date"].transform("max")
+    keep_runs = set(df.loc[df["date"] == newest, "run"])
+    return df[df["run"].isin(keep_runs) & (df["date"] == newest)]
+
+
+def build(inputs: list[Path], out: Path, verification_csv: Path | None) -> int:
+    runs, warnings = load_runs(inputs)
+    for w in warnings:
+        print(w, file=sys.stderr)
+    if not runs:
+        where = ", ".join(str(p) for p in inputs)
+        print(f"error: no usable pytest-benchmark JSON found in {where}", file=sys.stderr)
+        return 2
+    df = tidy(runs)
+    if df.empty:
+        print("error: the inputs hold no benchmark rows", file=sys.stderr)
+        return 2
+    df["panel"] = df.apply(label, axis=1)
+    ver = None
+    if verification_csv and verification_csv.is_file():
+        try:
+            ver = pd.read_csv(verification_csv)
+        except (OSError, ValueError, pd.errors.ParserError) as exc:
+            print(f"warning: skipping {verification_csv}: {exc}", file=sys.stderr)
+    out.mkdir(parents=True, exist_ok=True)
+    csv = atomic_write(out / "benchmarks.csv", lambda tmp: df.drop(columns="panel").to_csv(tmp, index=False))
+    view = latest_per_device(df)
+    plot_dir = out / "plots"
+    made = {
+        "time_vs_batch": plots.time_vs_batch(view, plot_dir),
+        "speedup_over_loop": plots.speedup_over_loop(view, plot_dir),
+        "efficiency": plots.efficiency(view, plot_dir),
+        "gflops_vs_width": plots.time_vs_width(view, plot_dir),
+        "verification_errors": plots.verification_errors(ver, plot_dir),
+    }
+    made["cpu_vs_cuda"], n_cross = plots.cpu_vs_cuda(view, plot_dir)
+    md = atomic_write_text(out / "README.md", write_summary(view, ver, made, n_cross, out, warnings))
+    print(f"read {len(runs)} run(s), {len(df)} rows; wrote {csv}, {md} and {sum(p is not None for p in made.values())} plots in {plot_dir}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["compare"]:
+        p = argparse.ArgumentParser(prog="python -m reports compare",
+                                    description="Per-row time ratios NEW/BASE; exit 1 when a row regressed past the threshold.")
+        p.add_argument("base", type=Path, help="baseline run: a JSON file or a folder of them")
+        p.add_argument("new", type=Path, help="new run: a JSON file or a folder of them")
+        p.add_argument("--threshold", default="10%", help="allowed slow-down, e.g. 10%% or 0.1 (default 10%%)")
+        p.add_argument("--stat", default="median", choices=("min", "median", "mean"))
+        p.add_argument("--csv", type=Path, default=None, help="also write the comparison table here")
+        a = p.parse_args(argv[1:])
+        try:
+            threshold = parse_threshold(a.threshold)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return compare_runs(a.base, a.new, threshold, a.stat, a.csv)
+    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
+    p.add_argument("inputs", nargs="*", type=Path, help="JSON files or folders (default: reports/results/raw and .benchmarks)")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default reports/results)")
+    p.add_argument("--verification", type=Path, default=DEFAULT_VERIFICATION, help="verification CSV to plot")
+    a = p.parse_args(argv)
+    return build(a.inputs or list(DEFAULT_INPUTS), a.out, a.verification)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

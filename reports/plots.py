@@ -1,0 +1,202 @@
+"""PNG plots from the tidy frame: time vs batch, speed-up over the loop, CPU vs CUDA, efficiency, verification."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from reports.atomic import atomic_write  # noqa: E402
+from reports.tidy import IMPL_ORDER, steps  # noqa: E402
+
+plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9})
+
+
+def _ordered(impls) -> list[str]:
+    order = {n: i for i, n in enumerate(IMPL_ORDER)}
+    return sorted(set(impls), key=lambda n: (order.get(n, len(order)), n))
+
+
+def _colors(names: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10")
+    return {n: cmap(i % 10) for i, n in enumerate(_ordered(IMPL_ORDER + names))}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Atomic PNG write; fixed metadata keeps the bytes identical for identical inputs."""
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
+    plt.close(fig)
+    return path
+
+
+def _panels(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    return [(p, g) for p, g in df.groupby("panel", sort=True)]
+
+
+def time_vs_batch(df: pd.DataFrame, out: Path) -> Path | None:
+    """Median step time vs batch size, log-log, one line per implementation, one panel per device."""
+    d = steps(df)
+    d = d[(d["kind"] == "batch_sweep") & (d["precision"] == "fp32")]
+    if d.empty:
+        return None
+    panels = _panels(d)
+    colors = _colors(list(d["impl"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, sharey=True)
+    for ax, (panel, g) in zip(axes[0], panels, strict=True):
+        for impl in _ordered(g["impl"]):
+            s = g[g["impl"] == impl].sort_values("N")
+            ax.plot(s["N"], s["median"] * 1e6, "o-", ms=3, label=impl, color=colors[impl])
+        ax.set(xscale="log", yscale="log", xlabel="batch size N", title=panel)
+        ax.set_xscale("log", base=2)
+    axes[0][0].set_ylabel("median time per training step (µs)")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle("Step time vs batch size — 784-30-10 sigmoid / softmax cross-entropy, fp32", fontsize=10)
+    return _save(fig, out / "time_vs_batch.png")
+
+
+def speedup_over_loop(df: pd.DataFrame, out: Path) -> Path | None:
+    """How many times faster than the per-sample loop each implementation is, per batch size."""
+    d = steps(df)
+    d = d[(d["kind"] == "batch_sweep") & (d["precision"] == "fp32")]
+    loop = d[d["impl"] == "loop"].set_index(["panel", "N"])["median"]
+    if loop.empty:
+        return None
+    d = d.join(loop.rename("loop_median"), on=["panel", "N"]).dropna(subset=["loop_median"])
+    d = d[d["impl"] != "loop"]
+    panels = _panels(d)
+    colors = _colors(list(d["impl"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (panel, g) in zip(axes[0], panels, strict=True):
+        for impl in _ordered(g["impl"]):
+            s = g[g["impl"] == impl].sort_values("N")
+            ax.plot(s["N"], s["loop_median"] / s["median"], "o-", ms=3, label=impl, color=colors[impl])
+        ax.axhline(1, color="k", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlabel="batch size N", title=panel)
+        ax.set_xscale("log", base=2)
+    axes[0][0].set_ylabel("speed-up over the per-sample loop (×)")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle("Speed-up over the per-sample Python loop (higher is better)", fontsize=10)
+    return _save(fig, out / "speedup_over_loop.png")
+
+
+def crossover(cpu: pd.Series, cuda: pd.Series) -> int | None:
+    """Smallest batch size from which the best CUDA step is faster than the best CPU step at every larger size."""
+    both = pd.concat([cpu.rename("cpu"), cuda.rename("cuda")], axis=1).dropna().sort_index()
+    wins = both["cuda"] < both["cpu"]
+    for n in both.index:
+        if wins.loc[n:].all():
+            return int(n)
+    return None
+
+
+def cpu_vs_cuda(df: pd.DataFrame, out: Path) -> tuple[Path | None, int | None]:
+    """Best implementation per device vs batch size, side by side, with the crossover batch size marked."""
+    d = steps(df)
+    d = d[(d["kind"] == "batch_sweep") & (d["precision"] == "fp32")]
+    if d.empty:
+        return None, None
+    best = d.groupby(["device", "panel", "N"])["median"].min().reset_index()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for (device, panel), g in best.groupby(["device", "panel"]):
+        ax.plot(g["N"], g["median"] * 1e6, "o-", ms=3, label=f"best on {panel}", color="C3" if device == "cuda" else "C0")
+    cpu = best[best["device"] == "cpu"].groupby("N")["median"].min()
+    cuda = best[best["device"] == "cuda"].groupby("N")["median"].min()
+    n_cross = crossover(cpu, cuda) if len(cuda) else None
+    if n_cross is not None:
+        ax.axvline(n_cross, color="k", ls="--", lw=0.8)
+        ax.annotate(f"CUDA wins from N={n_cross}", (n_cross, ax.get_ylim()[1]), ha="left", va="top", fontsize=8)
+    elif not len(cuda):
+        ax.text(0.02, 0.02, "no CUDA run among the inputs", transform=ax.transAxes, fontsize=8, color="C3")
+    ax.set(xscale="log", yscale="log", xlabel="batch size N", ylabel="best median step time (µs)")
+    ax.set_xscale("log", base=2)
+    ax.legend(fontsize=8)
+    ax.set_title("CPU vs CUDA: fastest implementation at each batch size", fontsize=10)
+    return _save(fig, out / "cpu_vs_cuda.png"), n_cross
+
+
+def efficiency(df: pd.DataFrame, out: Path) -> Path | None:
+    """Roofline efficiency (roofline time / measured time) per implementation on the named workloads."""
+    d = steps(df)
+    d = d[(d["kind"] == "named") & d["roofline_eff"].notna()]
+    if d.empty:
+        return None
+    panels = _panels(d)
+    colors = _colors(list(d["impl"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False, sharey=True)
+    for ax, (panel, g) in zip(axes[0], panels, strict=True):
+        workloads = sorted(set(g["workload"] + " " + g["precision"]))
+        impls = _ordered(g["impl"])
+        width = 0.8 / max(len(impls), 1)
+        for i, impl in enumerate(impls):
+            s = g[g["impl"] == impl].assign(w=lambda f: f["workload"] + " " + f["precision"]).set_index("w")
+            vals = [float(s["roofline_eff"].get(w, np.nan)) * 100 for w in workloads]
+            ax.bar(np.arange(len(workloads)) + i * width, vals, width, label=impl, color=colors[impl])
+        ax.axhline(85, color="k", ls="--", lw=0.8)
+        ax.text(len(workloads) - 0.5, 86, "85% target", fontsize=7, ha="right")
+        ax.set_xticks(np.arange(len(workloads)) + 0.4 - width / 2, [w.replace(" fp32", "") for w in workloads], rotation=20)
+        ax.set(yscale="log", title=panel)
+    axes[0][0].set_ylabel("% of roofline (measured GEMM peak & bandwidth)")
+    axes[0][-1].legend(fontsize=7, ncol=2)
+    fig.suptitle("Efficiency: roofline time / measured step time (higher is better)", fontsize=10)
+    return _save(fig, out / "efficiency.png")
+
+
+def verification_errors(ver: pd.DataFrame, out: Path) -> Path | None:
+    """Each check's error as a fraction of its derived tolerance, per implementation and quantity."""
+    if ver is None or ver.empty:
+        return None
+    v = ver[ver["status"].isin(["ok", "FAIL"])].copy()
+    if v.empty:
+        return None
+    v["ratio"] = (v["max_rel_err"] / v["tol"]).clip(lower=1e-6)
+    quantities = ["loss", "W1", "b1", "W2", "b2", "trajectory"]
+    impls = _ordered(v["impl"])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, dtype in zip(axes, ["float32", "float64"], strict=True):
+        d = v[v["dtype"] == dtype]
+        for i, impl in enumerate(impls):
+            for j, q in enumerate(quantities):
+                r = d[(d["impl"] == impl) & (d["quantity"] == q)]["ratio"]
+                if len(r):
+                    x = i + (j - 2.5) * 0.13
+                    ax.plot([x, x], [r.min(), r.max()], color=f"C{j}", lw=1)
+                    ax.plot(x, r.median(), "o", ms=3, color=f"C{j}", label=q if i == 0 else None)
+        ax.axhline(1, color="r", lw=1)
+        ax.text(len(impls) - 0.5, 1.2, "tolerance", color="r", fontsize=7, ha="right")
+        ax.set_xticks(range(len(impls)), impls, rotation=20)
+        ax.set(yscale="log", title=f"{dtype} ({len(d)} checks)")
+    axes[0].set_ylabel("max rel. error / derived tolerance (median, range)")
+    axes[1].legend(fontsize=7, ncol=3, loc="lower right")
+    fig.suptitle("Verification against the float64 oracle: every point must stay below 1", fontsize=10)
+    return _save(fig, out / "verification_errors.png")
+
+
+def time_vs_width(df: pd.DataFrame, out: Path) -> Path | None:
+    """GFLOP/s vs hidden width at N=1024: where the matmuls start to dominate the overhead."""
+    d = steps(df)
+    d = d[(d["kind"] == "width_sweep") & (d["precision"] == "fp32")]
+    if d.empty:
+        return None
+    panels = _panels(d)
+    colors = _colors(list(d["impl"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (panel, g) in zip(axes[0], panels, strict=True):
+        for impl in _ordered(g["impl"]):
+            s = g[g["impl"] == impl].sort_values("H")
+            ax.plot(s["H"], s["gflops"], "o-", ms=3, label=impl, color=colors[impl])
+        peak = g["peak_gflops"].dropna()
+        if len(peak):
+            ax.axhline(peak.iloc[0], color="k", ls="--", lw=0.8)
+            ax.text(g["H"].min(), peak.iloc[0] * 1.05, "measured GEMM peak", fontsize=7)
+        ax.set(xscale="log", yscale="log", xlabel="hidden width H (N=1024, 784-H-10)", title=panel)
+        ax.set_xscale("log", base=2)
+    axes[0][0].set_ylabel("achieved GFLOP/s")
+    axes[0][-1].legend(fontsize=8)
+    fig.suptitle("Throughput vs hidden width", fontsize=10)
+    return _save(fig, out / "gflops_vs_width.png")

@@ -1,0 +1,165 @@
+"""The markdown summary: machines and versions, key tables, and the plots embedded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from reports.tidy import steps
+
+
+def _us(v: float) -> str:
+    if v is None or not np.isfinite(v):
+        return "–"
+    return f"{v * 1e6:,.1f}" if v < 1e-2 else f"{v * 1e3:,.1f} ms"
+
+
+def _pct(v: float) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v * 100:.0f}%"
+
+
+def _table(df: pd.DataFrame) -> str:
+    """A pipe table without extra dependencies (pandas' to_markdown needs tabulate)."""
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def machines(df: pd.DataFrame) -> str:
+    cols = ["run", "device", "panel", "torch", "cuda", "blas", "threads", "commit", "date"]
+    m = df.drop_duplicates(["run", "device"])[cols].rename(columns={"panel": "hardware"})
+    return _table(m.fillna(""))
+
+
+def named_table(df: pd.DataFrame) -> str:
+    """Median µs per step: implementation x (workload, device); the best in each column in bold."""
+    d = steps(df)
+    d = d[d["kind"] == "named"]
+    if d.empty:
+        return "_no named workloads in the inputs_"
+    d = d.assign(col=d["workload"] + " · " + d["device"] + np.where(d["precision"] == "tf32", " (TF32)", ""))
+    piv = d.pivot_table(index="impl", columns="col", values="median", aggfunc="min")
+    best = piv.min()
+    out = piv.apply(lambda c: [("**" + _us(v) + "**") if v == best[c.name] else _us(v) for v in c])
+    out = out.reset_index().rename(columns={"impl": "implementation (µs/step)"})
+    return _table(out)
+
+
+def roofline_table(df: pd.DataFrame) -> str:
+    """Best implementation per large workload: time, roofline time, efficiency, GFLOP/s and % of GEMM peak."""
+    d = steps(df)
+    d = d[d["large"].fillna(False).astype(bool) & d["roofline_eff"].notna()]
+    if d.empty:
+        return "_no large workloads with measured peaks in the inputs_"
+    best = d.loc[d.groupby(["panel", "workload", "precision"])["median"].idxmin()]
+    t = pd.DataFrame({
+        "hardware": best["panel"], "workload": best["workload"], "precision": best["precision"],
+        "best impl": best["impl"], "median": best["median"].map(_us), "roofline": best["roofline_s"].map(_us),
+        "roofline eff.": best["roofline_eff"].map(_pct), "GFLOP/s": best["gflops"].map(lambda v: f"{v:,.0f}"),
+        "% GEMM peak": best["gemm_eff"].map(_pct),
+    })
+    return _table(t.sort_values(["hardware", "workload", "precision"]))
+
+
+def loop_ratio_table(df: pd.DataFrame) -> str:
+    """Per-sample loop time / best vectorised time at each batch size of the sweep."""
+    d = steps(df)
+    d = d[(d["kind"] == "batch_sweep") & (d["precision"] == "fp32")]
+    loop = d[d["impl"] == "loop"].groupby(["panel", "N"])["median"].min()
+    vec = d[d["impl"] != "loop"].groupby(["panel", "N"])["median"].min()
+    if loop.empty:
+        return "_no per-sample loop rows in the inputs_"
+    r = pd.concat([loop.rename("loop"), vec.rename("best")], axis=1).dropna().reset_index()
+    r["N"] = r["N"].astype(int)
+    r["loop / best"] = (r["loop"] / r["best"]).map(lambda v: f"{v:,.0f}×")
+    r["loop"] = r["loop"].map(_us)
+    r["best"] = r["best"].map(_us)
+    return _table(r.rename(columns={"panel": "hardware", "loop": "loop (µs)", "best": "best vectorised (µs)"}))
+
+
+def compile_table(df: pd.DataFrame) -> str:
+    d = steps(df)
+    d = d[d["compile_s"].notna()]
+    if d.empty:
+        return "_no compiled rows_"
+    t = d.groupby(["panel", "impl"])["compile_s"].agg(["count", "median", "max"]).reset_index()
+    t["median"] = t["median"].map(lambda v: f"{v:.2f} s")
+    t["max"] = t["max"].map(lambda v: f"{v:.2f} s")
+    return _table(t.rename(columns={"panel": "hardware", "count": "shapes compiled", "median": "median first call"}))
+
+
+def unstable_table(df: pd.DataFrame) -> str:
+    d = df[df["unstable"].fillna(False).astype(bool)]
+    if d.empty:
+        return "none: every row has IQR/median ≤ 10%"
+    t = d[["panel", "impl", "workload", "precision", "median", "iqr_over_median"]].copy()
+    t["median"] = t["median"].map(_us)
+    t["iqr_over_median"] = t["iqr_over_median"].map(_pct)
+    return f"{len(d)} of {len(df)} rows have IQR/median > 10% (times still comparable, but quote with care):\n\n" + _table(t.head(25))
+
+
+def verification_section(ver: pd.DataFrame | None) -> str:
+    if ver is None or ver.empty:
+        return "_no verification CSV found (run `python -m verification`)_"
+    v = ver.copy()
+    checked = v[v["status"].isin(["ok", "FAIL"])]
+    ratio = (checked["max_rel_err"] / checked["tol"]).groupby(checked["impl"]).max()
+    t = v.groupby("impl")["status"].value_counts().unstack(fill_value=0)
+    t["worst err / tol"] = ratio.map(lambda r: f"{r:.3g}")
+    return _table(t.reset_index())
+
+
+def write_summary(df: pd.DataFrame, ver: pd.DataFrame | None, plots: dict[str, Path | None], n_cross: int | None,
+                  out: Path, warnings: list[str]) -> str:
+    """The whole markdown document (returned; the caller writes it atomically)."""
+    rel = {k: p.relative_to(out).as_posix() for k, p in plots.items() if p is not None}
+    parts = [
+        "# twolayer results",
+        "",
+        "Generated by `python -m reports` from the saved runs listed below; do not edit by hand.",
+        "Times are pytest-benchmark medians of one full training step (loss, gradients, SGD-momentum update), "
+        "fp32 unless marked TF32; every timed step was first checked against the float64 oracle.",
+        "",
+        "## Machines and versions",
+        machines(df),
+        "",
+        "## Named workloads (median µs per step; best per column in bold)",
+        named_table(df),
+        "",
+        "## Roofline on the large workloads (best implementation)",
+        "Roofline time = max(flops / measured fp32 GEMM peak, bytes / measured copy bandwidth), both measured in "
+        "the same run on the same device; efficiency = roofline time / measured time.",
+        "",
+        roofline_table(df),
+        "",
+    ]
+    for key, title in [("efficiency", "Efficiency"), ("time_vs_batch", "Time vs batch size"),
+                       ("speedup_over_loop", "Speed-up over the per-sample loop"), ("cpu_vs_cuda", "CPU vs CUDA"),
+                       ("gflops_vs_width", "Throughput vs hidden width"),
+                       ("verification_errors", "Verification errors vs tolerances")]:
+        if key in rel:
+            parts += [f"### {title}", f"![{title}]({rel[key]})", ""]
+    parts += [
+        "## CPU vs CUDA crossover",
+        f"CUDA's best step beats the CPU's best from N = {n_cross} on." if n_cross else
+        "No crossover found (no CUDA run among the inputs, or CUDA never wins at every larger batch).",
+        "",
+        "## Per-sample loop vs best vectorised implementation",
+        loop_ratio_table(df),
+        "",
+        "## torch.compile first-call (compile) time",
+        compile_table(df),
+        "",
+        "## Stability",
+        unstable_table(df),
+        "",
+        "## Verification (python -m verification)",
+        verification_section(ver),
+        "",
+    ]
+    if warnings:
+        parts += ["## Skipped inputs", *[f"- {w}" for w in warnings], ""]
+    return "\n".join(parts)

@@ -1,0 +1,84 @@
+"""Saved runs -> one tidy pandas frame: a row per run x implementation x device x workload x size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from reports.load import Run
+
+KEY = ["impl", "device", "workload", "precision"]
+STEP_KINDS = ("named", "batch_sweep", "width_sweep")
+IMPL_ORDER = ["loop", "vmap", "module", "autograd", "batched", "compiled", "numpy_flat", "cudagraph"]
+
+COLUMNS = [
+    "run", "machine", "cpu_model", "gpu_name", "torch", "cuda", "blas", "threads", "commit", "date", *KEY, "kind",
+    "N", "D", "H", "C", "min", "median", "mean", "iqr", "rounds", "iqr_over_median", "unstable", "flops", "bytes",
+    "gflops", "peak_gflops", "bandwidth_gbs", "roofline_s", "roofline_eff", "gemm_eff", "compile_s", "recompiles",
+    "large",
+]
+
+
+def _device_label(info: dict, device: str) -> str:
+    return info.get("gpu_name", "cuda") if device == "cuda" else info.get("cpu_model", "cpu")
+
+
+def tidy(runs: list[Run]) -> pd.DataFrame:
+    """All benchmark rows, with each device's measured peaks (from the same run) joined on."""
+    rows = []
+    for run in runs:
+        info = run.machine_info.get("twolayer", {})
+        for b in run.benchmarks:
+            x, s = b.get("extra_info", {}), b["stats"]
+            device = x.get("device", "cpu")
+            rows.append({
+                "run": run.name,
+                "machine": run.machine_info.get("node", "?"),
+                "cpu_model": info.get("cpu_model", run.machine_info.get("cpu", {}).get("brand_raw", "?")),
+                "gpu_name": info.get("gpu_name", "") if device == "cuda" else "",
+                "torch": info.get("torch", "?"),
+                "cuda": info.get("cuda") or "",
+                "blas": info.get("blas", "?"),
+                "threads": x.get("threads", info.get("torch_threads")),
+                "commit": info.get("commit") or run.commit_info.get("id", "")[:7],
+                "date": (run.datetime or info.get("date", ""))[:19],
+                "impl": x.get("impl", b.get("name", "?")),
+                "device": device,
+                "workload": x.get("workload", b.get("name", "?")),
+                "precision": x.get("precision", "fp32"),
+                "kind": x.get("kind", "named"),
+                **{k: x.get(k) for k in ("N", "D", "H", "C", "flops", "bytes", "compile_s", "recompiles", "large")},
+                **{k: s.get(k) for k in ("min", "median", "mean", "iqr", "rounds")},
+                "gflops": x.get("gflops"),
+                "_gbs": x.get("gbs"),
+            })
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    df["iqr_over_median"] = df["iqr"] / df["median"]
+    df["unstable"] = df["iqr_over_median"] > 0.10
+    peaks = (
+        df[df["kind"] == "peak_gemm"].groupby(["run", "device"])["gflops"].max().rename("peak_gflops")
+    )
+    bw = df[df["kind"] == "peak_bandwidth"].groupby(["run", "device"])["_gbs"].max().rename("bandwidth_gbs")
+    df = df.join(peaks, on=["run", "device"]).join(bw, on=["run", "device"]).drop(columns="_gbs")
+    is_step = df["kind"].isin(STEP_KINDS)
+    compute_s = df["flops"] / (df["peak_gflops"] * 1e9)
+    memory_s = df["bytes"] / (df["bandwidth_gbs"] * 1e9)
+    df["roofline_s"] = np.where(is_step, np.fmax(compute_s, memory_s), np.nan)
+    df["roofline_eff"] = df["roofline_s"] / df["median"]
+    df["gemm_eff"] = np.where(is_step, df["gflops"] / df["peak_gflops"], np.nan)
+    order = {n: i for i, n in enumerate(IMPL_ORDER)}
+    df["_o"] = df["impl"].map(lambda n: order.get(n, len(order)))
+    df = df.sort_values(["run", "device", "kind", "workload", "N", "_o", "impl", "precision"], kind="stable")
+    return df.drop(columns="_o")[COLUMNS].reset_index(drop=True)
+
+
+def steps(df: pd.DataFrame) -> pd.DataFrame:
+    """Only the training-step rows (no peaks or harness checks)."""
+    return df[df["kind"].isin(STEP_KINDS)]
+
+
+def label(row: pd.Series) -> str:
+    """'cpu: <model>' / 'cuda: <gpu>' for plot panels and tables."""
+    return f"{row['device']}: {row['gpu_name'] or row['cpu_model']}" if row["device"] == "cuda" else f"cpu: {row['cpu_model']}"
