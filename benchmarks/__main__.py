@@ -34,17 +34,27 @@ def default_name(devices: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=None, help="JSON path (default reports/results/raw/<date>_<device>_<host>.json)")
+    parser.add_argument(
+        "--out", default=None, help="JSON path (default reports/results/raw/<date>_<device>_<host>.json)"
+    )
     parser.add_argument("--bench-set", default="default", choices=("quick", "default", "full"))
     parser.add_argument("--bench-device", default="cpu,cuda")
     args, rest = parser.parse_known_args(argv)
     out = Path(args.out) if args.out else RAW_DIR / default_name(args.bench_device)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    code = pytest.main([
-        "benchmarks", "--benchmark-only", f"--benchmark-json={tmp}", f"--bench-set={args.bench_set}",
-        f"--bench-device={args.bench_device}", "-p", "no:cacheprovider", *rest,
-    ])
+    code = pytest.main(
+        [
+            "benchmarks",
+            "--benchmark-only",
+            f"--benchmark-json={tmp}",
+            f"--bench-set={args.bench_set}",
+            f"--bench-device={args.bench_device}",
+            "-p",
+            "no:cacheprovider",
+            *rest,
+        ]
+    )
     try:
         json.loads(tmp.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

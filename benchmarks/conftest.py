@@ -16,16 +16,34 @@ from benchmarks.workloads import SETS
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("twolayer")
-    g.addoption("--bench-set", default=os.environ.get("TWOLAYER_BENCH_SET", "default"), choices=SETS,
-                help="workload set: quick (CI, ~1 min), default (< 5 min on 2 cores), full (every sweep point)")
-    g.addoption("--threads", type=int, default=int(os.environ.get("TWOLAYER_THREADS", "0")) or None,
-                help="CPU threads for torch (default: torch's own choice, recorded in machine_info)")
-    g.addoption("--loop-max-n", type=int, default=int(os.environ.get("TWOLAYER_LOOP_MAX_N", "1024")),
-                help="largest batch for per-sample implementations (default 1024; 0 = no cap)")
-    g.addoption("--bench-device", default=os.environ.get("TWOLAYER_BENCH_DEVICE", "cpu,cuda"),
-                help="devices to benchmark, comma-separated (cuda skips with the reason when absent)")
-    g.addoption("--impls", default=os.environ.get("TWOLAYER_IMPLS", ""),
-                help="only these registered implementations, comma-separated (default: all)")
+    g.addoption(
+        "--bench-set",
+        default=os.environ.get("TWOLAYER_BENCH_SET", "default"),
+        choices=SETS,
+        help="workload set: quick (CI, ~1 min), default (< 5 min on 2 cores), full (every sweep point)",
+    )
+    g.addoption(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("TWOLAYER_THREADS", "0")) or None,
+        help="CPU threads for torch (default: torch's own choice, recorded in machine_info)",
+    )
+    g.addoption(
+        "--loop-max-n",
+        type=int,
+        default=int(os.environ.get("TWOLAYER_LOOP_MAX_N", "1024")),
+        help="largest batch for per-sample implementations (default 1024; 0 = no cap)",
+    )
+    g.addoption(
+        "--bench-device",
+        default=os.environ.get("TWOLAYER_BENCH_DEVICE", "cpu,cuda"),
+        help="devices to benchmark, comma-separated (cuda skips with the reason when absent)",
+    )
+    g.addoption(
+        "--impls",
+        default=os.environ.get("TWOLAYER_IMPLS", ""),
+        help="only these registered implementations, comma-separated (default: all)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,8 +99,11 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        info.update(gpu_name=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                    gpu_capability=f"{props.major}.{props.minor}")
+        info.update(
+            gpu_name=props.name,
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            gpu_capability=f"{props.major}.{props.minor}",
+        )
     machine_info["twolayer"] = info
 
 
@@ -92,7 +113,9 @@ def devices(config: pytest.Config) -> list:
     for d in config.getoption("--bench-device").split(","):
         d = d.strip()
         if d == "cuda" and not torch.cuda.is_available():
-            out.append(pytest.param(d, marks=pytest.mark.skip(reason="CUDA not available: torch.cuda.is_available() is False")))
+            out.append(
+                pytest.param(d, marks=pytest.mark.skip(reason="CUDA not available: torch.cuda.is_available() is False"))
+            )
         elif d in ("cpu", "cuda"):
             out.append(d)
         else:

@@ -53,8 +53,15 @@ def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int]) -> N
     median = benchmark.stats.stats.median
     flops = 2 * M * K * N
     benchmark.extra_info.update(
-        kind="peak_gemm", device=device, workload=name, impl="torch.mm", flops=flops, gflops=flops / median / 1e9,
-        threads=torch.get_num_threads(), precision="fp32", iqr_over_median=benchmark.stats.stats.iqr / median,
+        kind="peak_gemm",
+        device=device,
+        workload=name,
+        impl="torch.mm",
+        flops=flops,
+        gflops=flops / median / 1e9,
+        threads=torch.get_num_threads(),
+        precision="fp32",
+        iqr_over_median=benchmark.stats.stats.iqr / median,
     )
 
 
@@ -75,7 +82,12 @@ def test_memory_bandwidth(benchmark, device: str) -> None:
     median = benchmark.stats.stats.median
     moved = 2 * numel * 4
     benchmark.extra_info.update(
-        kind="peak_bandwidth", device=device, workload=f"copy-{numel * 4 >> 20}MiB", impl="Tensor.copy_",
-        bytes=moved, gbs=moved / median / 1e9, threads=torch.get_num_threads(),
+        kind="peak_bandwidth",
+        device=device,
+        workload=f"copy-{numel * 4 >> 20}MiB",
+        impl="Tensor.copy_",
+        bytes=moved,
+        gbs=moved / median / 1e9,
+        threads=torch.get_num_threads(),
         iqr_over_median=benchmark.stats.stats.iqr / median,
     )

@@ -51,7 +51,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     if reason:
                         m.append(pytest.mark.skip(reason=f"{name}: {reason}"))
                     elif cls.per_sample and cap and w.n > cap:
-                        m.append(pytest.mark.skip(reason=f"{name} is per-sample: capped at N={cap} (--loop-max-n 0 lifts it)"))
+                        m.append(
+                            pytest.mark.skip(
+                                reason=f"{name} is per-sample: capped at N={cap} (--loop-max-n 0 lifts it)"
+                            )
+                        )
                     params.append(pytest.param(name, w, dev_name, prec, marks=m, id=f"{w.id}-{name}-{dev_name}-{prec}"))
     metafunc.parametrize(("impl_name", "workload", "device", "precision"), params)
 
@@ -104,12 +108,29 @@ def test_step(benchmark, impl_name: str, workload: Workload, device: str, precis
     median = stats.median
     flops = spec.flops_per_step(n)
     benchmark.extra_info.update(
-        impl=impl_name, device=device, workload=workload.name, kind=workload.kind, large=workload.large,
-        N=n, D=spec.D, H=spec.H, C=spec.C, hidden=spec.hidden, output=spec.output, loss=spec.loss,
-        dtype="float32", precision=precision, flops=flops, bytes=bytes_per_step(spec, n, 4),
-        gflops=flops / median / 1e9, threads=torch.get_num_threads(), first_call_s=first_call_s,
-        compile_s=max(first_call_s - median, 0.0) if cls.compiles else None, recompiles=recompiles,
-        iqr_over_median=stats.iqr / median, unstable=stats.iqr / median > UNSTABLE_IQR,
+        impl=impl_name,
+        device=device,
+        workload=workload.name,
+        kind=workload.kind,
+        large=workload.large,
+        N=n,
+        D=spec.D,
+        H=spec.H,
+        C=spec.C,
+        hidden=spec.hidden,
+        output=spec.output,
+        loss=spec.loss,
+        dtype="float32",
+        precision=precision,
+        flops=flops,
+        bytes=bytes_per_step(spec, n, 4),
+        gflops=flops / median / 1e9,
+        threads=torch.get_num_threads(),
+        first_call_s=first_call_s,
+        compile_s=max(first_call_s - median, 0.0) if cls.compiles else None,
+        recompiles=recompiles,
+        iqr_over_median=stats.iqr / median,
+        unstable=stats.iqr / median > UNSTABLE_IQR,
     )
     assert recompiles == 0, f"{impl_name} recompiled {recompiles} time(s) during timing"
 

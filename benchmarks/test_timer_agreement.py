@@ -36,8 +36,14 @@ def test_pytest_benchmark_agrees_with_torch_timer(benchmark, device: str) -> Non
     benchmark(run)
     ours = benchmark.stats.stats.median
     # Timer synchronises CUDA itself; it gets the bare step
-    theirs = tbench.Timer("impl.step(x, t)", globals={"impl": impl, "x": x, "t": t},
-                          num_threads=torch.get_num_threads()).blocked_autorange(min_run_time=1.0).median
-    benchmark.extra_info.update(kind="harness", device=device, workload="epfl", impl="batched",
-                                torch_timer_median=theirs, ratio=ours / theirs)
-    assert 1 / AGREEMENT < ours / theirs < AGREEMENT, f"pytest-benchmark {ours * 1e6:.1f} us vs Timer {theirs * 1e6:.1f} us"
+    theirs = (
+        tbench.Timer("impl.step(x, t)", globals={"impl": impl, "x": x, "t": t}, num_threads=torch.get_num_threads())
+        .blocked_autorange(min_run_time=1.0)
+        .median
+    )
+    benchmark.extra_info.update(
+        kind="harness", device=device, workload="epfl", impl="batched", torch_timer_median=theirs, ratio=ours / theirs
+    )
+    assert 1 / AGREEMENT < ours / theirs < AGREEMENT, (
+        f"pytest-benchmark {ours * 1e6:.1f} us vs Timer {theirs * 1e6:.1f} us"
+    )

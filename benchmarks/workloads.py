@@ -46,7 +46,11 @@ def _sweep_width() -> list[Workload]:
     out = []
     for H in (8, 16, 32, 64, 128, 256, 512, 1024):
         sets = ("full",) + (("default",) if H in (16, 64, 256, 1024) else ())
-        out.append(Workload(f"width-{H}", NetSpec(784, H, 10, "sigmoid", "identity", "cross_entropy"), 1024, sets, "width_sweep"))
+        out.append(
+            Workload(
+                f"width-{H}", NetSpec(784, H, 10, "sigmoid", "identity", "cross_entropy"), 1024, sets, "width_sweep"
+            )
+        )
     return out
 
 

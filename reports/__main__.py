@@ -62,15 +62,18 @@ def build(inputs: list[Path], out: Path, verification_csv: Path | None) -> int:
     }
     made["cpu_vs_cuda"], n_cross = plots.cpu_vs_cuda(view, plot_dir)
     md = atomic_write_text(out / "README.md", write_summary(view, ver, made, n_cross, out, warnings))
-    print(f"read {len(runs)} run(s), {len(df)} rows; wrote {csv}, {md} and {sum(p is not None for p in made.values())} plots in {plot_dir}")
+    n_plots = sum(p is not None for p in made.values())
+    print(f"read {len(runs)} run(s), {len(df)} rows; wrote {csv}, {md} and {n_plots} plots in {plot_dir}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["compare"]:
-        p = argparse.ArgumentParser(prog="python -m reports compare",
-                                    description="Per-row time ratios NEW/BASE; exit 1 when a row regressed past the threshold.")
+        p = argparse.ArgumentParser(
+            prog="python -m reports compare",
+            description="Per-row time ratios NEW/BASE; exit 1 when a row regressed past the threshold.",
+        )
         p.add_argument("base", type=Path, help="baseline run: a JSON file or a folder of them")
         p.add_argument("new", type=Path, help="new run: a JSON file or a folder of them")
         p.add_argument("--threshold", default="10%", help="allowed slow-down, e.g. 10%% or 0.1 (default 10%%)")
@@ -84,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return compare_runs(a.base, a.new, threshold, a.stat, a.csv)
     p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
-    p.add_argument("inputs", nargs="*", type=Path, help="JSON files or folders (default: reports/results/raw and .benchmarks)")
+    p.add_argument(
+        "inputs", nargs="*", type=Path, help="JSON files or folders (default: reports/results/raw and .benchmarks)"
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default reports/results)")
     p.add_argument("--verification", type=Path, default=DEFAULT_VERIFICATION, help="verification CSV to plot")
     a = p.parse_args(argv)

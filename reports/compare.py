@@ -62,15 +62,19 @@ def compare_runs(base: Path, new: Path, threshold: float, stat: str = "median", 
         m.loc[m["ratio"] < 1, "verdict"] = "new device faster"
         m.loc[m["ratio"] > 1, "verdict"] = "base device faster"
     m = m.sort_values([*keys]).drop(columns="_merge")
-    show = m[[*keys, *([] if same_device else ["device_base", "device_new"]), "time_base", "time_new", "ratio", "verdict"]]
+    show = m[
+        [*keys, *([] if same_device else ["device_base", "device_new"]), "time_base", "time_new", "ratio", "verdict"]
+    ]
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(show.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if csv:
         atomic_write(csv, lambda tmp: m.to_csv(tmp, index=False))
     regressed = int((m["verdict"] == "REGRESSED").sum())
     if not same_device:
-        print(f"device comparison ({', '.join(sorted(set(b['device'])))} vs {', '.join(sorted(set(n['device'])))}): "
-              "ratios are new/base; not a regression gate")
+        print(
+            f"device comparison ({', '.join(sorted(set(b['device'])))} vs {', '.join(sorted(set(n['device'])))}): "
+            "ratios are new/base; not a regression gate"
+        )
         return 0
     if regressed:
         print(f"REGRESSION: {regressed} row(s) slower than base by more than {threshold:.0%} ({stat})")

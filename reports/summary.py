@@ -55,12 +55,19 @@ def roofline_table(df: pd.DataFrame) -> str:
     if d.empty:
         return "_no large workloads with measured peaks in the inputs_"
     best = d.loc[d.groupby(["panel", "workload", "precision"])["median"].idxmin()]
-    t = pd.DataFrame({
-        "hardware": best["panel"], "workload": best["workload"], "precision": best["precision"],
-        "best impl": best["impl"], "median": best["median"].map(_us), "roofline": best["roofline_s"].map(_us),
-        "roofline eff.": best["roofline_eff"].map(_pct), "GFLOP/s": best["gflops"].map(lambda v: f"{v:,.0f}"),
-        "% GEMM peak": best["gemm_eff"].map(_pct),
-    })
+    t = pd.DataFrame(
+        {
+            "hardware": best["panel"],
+            "workload": best["workload"],
+            "precision": best["precision"],
+            "best impl": best["impl"],
+            "median": best["median"].map(_us),
+            "roofline": best["roofline_s"].map(_us),
+            "roofline eff.": best["roofline_eff"].map(_pct),
+            "GFLOP/s": best["gflops"].map(lambda v: f"{v:,.0f}"),
+            "% GEMM peak": best["gemm_eff"].map(_pct),
+        }
+    )
     return _table(t.sort_values(["hardware", "workload", "precision"]))
 
 
@@ -98,7 +105,10 @@ def unstable_table(df: pd.DataFrame) -> str:
     t = d[["panel", "impl", "workload", "precision", "median", "iqr_over_median"]].copy()
     t["median"] = t["median"].map(_us)
     t["iqr_over_median"] = t["iqr_over_median"].map(_pct)
-    return f"{len(d)} of {len(df)} rows have IQR/median > 10% (times still comparable, but quote with care):\n\n" + _table(t.head(25))
+    return (
+        f"{len(d)} of {len(df)} rows have IQR/median > 10% (times still comparable, but quote with care):\n\n"
+        + _table(t.head(25))
+    )
 
 
 def verification_section(ver: pd.DataFrame | None) -> str:
@@ -112,8 +122,14 @@ def verification_section(ver: pd.DataFrame | None) -> str:
     return _table(t.reset_index())
 
 
-def write_summary(df: pd.DataFrame, ver: pd.DataFrame | None, plots: dict[str, Path | None], n_cross: int | None,
-                  out: Path, warnings: list[str]) -> str:
+def write_summary(
+    df: pd.DataFrame,
+    ver: pd.DataFrame | None,
+    plots: dict[str, Path | None],
+    n_cross: int | None,
+    out: Path,
+    warnings: list[str],
+) -> str:
     """The whole markdown document (returned; the caller writes it atomically)."""
     rel = {k: p.relative_to(out).as_posix() for k, p in plots.items() if p is not None}
     parts = [
@@ -136,16 +152,21 @@ def write_summary(df: pd.DataFrame, ver: pd.DataFrame | None, plots: dict[str, P
         roofline_table(df),
         "",
     ]
-    for key, title in [("efficiency", "Efficiency"), ("time_vs_batch", "Time vs batch size"),
-                       ("speedup_over_loop", "Speed-up over the per-sample loop"), ("cpu_vs_cuda", "CPU vs CUDA"),
-                       ("gflops_vs_width", "Throughput vs hidden width"),
-                       ("verification_errors", "Verification errors vs tolerances")]:
+    for key, title in [
+        ("efficiency", "Efficiency"),
+        ("time_vs_batch", "Time vs batch size"),
+        ("speedup_over_loop", "Speed-up over the per-sample loop"),
+        ("cpu_vs_cuda", "CPU vs CUDA"),
+        ("gflops_vs_width", "Throughput vs hidden width"),
+        ("verification_errors", "Verification errors vs tolerances"),
+    ]:
         if key in rel:
             parts += [f"### {title}", f"![{title}]({rel[key]})", ""]
     parts += [
         "## CPU vs CUDA crossover",
-        f"CUDA's best step beats the CPU's best from N = {n_cross} on." if n_cross else
-        "No crossover found (no CUDA run among the inputs, or CUDA never wins at every larger batch).",
+        f"CUDA's best step beats the CPU's best from N = {n_cross} on."
+        if n_cross
+        else "No crossover found (no CUDA run among the inputs, or CUDA never wins at every larger batch).",
         "",
         "## Per-sample loop vs best vectorised implementation",
         loop_ratio_table(df),

@@ -12,9 +12,39 @@ STEP_KINDS = ("named", "batch_sweep", "width_sweep")
 IMPL_ORDER = ["loop", "vmap", "module", "autograd", "batched", "compiled", "numpy_flat", "cudagraph"]
 
 COLUMNS = [
-    "run", "machine", "cpu_model", "gpu_name", "torch", "cuda", "blas", "threads", "commit", "date", *KEY, "kind",
-    "N", "D", "H", "C", "min", "median", "mean", "iqr", "rounds", "iqr_over_median", "unstable", "flops", "bytes",
-    "gflops", "peak_gflops", "bandwidth_gbs", "roofline_s", "roofline_eff", "gemm_eff", "compile_s", "recompiles",
+    "run",
+    "machine",
+    "cpu_model",
+    "gpu_name",
+    "torch",
+    "cuda",
+    "blas",
+    "threads",
+    "commit",
+    "date",
+    *KEY,
+    "kind",
+    "N",
+    "D",
+    "H",
+    "C",
+    "min",
+    "median",
+    "mean",
+    "iqr",
+    "rounds",
+    "iqr_over_median",
+    "unstable",
+    "flops",
+    "bytes",
+    "gflops",
+    "peak_gflops",
+    "bandwidth_gbs",
+    "roofline_s",
+    "roofline_eff",
+    "gemm_eff",
+    "compile_s",
+    "recompiles",
     "large",
 ]
 
@@ -31,35 +61,35 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
         for b in run.benchmarks:
             x, s = b.get("extra_info", {}), b["stats"]
             device = x.get("device", "cpu")
-            rows.append({
-                "run": run.name,
-                "machine": run.machine_info.get("node", "?"),
-                "cpu_model": info.get("cpu_model", run.machine_info.get("cpu", {}).get("brand_raw", "?")),
-                "gpu_name": info.get("gpu_name", "") if device == "cuda" else "",
-                "torch": info.get("torch", "?"),
-                "cuda": info.get("cuda") or "",
-                "blas": info.get("blas", "?"),
-                "threads": x.get("threads", info.get("torch_threads")),
-                "commit": info.get("commit") or run.commit_info.get("id", "")[:7],
-                "date": (run.datetime or info.get("date", ""))[:19],
-                "impl": x.get("impl", b.get("name", "?")),
-                "device": device,
-                "workload": x.get("workload", b.get("name", "?")),
-                "precision": x.get("precision", "fp32"),
-                "kind": x.get("kind", "named"),
-                **{k: x.get(k) for k in ("N", "D", "H", "C", "flops", "bytes", "compile_s", "recompiles", "large")},
-                **{k: s.get(k) for k in ("min", "median", "mean", "iqr", "rounds")},
-                "gflops": x.get("gflops"),
-                "_gbs": x.get("gbs"),
-            })
+            rows.append(
+                {
+                    "run": run.name,
+                    "machine": run.machine_info.get("node", "?"),
+                    "cpu_model": info.get("cpu_model", run.machine_info.get("cpu", {}).get("brand_raw", "?")),
+                    "gpu_name": info.get("gpu_name", "") if device == "cuda" else "",
+                    "torch": info.get("torch", "?"),
+                    "cuda": info.get("cuda") or "",
+                    "blas": info.get("blas", "?"),
+                    "threads": x.get("threads", info.get("torch_threads")),
+                    "commit": info.get("commit") or run.commit_info.get("id", "")[:7],
+                    "date": (run.datetime or info.get("date", ""))[:19],
+                    "impl": x.get("impl", b.get("name", "?")),
+                    "device": device,
+                    "workload": x.get("workload", b.get("name", "?")),
+                    "precision": x.get("precision", "fp32"),
+                    "kind": x.get("kind", "named"),
+                    **{k: x.get(k) for k in ("N", "D", "H", "C", "flops", "bytes", "compile_s", "recompiles", "large")},
+                    **{k: s.get(k) for k in ("min", "median", "mean", "iqr", "rounds")},
+                    "gflops": x.get("gflops"),
+                    "_gbs": x.get("gbs"),
+                }
+            )
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=COLUMNS)
     df["iqr_over_median"] = df["iqr"] / df["median"]
     df["unstable"] = df["iqr_over_median"] > 0.10
-    peaks = (
-        df[df["kind"] == "peak_gemm"].groupby(["run", "device"])["gflops"].max().rename("peak_gflops")
-    )
+    peaks = df[df["kind"] == "peak_gemm"].groupby(["run", "device"])["gflops"].max().rename("peak_gflops")
     bw = df[df["kind"] == "peak_bandwidth"].groupby(["run", "device"])["_gbs"].max().rename("bandwidth_gbs")
     df = df.join(peaks, on=["run", "device"]).join(bw, on=["run", "device"]).drop(columns="_gbs")
     is_step = df["kind"].isin(STEP_KINDS)
@@ -81,4 +111,8 @@ def steps(df: pd.DataFrame) -> pd.DataFrame:
 
 def label(row: pd.Series) -> str:
     """'cpu: <model>' / 'cuda: <gpu>' for plot panels and tables."""
-    return f"{row['device']}: {row['gpu_name'] or row['cpu_model']}" if row["device"] == "cuda" else f"cpu: {row['cpu_model']}"
+    return (
+        f"{row['device']}: {row['gpu_name'] or row['cpu_model']}"
+        if row["device"] == "cuda"
+        else f"cpu: {row['cpu_model']}"
+    )

@@ -54,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)")
     p.add_argument("--steps", type=int, default=4, help="SGD steps in the trajectory check (default 4)")
     p.add_argument("--full", action="store_true", help="also run compiling implementations on every config")
-    p.add_argument("--csv", default=None, help=f"where to write every row (default: {DEFAULT_CSV} when no --impl is given, else none)")
+    p.add_argument(
+        "--csv",
+        default=None,
+        help=f"where to write every row (default: {DEFAULT_CSV} when no --impl is given, else none)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

@@ -1,0 +1,113 @@
+"""The benchmark suite itself: workload sets, byte/flop counts, and a real (tiny) run's JSON content."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.workloads import EPFL, MNIST, RUMELHART, WORKLOADS, bytes_per_step, select
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_named_workloads_match_their_sources() -> None:
+    named = {w.name: w for w in WORKLOADS if w.kind == "named"}
+    assert (named["rumelhart"].spec, named["rumelhart"].n) == (RUMELHART, 64)
+    assert (RUMELHART.D, RUMELHART.H, RUMELHART.C, RUMELHART.hidden, RUMELHART.output, RUMELHART.loss) == (
+        6,
+        2,
+        1,
+        "sigmoid",
+        "sigmoid",
+        "half_sse",
+    )
+    assert (named["epfl"].spec, named["epfl"].n) == (EPFL, 1000) and EPFL.loss == "sse" and EPFL.hidden == "tanh"
+    assert named["mnist-64"].spec == MNIST and MNIST.loss == "cross_entropy" and MNIST.H == 30
+    assert named["mnist-60000"].large and named["epfl"].large and not named["rumelhart"].large
+
+
+def test_sets_nest_and_sweep_covers_1_to_8192() -> None:
+    quick, default, full = ({w.name for w in select(s)} for s in ("quick", "default", "full"))
+    assert quick <= full and default <= full and len(quick) < len(default) < len(full)
+    assert {w.n for w in select("full") if w.kind == "batch_sweep"} == {2**k for k in range(14)}
+    with pytest.raises(ValueError, match="unknown benchmark set 'huge'"):
+        select("huge")
+
+
+def test_bytes_per_step_counts_x_twice() -> None:
+    n_params = 30 * 784 + 30 + 10 * 30 + 10
+    assert bytes_per_step(MNIST, 1000, 4) == 2 * 1000 * 784 * 4 + 1000 * 8 + 6 * n_params * 4
+
+
+def test_unknown_impl_option_is_a_usage_error() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks", "--benchmark-only", "--impls", "nope", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode != 0 and "unknown implementation 'nope'; known:" in r.stdout + r.stderr
+
+
+@pytest.mark.slow
+def test_a_real_run_carries_extra_and_machine_info(tmp_path: Path) -> None:
+    out = tmp_path / "run.json"
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--bench-set",
+            "quick",
+            "--bench-device",
+            "cpu",
+            "--out",
+            str(out),
+            "--impls",
+            "batched,compiled",
+            "-k",
+            "rumelhart or peak",
+            "-q",
+            "--benchmark-max-time=0.05",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    data = json.loads(out.read_text())
+    info = data["machine_info"]["twolayer"]
+    assert {"torch", "cuda", "cpu_model", "torch_threads", "blas", "float32_matmul_precision", "commit"} <= set(info)
+    steps = [b for b in data["benchmarks"] if b["extra_info"].get("kind") == "named"]
+    assert {b["extra_info"]["impl"] for b in steps} == {"batched", "compiled"}
+    for b in steps:
+        x = b["extra_info"]
+        assert {
+            "impl",
+            "device",
+            "workload",
+            "N",
+            "D",
+            "H",
+            "C",
+            "dtype",
+            "flops",
+            "gflops",
+            "threads",
+            "compile_s",
+            "recompiles",
+            "iqr_over_median",
+            "unstable",
+        } <= set(x)
+        assert x["flops"] == RUMELHART.flops_per_step(64) and x["gflops"] > 0 and x["recompiles"] == 0
+    compiled = next(b for b in steps if b["extra_info"]["impl"] == "compiled")["extra_info"]
+    assert compiled["compile_s"] > 0
+    kinds = {b["extra_info"]["kind"] for b in data["benchmarks"]}
+    assert {"peak_gemm", "peak_bandwidth"} <= kinds
+    assert not list(tmp_path.glob(".*.tmp")), "temporary JSON left behind"

@@ -1,0 +1,238 @@
+"""python -m reports: tidy CSV, plots, summary from saved runs; bad input; determinism; the compare gate."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from reports.__main__ import main
+from reports.atomic import atomic_write, atomic_write_text
+from reports.compare import parse_threshold
+from reports.plots import crossover
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _bench(impl: str, device: str, workload: str, n: int, median: float, kind: str = "batch_sweep", **extra) -> dict:
+    flops = 4 * n * 784 * 30 + 6 * n * 30 * 10
+    return {
+        "name": f"test_step[{workload}-{impl}-{device}-fp32]",
+        "stats": {
+            "min": median * 0.95,
+            "max": median * 1.3,
+            "mean": median * 1.02,
+            "median": median,
+            "iqr": median * 0.03,
+            "rounds": 50,
+            "stddev": median * 0.02,
+        },
+        "extra_info": {
+            "impl": impl,
+            "device": device,
+            "workload": workload,
+            "kind": kind,
+            "N": n,
+            "D": 784,
+            "H": 30,
+            "C": 10,
+            "precision": "fp32",
+            "flops": flops,
+            "bytes": 2 * n * 784 * 4,
+            "gflops": flops / median / 1e9,
+            "threads": 2,
+            "large": n >= 8192,
+            **extra,
+        },
+    }
+
+
+def _run(device: str, scale: float, gpu: str | None = None) -> dict:
+    rows = []
+    for n in (1, 16, 256, 4096):
+        for impl, base in (("loop", 2e-5 * n + 1e-4), ("batched", 1e-7 * n + 6e-5), ("numpy_flat", 1e-7 * n + 2e-5)):
+            if device == "cuda" and impl == "numpy_flat":
+                continue
+            if impl == "loop" and n > 1024:
+                continue
+            rows.append(_bench(impl, device, f"batch-{n}", n, base * scale))
+    rows.append(_bench("batched", device, "epfl", 1000, 1e-3 * scale, kind="named", large=True))
+    rows.append(
+        {
+            "name": "test_gemm_peak",
+            "stats": {"median": 0.01, "min": 0.01, "mean": 0.01, "iqr": 0.0, "rounds": 5},
+            "extra_info": {"kind": "peak_gemm", "device": device, "gflops": 180.0 / scale, "impl": "torch.mm"},
+        }
+    )
+    rows.append(
+        {
+            "name": "test_memory_bandwidth",
+            "stats": {"median": 0.01, "min": 0.01, "mean": 0.01, "iqr": 0.0, "rounds": 5},
+            "extra_info": {"kind": "peak_bandwidth", "device": device, "gbs": 50.0, "impl": "Tensor.copy_"},
+        }
+    )
+    info = {
+        "torch": "2.13.0",
+        "cpu_model": "Test CPU",
+        "torch_threads": 2,
+        "blas": "mkl",
+        "commit": "abc1234",
+        "date": "2026-11-24T09:00:00+00:00",
+    }
+    if gpu:
+        info["gpu_name"] = gpu
+    return {
+        "machine_info": {"node": "testhost", "twolayer": info},
+        "commit_info": {},
+        "datetime": "2026-11-24T09:00:00",
+        "benchmarks": rows,
+        "version": "5.1.0",
+    }
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "cpu.json").write_text(json.dumps(_run("cpu", 1.0)))
+    (raw / "cuda.json").write_text(json.dumps(_run("cuda", 0.2, gpu="Test GPU")))
+    return raw
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_report_writes_csv_plots_and_summary(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    before = _digest(runs)
+    assert main([str(runs), "--out", str(out), "--verification", str(tmp_path / "none.csv")]) == 0
+    df = pd.read_csv(out / "benchmarks.csv")
+    assert {
+        "run",
+        "impl",
+        "device",
+        "workload",
+        "N",
+        "min",
+        "median",
+        "mean",
+        "iqr",
+        "rounds",
+        "gflops",
+        "roofline_eff",
+        "machine",
+        "torch",
+        "commit",
+        "date",
+    } <= set(df.columns)
+    assert set(df["device"]) == {"cpu", "cuda"}
+    epfl = df[(df["workload"] == "epfl") & (df["device"] == "cpu")].iloc[0]
+    assert epfl["peak_gflops"] == 180.0 and epfl["roofline_eff"] == pytest.approx(epfl["roofline_s"] / 1e-3)
+    pngs = {p.name for p in (out / "plots").glob("*.png")}
+    assert {"time_vs_batch.png", "speedup_over_loop.png", "cpu_vs_cuda.png", "efficiency.png"} <= pngs
+    summary = (out / "README.md").read_text()
+    assert (
+        "Test GPU" in summary and "Test CPU" in summary and "![Time vs batch size](plots/time_vs_batch.png)" in summary
+    )
+    assert "CUDA's best step beats the CPU's best from N = " in summary
+    assert _digest(runs) == before, "raw runs must never be modified"
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_output_is_deterministic(runs: Path, tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    main([str(runs), "--out", str(a)])
+    main([str(runs), "--out", str(b)])
+    assert _digest(a) == _digest(b)
+
+
+def test_corrupt_truncated_and_foreign_json_are_skipped_by_name(runs: Path, tmp_path: Path, capsys) -> None:
+    (runs / "truncated.json").write_text(json.dumps(_run("cpu", 1.0))[:200])
+    (runs / "foreign.json").write_text(json.dumps({"hello": "world"}))
+    (runs / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    assert main([str(runs), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "skipping" in err and "truncated.json: corrupt or truncated JSON" in err
+    assert "foreign.json: not a pytest-benchmark run" in err and "binary.json" in err
+
+
+def test_no_usable_input_exits_2_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{")
+    r = subprocess.run(
+        [sys.executable, "-m", "reports", str(tmp_path), "--out", str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 2 and "error: no usable pytest-benchmark JSON found" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_compare_exits_1_on_a_planted_regression(runs: Path, tmp_path: Path, capsys) -> None:
+    base = runs / "cpu.json"
+    slow = copy.deepcopy(json.loads(base.read_text()))
+    slow["benchmarks"][3]["stats"]["median"] *= 1.5
+    (tmp_path / "slow.json").write_text(json.dumps(slow))
+    assert main(["compare", str(base), str(tmp_path / "slow.json"), "--threshold", "10%"]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSED" in out and "REGRESSION: 1 row(s)" in out
+    assert main(["compare", str(base), str(base)]) == 0
+    assert main(["compare", str(base), str(tmp_path / "slow.json"), "--threshold", "60%"]) == 0
+
+
+def test_compare_across_devices_is_a_table_not_a_gate(runs: Path, capsys) -> None:
+    assert main(["compare", str(runs / "cpu.json"), str(runs / "cuda.json")]) == 0
+    out = capsys.readouterr().out
+    assert "device comparison (cpu vs cuda)" in out and "new device faster" in out
+
+
+def test_compare_bad_threshold_and_missing_input(runs: Path, tmp_path: Path, capsys) -> None:
+    assert main(["compare", str(runs / "cpu.json"), str(runs / "cpu.json"), "--threshold", "fast"]) == 2
+    assert main(["compare", str(tmp_path / "nothing"), str(runs / "cpu.json")]) == 2
+    assert parse_threshold("10%") == pytest.approx(0.1) == parse_threshold("0.1") == parse_threshold("10")
+
+
+def test_crossover() -> None:
+    cpu = pd.Series({1: 10.0, 16: 20.0, 256: 100.0, 4096: 1000.0})
+    cuda = pd.Series({1: 50.0, 16: 30.0, 256: 60.0, 4096: 70.0})
+    assert crossover(cpu, cuda) == 256
+    assert crossover(cpu, cpu * 2) is None
+
+
+def test_atomic_write_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "r.csv"
+    atomic_write_text(target, "old")
+
+    def boom(tmp: str) -> None:
+        Path(tmp).write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, boom)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.csv"]
+
+
+def test_workflow_validates_against_the_github_schema() -> None:
+    exe = Path(sys.executable).with_name("check-jsonschema")
+    if not exe.exists():
+        pytest.skip("check-jsonschema not installed (pip install -e '.[dev]')")
+    r = subprocess.run(
+        [str(exe), "--builtin-schema", "vendor.github-workflows", ".github/workflows/suite.yml"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
