@@ -39,7 +39,7 @@ class Implementation(ABC):
     dtypes: ClassVar[tuple[torch.dtype, ...]] = FLOAT_DTYPES
     #: True when every new (spec, shape, dtype) costs a compilation (benchmarks measure it apart).
     compiles: ClassVar[bool] = False
-    #: True when the step loops over samples in Python (benchmarks cap its batch size).
+    #: True when the step's cost or memory is per sample (Python loop, per-sample grads): benchmarks cap its N.
     per_sample: ClassVar[bool] = False
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:

@@ -37,7 +37,8 @@ def loss_and_delta(spec: NetSpec, z: Tensor, y: Tensor, t: Tensor, n_total: int)
     """
     if spec.loss == "cross_entropy":
         logp = torch.log_softmax(z, dim=-1)
-        onehot = torch.nn.functional.one_hot(t, spec.C).to(z.dtype)
+        # scatter, not F.one_hot: one_hot validates the labels with a device->host sync (breaks CUDA graph capture)
+        onehot = torch.zeros_like(z).scatter_(-1, t.unsqueeze(-1), 1.0)
         loss = -(logp * onehot).sum() / n_total
         return loss, (logp.exp() - onehot) / n_total
     diff = y - t

@@ -29,6 +29,7 @@ class Vmap(ManualSGD):
     """vmap(grad(sample_loss)) gives an (N, ...) gradient per parameter; the batch gradient is its sum."""
 
     summary = "torch.func.vmap of per-sample grad, summed"
+    per_sample = True  # materialises N gradients (N*H*D floats): benchmarks cap its batch like the loop's
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         super().__init__(spec, params, sgd)

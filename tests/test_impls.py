@@ -7,12 +7,18 @@ import torch
 
 import impls
 from impls.base import SGD
-from impls.spec import NetSpec, all_specs, init_params
+from impls.spec import NetSpec, all_specs, init_params, make_batch
 from verification.runner import Case, Matrix, covering_subset, run_case
 
 MATRIX = Matrix()
 EAGER = [n for n in impls.names() if not impls.get(n).compiles]
 COMPILING = [n for n in impls.names() if impls.get(n).compiles]
+
+
+def _skip_unsupported(name: str, spec: NetSpec, device: str, dtype: torch.dtype = torch.float32) -> None:
+    reason = impls.get(name).unsupported_reason(spec, device, dtype)
+    if reason:
+        pytest.skip(f"{name}: {reason}")
 
 
 def _assert_rows_ok(rows: list[dict]) -> None:
@@ -26,8 +32,7 @@ def _assert_rows_ok(rows: list[dict]) -> None:
 @pytest.mark.parametrize("spec", all_specs(5, 4, 3), ids=lambda s: s.label)
 @pytest.mark.parametrize("name", EAGER)
 def test_eager_matches_oracle(name: str, spec: NetSpec, n: int, dtype: str, device: str) -> None:
-    if impls.get(name).unsupported_reason(spec, device, getattr(torch, dtype)):
-        pytest.skip(impls.get(name).unsupported_reason(spec, device, getattr(torch, dtype)))
+    _skip_unsupported(name, spec, device, getattr(torch, dtype))
     _assert_rows_ok(run_case(Case(name, spec, n, dtype, device), impls.get(name), MATRIX))
 
 
@@ -45,6 +50,7 @@ def test_relu_derivative_at_exactly_zero_is_zero(name: str, device: str) -> None
     """x = 0 and b1 = 0 put every hidden pre-activation at exactly 0: torch's convention relu'(0) = 0
     makes dW1 and db1 exactly zero (a derivative of 1 at 0 would make db1 = W2^T dz != 0)."""
     spec = NetSpec(3, 4, 2, "relu", "identity", "sse")
+    _skip_unsupported(name, spec, device)
     p = init_params(spec, device=device)
     p["b1"] = torch.zeros_like(p["b1"])
     x = torch.zeros(5, 3, device=device)
@@ -55,13 +61,12 @@ def test_relu_derivative_at_exactly_zero_is_zero(name: str, device: str) -> None
 
 
 @pytest.mark.parametrize("name", EAGER)
-def test_momentum_update_is_rumelhart_eq9(name: str) -> None:
+def test_momentum_update_is_rumelhart_eq9(name: str, device: str) -> None:
     """Two steps with momentum 0.9 equal w - lr g0 then w + 0.9 (-lr g0) - lr g1, from the returned gradients."""
     spec = NetSpec(5, 4, 3, "sigmoid", "sigmoid", "half_sse", l2=0.01)
-    p = init_params(spec, dtype=torch.float64)
-    from impls.spec import make_batch
-
-    x, t = make_batch(spec, 9, dtype=torch.float64)
+    _skip_unsupported(name, spec, device, torch.float64)
+    p = init_params(spec, dtype=torch.float64, device=device)
+    x, t = make_batch(spec, 9, dtype=torch.float64, device=device)
     impl = impls.get(name)(spec, p, SGD(lr=0.2, momentum=0.9))
     _, g0 = impl.step(x, t)
     g0 = {k: v.clone() for k, v in g0.items()}
