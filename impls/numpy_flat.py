@@ -1,11 +1,21 @@
 """NumPy on the CPU with every buffer preallocated and the parameters in one flat array: the overhead-bound floor.
 
-For a tiny net (6-2-1, 64 samples) a step is ~40 array operations of a few hundred flops each, so its time is
-the per-operation dispatch cost, not arithmetic: about 0.5-1 us per NumPy ufunc call versus 2-4 us per eager
-torch op. Parameters, gradients and momentum live in single flat arrays so the update is three ufunc calls.
+For a tiny net (6-2-1, 64 samples) a step is ~30 array operations of a few hundred flops each, so its time is
+the per-call dispatch cost, not arithmetic: about 0.5-1 us per NumPy ufunc call versus 2-4 us per eager torch
+op. Parameters, gradients and momentum live in single flat arrays so the update is three ufunc calls, and every
+view (W1.T, the gradient slices, their torch aliases) is made once, not per step.
+
+For wide nets the time is the two skinny GEMMs (N x D by D x H, and H x N by N x D). BLAS kernels work in SIMD
+widths, so H is padded with zero hidden units up to a multiple of 16 when that adds at most 1/8 more units:
+measured on a 2-core AVX-512 EPYC, OpenBLAS, N=60000, D=784, the forward GEMM ran at 92 GFLOP/s for H=30 and
+113 for H=32, dW1 at 101 and 121, and the whole 784-30-10 step went from 74 to 64 ms. The padding is exact:
+padded rows of W1 and b1 stay zero (their gradients are zero), padded columns of W2 stay zero (their gradient
+is zeroed), so padded units never reach the output.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -15,15 +25,79 @@ from impls import register
 from impls.base import SGD, Grads, Implementation
 from impls.spec import PARAM_NAMES, NetSpec
 
+PAD_TO = 16
+MAX_PAD_FRACTION = 0.125
 
-def _views(flat: np.ndarray, spec: NetSpec) -> dict[str, np.ndarray]:
+
+def padded_hidden(H: int) -> int:
+    """H rounded up to a multiple of PAD_TO when that adds at most MAX_PAD_FRACTION * H units, else H."""
+    Hp = -(-H // PAD_TO) * PAD_TO
+    return Hp if Hp - H <= MAX_PAD_FRACTION * H else H
+
+
+def _views(flat: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
     """W1, b1, W2, b2 as views into one flat buffer."""
     out, start = {}, 0
-    for name, shape in spec.param_shapes().items():
+    for name, shape in shapes.items():
         size = int(np.prod(shape))
         out[name] = flat[start : start + size].reshape(shape)
         start += size
     return out
+
+
+def _sigmoid(a: np.ndarray, out: np.ndarray) -> None:
+    """sigmoid(a) = (1 + tanh(a/2)) / 2: as many calls as 1/(1+exp(-a)), and no overflow for a << 0."""
+    np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
+
+
+def _tanh(a: np.ndarray, out: np.ndarray) -> None:
+    np.tanh(a, out=out)
+
+
+def _relu(a: np.ndarray, out: np.ndarray) -> None:
+    np.maximum(a, 0, out=out)
+
+
+def _identity(a: np.ndarray, out: np.ndarray) -> None:
+    np.copyto(out, a)
+
+
+def _dsigmoid(a: np.ndarray, y: np.ndarray, d: np.ndarray, tmp: np.ndarray) -> None:
+    np.subtract(1, y, out=tmp)
+    tmp *= y
+    d *= tmp
+
+
+def _dtanh(a: np.ndarray, y: np.ndarray, d: np.ndarray, tmp: np.ndarray) -> None:
+    np.multiply(y, y, out=tmp)
+    np.subtract(1, tmp, out=tmp)
+    d *= tmp
+
+
+def _drelu(a: np.ndarray, y: np.ndarray, d: np.ndarray, tmp: np.ndarray) -> None:
+    np.greater(a, 0, out=tmp)  # relu'(0) = 0
+    d *= tmp
+
+
+def _didentity(a: np.ndarray, y: np.ndarray, d: np.ndarray, tmp: np.ndarray) -> None:
+    return None
+
+
+ACT: dict[str, Callable[[np.ndarray, np.ndarray], None]] = {
+    "sigmoid": _sigmoid,
+    "tanh": _tanh,
+    "relu": _relu,
+    "identity": _identity,
+}
+DACT: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]] = {
+    "sigmoid": _dsigmoid,
+    "tanh": _dtanh,
+    "relu": _drelu,
+    "identity": _didentity,
+}
 
 
 @register("numpy_flat")
@@ -36,68 +110,52 @@ class NumpyFlat(Implementation):
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         super().__init__(spec, params, sgd)
         dtype = params["W1"].detach().numpy().dtype
-        size = sum(int(np.prod(s)) for s in spec.param_shapes().values())
-        self._flat_p = np.concatenate([params[k].detach().numpy().ravel() for k in PARAM_NAMES]).astype(dtype)
-        self._flat_g = np.zeros(size, dtype)
-        self._flat_v = np.zeros(size, dtype)
-        self._tmp = np.zeros(size, dtype)
-        self._p, self._g = _views(self._flat_p, spec), _views(self._flat_g, spec)
+        H, C, D = spec.H, spec.C, spec.D
+        self._Hp = Hp = padded_hidden(H)
+        shapes = {"W1": (Hp, D), "b1": (Hp,), "W2": (C, Hp), "b2": (C,)}
+        self._flat_p = np.zeros(sum(int(np.prod(s)) for s in shapes.values()), dtype)
+        self._flat_g = np.zeros_like(self._flat_p)
+        self._flat_v = np.zeros_like(self._flat_p)
+        self._tmp = np.zeros_like(self._flat_p)
+        p, g = _views(self._flat_p, shapes), _views(self._flat_g, shapes)
+        real = {"W1": np.s_[:H], "b1": np.s_[:H], "W2": np.s_[:, :H], "b2": np.s_[:]}
+        self._real_p = {k: p[k][real[k]] for k in PARAM_NAMES}  # views of the real (unpadded) units
+        self._real_g = {k: g[k][real[k]] for k in PARAM_NAMES}
+        for k in PARAM_NAMES:
+            self._real_p[k][...] = params[k].detach().numpy()
+        self._W1, self._b1, self._W2, self._b2 = p["W1"], p["b1"], p["W2"], p["b2"]
+        self._gW1, self._gb1, self._gW2, self._gb2 = g["W1"], g["b1"], g["W2"], g["b2"]
+        self._W1T, self._W2T = self._W1.T, self._W2.T
+        self._act_h, self._dact_h = ACT[spec.hidden], DACT[spec.hidden]
+        self._act_y, self._dact_y = ACT[spec.output], DACT[spec.output]
         self._loss = np.zeros((), dtype)
-        # torch views sharing memory with the NumPy buffers: returned every step without new allocations
-        self._tp = {k: torch.from_numpy(v) for k, v in self._p.items()}
-        self._tg = {k: torch.from_numpy(v) for k, v in self._g.items()}
+        # torch aliases of the real (unpadded) parts, returned every step without new allocations
+        self._tp = {k: torch.from_numpy(v) for k, v in self._real_p.items()}
+        self._tg = {k: torch.from_numpy(v) for k, v in self._real_g.items()}
         self._tloss = torch.from_numpy(self._loss)
         self._buf_n = -1
 
     def _buffers(self, n: int) -> None:
         """(Re)allocate the per-batch activations when the batch size changes."""
-        H, C, dt = self.spec.H, self.spec.C, self._flat_p.dtype
-        self._a1, self._h, self._da1, self._dh1 = (np.empty((n, H), dt) for _ in range(4))
-        self._z, self._y, self._dz, self._dz2 = (np.empty((n, C), dt) for _ in range(4))
-        self._onehot = np.zeros((n, C), dt)
+        H, C, dt = self._Hp, self.spec.C, self._flat_p.dtype
+        self._a1, self._h, self._da1, self._scratch_h = (np.empty((n, H), dt) for _ in range(4))
+        self._z, self._y, self._dz, self._scratch_c = (np.empty((n, C), dt) for _ in range(4))
         self._rows = np.arange(n)
+        self._scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / (n * C), "cross_entropy": 1.0}[self.spec.loss]
         self._buf_n = n
 
-    def _act(self, kind: str, a: np.ndarray, out: np.ndarray) -> None:
-        if kind == "sigmoid":
-            np.negative(a, out=out)
-            np.exp(out, out=out)
-            out += 1
-            np.reciprocal(out, out=out)
-        elif kind == "tanh":
-            np.tanh(a, out=out)
-        elif kind == "relu":
-            np.maximum(a, 0, out=out)
-        else:
-            out[...] = a
-
-    def _times_dact(self, kind: str, a: np.ndarray, y: np.ndarray, d: np.ndarray, tmp: np.ndarray) -> None:
-        """d *= activation'(a), computed from the output y in place (tmp is scratch)."""
-        if kind == "sigmoid":
-            np.subtract(1, y, out=tmp)
-            tmp *= y
-            d *= tmp
-        elif kind == "tanh":
-            np.multiply(y, y, out=tmp)
-            np.subtract(1, tmp, out=tmp)
-            d *= tmp
-        elif kind == "relu":
-            d[a <= 0] = 0
-
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
-        spec, p, g = self.spec, self._p, self._g
         xn, tn = x.numpy(), t.numpy()
         n = xn.shape[0]
         if n != self._buf_n:
             self._buffers(n)
-        np.matmul(xn, p["W1"].T, out=self._a1)
-        self._a1 += p["b1"]
-        self._act(spec.hidden, self._a1, self._h)
-        np.matmul(self._h, p["W2"].T, out=self._z)
-        self._z += p["b2"]
-        dz = self._dz
-        if spec.loss == "cross_entropy":
-            z = self._z
+        a1, h, z, dz, da1 = self._a1, self._h, self._z, self._dz, self._da1
+        np.matmul(xn, self._W1T, out=a1)
+        a1 += self._b1
+        self._act_h(a1, h)
+        np.matmul(h, self._W2T, out=z)
+        z += self._b2
+        if self.spec.loss == "cross_entropy":
             np.subtract(z, z.max(axis=1, keepdims=True), out=dz)
             np.exp(dz, out=dz)
             dz /= dz.sum(axis=1, keepdims=True)  # softmax
@@ -105,22 +163,26 @@ class NumpyFlat(Implementation):
             dz[self._rows, tn] -= 1
             dz /= n
         else:
-            self._act(spec.output, self._z, self._y)
-            np.subtract(self._y, tn, out=dz)
-            scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / (n * spec.C)}[spec.loss]
-            loss = np.vdot(dz, dz) * (scale / 2)
-            dz *= scale
-            self._times_dact(spec.output, self._z, self._y, dz, self._dz2)
-        np.matmul(dz.T, self._h, out=g["W2"])
-        dz.sum(axis=0, out=g["b2"])
-        np.matmul(dz, p["W2"], out=self._da1)
-        self._times_dact(spec.hidden, self._a1, self._h, self._da1, self._dh1)
-        np.matmul(self._da1.T, xn, out=g["W1"])
-        self._da1.sum(axis=0, out=g["b1"])
-        if spec.l2:
-            loss += spec.l2 * (np.vdot(p["W1"], p["W1"]) + np.vdot(p["W2"], p["W2"]))
-            g["W1"] += (2 * spec.l2) * p["W1"]
-            g["W2"] += (2 * spec.l2) * p["W2"]
+            y = self._y
+            self._act_y(z, y)
+            np.subtract(y, tn, out=dz)
+            loss = np.vdot(dz, dz) * (self._scale / 2)
+            if self._scale != 1.0:
+                dz *= self._scale
+            self._dact_y(z, y, dz, self._scratch_c)
+        np.matmul(dz.T, h, out=self._gW2)
+        if self._Hp != self.spec.H:
+            self._gW2[:, self.spec.H :] = 0  # padded units (h = act(0)) must not grow weights
+        dz.sum(axis=0, out=self._gb2)
+        np.matmul(dz, self._W2, out=da1)
+        self._dact_h(a1, h, da1, self._scratch_h)
+        np.matmul(da1.T, xn, out=self._gW1)
+        da1.sum(axis=0, out=self._gb1)
+        l2 = self.spec.l2
+        if l2:
+            loss += l2 * (np.vdot(self._W1, self._W1) + np.vdot(self._W2, self._W2))
+            self._gW1 += (2 * l2) * self._W1
+            self._gW2 += (2 * l2) * self._W2
         self._loss[()] = loss
         self._update()
         return self._tloss, self._tg
@@ -128,13 +190,12 @@ class NumpyFlat(Implementation):
     def _update(self) -> None:
         """Rumelhart eq. 9 on the flat vectors: v <- momentum v - lr g; p <- p + v."""
         sgd = self.sgd
+        np.multiply(self._flat_g, sgd.lr, out=self._tmp)
         if sgd.momentum:
             self._flat_v *= sgd.momentum
-            np.multiply(self._flat_g, sgd.lr, out=self._tmp)
             self._flat_v -= self._tmp
             self._flat_p += self._flat_v
         else:
-            np.multiply(self._flat_g, sgd.lr, out=self._tmp)
             self._flat_p -= self._tmp
 
     def params(self) -> dict[str, Tensor]:

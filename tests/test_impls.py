@@ -74,3 +74,24 @@ def test_momentum_update_is_rumelhart_eq9(name: str, device: str) -> None:
     for k in p:
         expected = p[k] - 0.2 * g0[k] + 0.9 * (-0.2 * g0[k]) - 0.2 * g1[k]
         torch.testing.assert_close(impl.params()[k], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_numpy_flat_pads_hidden_units_exactly() -> None:
+    """H=30 runs as 32 SIMD-friendly units; the 2 padded units must not change loss, gradients or trajectory."""
+    from impls.numpy_flat import padded_hidden
+
+    assert (padded_hidden(30), padded_hidden(50), padded_hidden(2), padded_hidden(17), padded_hidden(64)) == (
+        32,
+        50,
+        2,
+        17,
+        64,
+    )
+    for spec in (
+        NetSpec(7, 30, 3, "sigmoid", "identity", "cross_entropy", 0.1),
+        NetSpec(7, 30, 3, "tanh", "sigmoid", "sse"),
+    ):
+        _assert_rows_ok(run_case(Case("numpy_flat", spec, 9, "float64", "cpu"), impls.get("numpy_flat"), MATRIX))
+        impl = impls.get("numpy_flat")(spec, init_params(spec))
+        impl.step(*make_batch(spec, 9))
+        assert impl._Hp == 32 and not impl._W1[30:].any() and not impl._W2[:, 30:].any()

@@ -129,7 +129,9 @@ def summarize(df: pd.DataFrame) -> str:
         lines.append(
             {
                 "impl": impl,
-                "cases": len(g.drop_duplicates(["hidden", "output", "loss_fn", "l2", "N", "dtype", "device"])),
+                "cases": len(
+                    g.drop_duplicates(["hidden", "output", "loss_fn", "l2", "D", "H", "C", "N", "dtype", "device"])
+                ),
                 "ok": int((g["status"] == "ok").sum()),
                 "failed": int(g["status"].isin(["FAIL", "error"]).sum()),
                 "unsupported": int((g["status"] == "unsupported").sum()),
