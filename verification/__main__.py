@@ -19,6 +19,7 @@ from verification.plugin import PluginError, is_plugin_ref, plugin_class
 from verification.runner import COLUMNS, DTYPES, Matrix, parse_list, run
 
 DEFAULT_CSV = Path("reports/results/verification.csv")
+CASE_KEY = ["hidden", "output", "loss_fn", "l2", "D", "H", "C", "N", "dtype", "device"]
 
 
 class UsageError(Exception):
