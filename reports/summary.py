@@ -98,6 +98,24 @@ def compile_table(df: pd.DataFrame) -> str:
     return _table(t.rename(columns={"panel": "hardware", "count": "shapes compiled", "median": "median first call"}))
 
 
+def anatomy_table(df: pd.DataFrame) -> str:
+    """The compile-anatomy variants of the tiny step: time, dynamo graphs and graph breaks, compile time."""
+    d = df[df["kind"] == "anatomy"]
+    if d.empty:
+        return "_no compile-anatomy rows (they run in the default and full sets)_"
+    t = pd.DataFrame(
+        {
+            "hardware": d["panel"],
+            "variant": d["impl"],
+            "median (µs)": d["median"].map(_us),
+            "graphs": d["graphs"].map(lambda v: "–" if pd.isna(v) else int(v)),
+            "graph breaks": d["graph_breaks"].map(lambda v: "–" if pd.isna(v) else int(v)),
+            "compile": d["compile_s"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f} s"),
+        }
+    )
+    return _table(t)
+
+
 def unstable_table(df: pd.DataFrame) -> str:
     d = df[df["unstable"].fillna(False).astype(bool)]
     if d.empty:
@@ -173,6 +191,12 @@ def write_summary(
         "",
         "## torch.compile first-call (compile) time",
         compile_table(df),
+        "",
+        "## Compile anatomy of the tiny step (rumelhart)",
+        "An `nn.Module` step compiled whole breaks at `loss.backward()`: several graphs with eager glue between them "
+        "and the optimizer's own graph, so it gains nothing on a launch-bound step; the manual step is one graph.",
+        "",
+        anatomy_table(df),
         "",
         "## Stability",
         unstable_table(df),

@@ -46,6 +46,8 @@ COLUMNS = [
     "compile_s",
     "recompiles",
     "large",
+    "graphs",
+    "graph_breaks",
 ]
 
 
@@ -78,7 +80,22 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
                     "workload": x.get("workload", b.get("name", "?")),
                     "precision": x.get("precision", "fp32"),
                     "kind": x.get("kind", "named"),
-                    **{k: x.get(k) for k in ("N", "D", "H", "C", "flops", "bytes", "compile_s", "recompiles", "large")},
+                    **{
+                        k: x.get(k)
+                        for k in (
+                            "N",
+                            "D",
+                            "H",
+                            "C",
+                            "flops",
+                            "bytes",
+                            "compile_s",
+                            "recompiles",
+                            "large",
+                            "graphs",
+                            "graph_breaks",
+                        )
+                    },
                     **{k: s.get(k) for k in ("min", "median", "mean", "iqr", "rounds")},
                     "gflops": x.get("gflops"),
                     "_gbs": x.get("gbs"),
