@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -39,50 +40,99 @@ def _panels(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     return [(p, g) for p, g in df.groupby("panel", sort=True)]
 
 
-def time_vs_batch(df: pd.DataFrame, out: Path) -> Path | None:
-    """Median step time vs batch size, log-log, one line per implementation, one panel per device."""
+def _sweep(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """fp32 training-step rows of one sweep (batch_sweep or width_sweep)."""
     d = steps(df)
-    d = d[(d["kind"] == "batch_sweep") & (d["precision"] == "fp32")]
-    if d.empty:
-        return None
+    return d[(d["kind"] == kind) & (d["precision"] == "fp32")]
+
+
+def _lines_per_impl(
+    d: pd.DataFrame,
+    x: str,
+    y: Callable[[pd.DataFrame], pd.Series],
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    path: Path,
+    sharey: bool = False,
+    extra: Callable[[plt.Axes, pd.DataFrame], None] | None = None,
+) -> Path:
+    """One panel per device (hardware), one line per implementation, log-log with a base-2 x axis."""
     panels = _panels(d)
     colors = _colors(list(d["impl"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, sharey=sharey)
     for ax, (panel, g) in zip(axes[0], panels, strict=True):
         for impl in _ordered(g["impl"]):
-            s = g[g["impl"] == impl].sort_values("N")
-            ax.plot(s["N"], s["median"] * 1e6, "o-", ms=3, label=impl, color=colors[impl])
-        ax.set(xscale="log", yscale="log", xlabel="batch size N", title=panel)
+            s = g[g["impl"] == impl].sort_values(x)
+            ax.plot(s[x], y(s), "o-", ms=3, label=impl, color=colors[impl])
+        if extra:
+            extra(ax, g)
+        ax.set(yscale="log", xlabel=xlabel, title=panel)
         ax.set_xscale("log", base=2)
-    axes[0][0].set_ylabel("median time per training step (µs)")
+    axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=8)
-    fig.suptitle("Step time vs batch size — 784-30-10 sigmoid / softmax cross-entropy, fp32", fontsize=10)
-    return _save(fig, out / "time_vs_batch.png")
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
+
+
+def time_vs_batch(df: pd.DataFrame, out: Path) -> Path | None:
+    """Median step time vs batch size, log-log, one line per implementation, one panel per device."""
+    d = _sweep(df, "batch_sweep")
+    if d.empty:
+        return None
+    return _lines_per_impl(
+        d,
+        "N",
+        lambda s: s["median"] * 1e6,
+        "batch size N",
+        "median time per training step (µs)",
+        "Step time vs batch size — 784-30-10 sigmoid / softmax cross-entropy, fp32",
+        out / "time_vs_batch.png",
+        sharey=True,
+    )
 
 
 def speedup_over_loop(df: pd.DataFrame, out: Path) -> Path | None:
     """How many times faster than the per-sample loop each implementation is, per batch size."""
-    d = steps(df)
-    d = d[(d["kind"] == "batch_sweep") & (d["precision"] == "fp32")]
+    d = _sweep(df, "batch_sweep")
     loop = d[d["impl"] == "loop"].set_index(["panel", "N"])["median"]
     if loop.empty:
         return None
     d = d.join(loop.rename("loop_median"), on=["panel", "N"]).dropna(subset=["loop_median"])
-    d = d[d["impl"] != "loop"]
-    panels = _panels(d)
-    colors = _colors(list(d["impl"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    for ax, (panel, g) in zip(axes[0], panels, strict=True):
-        for impl in _ordered(g["impl"]):
-            s = g[g["impl"] == impl].sort_values("N")
-            ax.plot(s["N"], s["loop_median"] / s["median"], "o-", ms=3, label=impl, color=colors[impl])
-        ax.axhline(1, color="k", lw=0.8)
-        ax.set(xscale="log", yscale="log", xlabel="batch size N", title=panel)
-        ax.set_xscale("log", base=2)
-    axes[0][0].set_ylabel("speed-up over the per-sample loop (×)")
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle("Speed-up over the per-sample Python loop (higher is better)", fontsize=10)
-    return _save(fig, out / "speedup_over_loop.png")
+    return _lines_per_impl(
+        d[d["impl"] != "loop"],
+        "N",
+        lambda s: s["loop_median"] / s["median"],
+        "batch size N",
+        "speed-up over the per-sample loop (×)",
+        "Speed-up over the per-sample Python loop (higher is better)",
+        out / "speedup_over_loop.png",
+        extra=lambda ax, g: ax.axhline(1, color="k", lw=0.8),
+    )
+
+
+def time_vs_width(df: pd.DataFrame, out: Path) -> Path | None:
+    """GFLOP/s vs hidden width at N=1024: where the matmuls start to dominate the overhead."""
+    d = _sweep(df, "width_sweep")
+    if d.empty:
+        return None
+
+    def peak_line(ax: plt.Axes, g: pd.DataFrame) -> None:
+        peak = g["peak_gflops"].dropna()
+        if len(peak):
+            ax.axhline(peak.iloc[0], color="k", ls="--", lw=0.8)
+            ax.text(g["H"].min(), peak.iloc[0] * 1.05, "measured GEMM peak", fontsize=7)
+
+    return _lines_per_impl(
+        d,
+        "H",
+        lambda s: s["gflops"],
+        "hidden width H (N=1024, 784-H-10)",
+        "achieved GFLOP/s",
+        "Throughput vs hidden width",
+        out / "gflops_vs_width.png",
+        extra=peak_line,
+    )
 
 
 def crossover(cpu: pd.Series, cuda: pd.Series) -> int | None:
@@ -97,8 +147,7 @@ def crossover(cpu: pd.Series, cuda: pd.Series) -> int | None:
 
 def cpu_vs_cuda(df: pd.DataFrame, out: Path) -> tuple[Path | None, int | None]:
     """Best implementation per device vs batch size, side by side, with the crossover batch size marked."""
-    d = steps(df)
-    d = d[(d["kind"] == "batch_sweep") & (d["precision"] == "fp32")]
+    d = _sweep(df, "batch_sweep")
     if d.empty:
         return None, None
     best = d.loc[d.groupby(["device", "panel", "N"])["median"].idxmin()].sort_values("N")
@@ -149,7 +198,7 @@ def efficiency(df: pd.DataFrame, out: Path) -> Path | None:
             vals = [float(s["roofline_eff"].get(w, np.nan)) * 100 for w in workloads]
             ax.bar(np.arange(len(workloads)) + i * width, vals, width, label=impl, color=colors[impl])
         ax.axhline(85, color="k", ls="--", lw=0.8)
-        ax.text(-0.4, 95, "85% target", fontsize=7, ha="left", va="bottom")
+        ax.text(len(workloads) - 0.6, 92, "85% target", fontsize=7, ha="right", va="bottom")
         ax.set_xticks(
             np.arange(len(workloads)) + 0.4 - width / 2, [w.replace(" fp32", "") for w in workloads], rotation=20
         )
@@ -188,28 +237,3 @@ def verification_errors(ver: pd.DataFrame, out: Path) -> Path | None:
     axes[1].legend(fontsize=7, ncol=3, loc="lower right")
     fig.suptitle("Verification against the float64 oracle: every point must stay below 1", fontsize=10)
     return _save(fig, out / "verification_errors.png")
-
-
-def time_vs_width(df: pd.DataFrame, out: Path) -> Path | None:
-    """GFLOP/s vs hidden width at N=1024: where the matmuls start to dominate the overhead."""
-    d = steps(df)
-    d = d[(d["kind"] == "width_sweep") & (d["precision"] == "fp32")]
-    if d.empty:
-        return None
-    panels = _panels(d)
-    colors = _colors(list(d["impl"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
-    for ax, (panel, g) in zip(axes[0], panels, strict=True):
-        for impl in _ordered(g["impl"]):
-            s = g[g["impl"] == impl].sort_values("H")
-            ax.plot(s["H"], s["gflops"], "o-", ms=3, label=impl, color=colors[impl])
-        peak = g["peak_gflops"].dropna()
-        if len(peak):
-            ax.axhline(peak.iloc[0], color="k", ls="--", lw=0.8)
-            ax.text(g["H"].min(), peak.iloc[0] * 1.05, "measured GEMM peak", fontsize=7)
-        ax.set(xscale="log", yscale="log", xlabel="hidden width H (N=1024, 784-H-10)", title=panel)
-        ax.set_xscale("log", base=2)
-    axes[0][0].set_ylabel("achieved GFLOP/s")
-    axes[0][-1].legend(fontsize=8)
-    fig.suptitle("Throughput vs hidden width", fontsize=10)
-    return _save(fig, out / "gflops_vs_width.png")
