@@ -15,7 +15,9 @@ from impls.spec import PARAM_NAMES, NetSpec
 
 # Every (spec, dtype, batch-shape class) is its own graph of the same Python function. Dynamo's default of
 # 8 graphs per function would silently fall back to eager after that; raise the limit and make a hit an error.
+# The process-wide accumulated limit (256 by default) is hit by a full verification run (~500 graphs).
 torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4096)
+torch._dynamo.config.accumulated_recompile_limit = max(torch._dynamo.config.accumulated_recompile_limit, 65536)
 torch._dynamo.config.fail_on_recompile_limit_hit = True
 
 

@@ -11,6 +11,12 @@ measured on a 2-core AVX-512 EPYC, OpenBLAS, N=60000, D=784, the forward GEMM ra
 113 for H=32, dW1 at 101 and 121, and the whole 784-30-10 step went from 74 to 64 ms. The padding is exact:
 padded rows of W1 and b1 stay zero (their gradients are zero), padded columns of W2 stay zero (their gradient
 is zeroed), so padded units never reach the output.
+
+Large batches are processed in chunks of CHUNK rows, forward and backward together, accumulating the
+gradients: X is read from memory once per step (dW1 finds the chunk still in cache) and the activations stay
+cache-sized. Per-sample losses make this exact; means divide by the whole batch size.
+Measured (same machine, 784-30-10):
+N=60000 74 ms unchunked -> 58 ms with 1024-row chunks (512: 60 ms, 2048: 68 ms); N=4096 4.9 -> 4.0 ms.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from impls.base import SGD, Grads, Implementation
 from impls.spec import PARAM_NAMES, NetSpec
 
 PAD_TO = 16
+CHUNK = 1024  # rows per forward+backward pass: the chunk of X is still in cache when dW1 reads it again
 MAX_PAD_FRACTION = 0.125
 
 
@@ -136,11 +143,12 @@ class NumpyFlat(Implementation):
         self._buf_n = -1
 
     def _buffers(self, n: int) -> None:
-        """(Re)allocate the per-batch activations when the batch size changes."""
-        H, C, dt = self._Hp, self.spec.C, self._flat_p.dtype
-        self._a1, self._h, self._da1, self._scratch_h = (np.empty((n, H), dt) for _ in range(4))
-        self._z, self._y, self._dz, self._scratch_c = (np.empty((n, C), dt) for _ in range(4))
-        self._rows = np.arange(n)
+        """(Re)allocate the per-chunk activations and scale when the batch size changes."""
+        m, H, C, dt = min(n, CHUNK), self._Hp, self.spec.C, self._flat_p.dtype
+        self._a1, self._h, self._da1, self._scratch_h = (np.empty((m, H), dt) for _ in range(4))
+        self._z, self._y, self._dz, self._scratch_c = (np.empty((m, C), dt) for _ in range(4))
+        self._accW1, self._accW2 = np.empty_like(self._gW1), np.empty_like(self._gW2)
+        self._rows = np.arange(m)
         self._scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / (n * C), "cross_entropy": 1.0}[self.spec.loss]
         self._buf_n = n
 
@@ -149,7 +157,28 @@ class NumpyFlat(Implementation):
         n = xn.shape[0]
         if n != self._buf_n:
             self._buffers(n)
+        if n <= CHUNK:  # one chunk: no slicing (a tiny net's step is ~25 calls; each view costs ~0.3 us)
+            loss = self._chunk(xn, tn, n, True)
+        else:
+            loss = sum(self._chunk(xn[i : i + CHUNK], tn[i : i + CHUNK], n, i == 0) for i in range(0, n, CHUNK))
+        if self._Hp != self.spec.H:
+            self._gW2[:, self.spec.H :] = 0  # padded units (h = act(0)) must not grow weights
+        l2 = self.spec.l2
+        if l2:
+            loss += l2 * (np.vdot(self._W1, self._W1) + np.vdot(self._W2, self._W2))
+            self._gW1 += (2 * l2) * self._W1
+            self._gW2 += (2 * l2) * self._W2
+        self._loss[()] = loss
+        self._update()
+        return self._tloss, self._tg
+
+    def _chunk(self, xn: np.ndarray, tn: np.ndarray, n: int, first: bool) -> float:
+        """Forward and backward of up to CHUNK rows; gradients are written (first chunk) or accumulated."""
         a1, h, z, dz, da1 = self._a1, self._h, self._z, self._dz, self._da1
+        sh, sc, rows = self._scratch_h, self._scratch_c, self._rows
+        m = xn.shape[0]
+        if m != a1.shape[0]:  # the last, shorter chunk
+            a1, h, z, dz, da1, sh, sc, rows = a1[:m], h[:m], z[:m], dz[:m], da1[:m], sh[:m], sc[:m], rows[:m]
         np.matmul(xn, self._W1T, out=a1)
         a1 += self._b1
         self._act_h(a1, h)
@@ -159,33 +188,32 @@ class NumpyFlat(Implementation):
             np.subtract(z, z.max(axis=1, keepdims=True), out=dz)
             np.exp(dz, out=dz)
             dz /= dz.sum(axis=1, keepdims=True)  # softmax
-            loss = -np.log(dz[self._rows, tn]).sum() / n
-            dz[self._rows, tn] -= 1
+            loss = -np.log(dz[rows, tn]).sum() / n
+            dz[rows, tn] -= 1
             dz /= n
         else:
-            y = self._y
+            y = self._y if m == self._y.shape[0] else self._y[:m]
             self._act_y(z, y)
             np.subtract(y, tn, out=dz)
             loss = np.vdot(dz, dz) * (self._scale / 2)
             if self._scale != 1.0:
                 dz *= self._scale
-            self._dact_y(z, y, dz, self._scratch_c)
-        np.matmul(dz.T, h, out=self._gW2)
-        if self._Hp != self.spec.H:
-            self._gW2[:, self.spec.H :] = 0  # padded units (h = act(0)) must not grow weights
-        dz.sum(axis=0, out=self._gb2)
+            self._dact_y(z, y, dz, sc)
+        if first:
+            np.matmul(dz.T, h, out=self._gW2)
+            dz.sum(axis=0, out=self._gb2)
+        else:
+            self._gW2 += np.matmul(dz.T, h, out=self._accW2)
+            self._gb2 += dz.sum(axis=0)
         np.matmul(dz, self._W2, out=da1)
-        self._dact_h(a1, h, da1, self._scratch_h)
-        np.matmul(da1.T, xn, out=self._gW1)
-        da1.sum(axis=0, out=self._gb1)
-        l2 = self.spec.l2
-        if l2:
-            loss += l2 * (np.vdot(self._W1, self._W1) + np.vdot(self._W2, self._W2))
-            self._gW1 += (2 * l2) * self._W1
-            self._gW2 += (2 * l2) * self._W2
-        self._loss[()] = loss
-        self._update()
-        return self._tloss, self._tg
+        self._dact_h(a1, h, da1, sh)
+        if first:
+            np.matmul(da1.T, xn, out=self._gW1)
+            da1.sum(axis=0, out=self._gb1)
+        else:
+            self._gW1 += np.matmul(da1.T, xn, out=self._accW1)
+            self._gb1 += da1.sum(axis=0)
+        return float(loss)
 
     def _update(self) -> None:
         """Rumelhart eq. 9 on the flat vectors: v <- momentum v - lr g; p <- p + v."""

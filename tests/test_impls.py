@@ -76,6 +76,16 @@ def test_momentum_update_is_rumelhart_eq9(name: str, device: str) -> None:
         torch.testing.assert_close(impl.params()[k], expected, rtol=1e-12, atol=1e-12)
 
 
+def test_numpy_flat_chunks_large_batches_exactly() -> None:
+    """N=2500 runs as chunks of 1024, 1024 and 452 rows: gradients accumulate to the whole-batch ones."""
+    from impls.numpy_flat import CHUNK
+
+    assert 2 * CHUNK < 2500 < 3 * CHUNK
+    for spec in (NetSpec(7, 5, 3, "relu", "identity", "cross_entropy", 0.1), NetSpec(7, 5, 3, "tanh", "tanh", "mse")):
+        for dtype in ("float32", "float64"):
+            _assert_rows_ok(run_case(Case("numpy_flat", spec, 2500, dtype, "cpu"), impls.get("numpy_flat"), MATRIX))
+
+
 def test_numpy_flat_pads_hidden_units_exactly() -> None:
     """H=30 runs as 32 SIMD-friendly units; the 2 padded units must not change loss, gradients or trajectory."""
     from impls.numpy_flat import padded_hidden
