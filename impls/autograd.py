@@ -7,18 +7,17 @@ from torch import Tensor
 
 from impls import register
 from impls.base import SGD, Grads, ManualSGD
+from impls.functional import activate
 from impls.spec import NetSpec
-
-_ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}
 
 
 def autograd_loss(spec: NetSpec, p: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
     """The objective written directly as tensor expressions (autograd differentiates it)."""
-    z = _ACT[spec.hidden](x @ p["W1"].t() + p["b1"]) @ p["W2"].t() + p["b2"]
+    z = activate(spec.hidden, x @ p["W1"].t() + p["b1"]) @ p["W2"].t() + p["b2"]
     if spec.loss == "cross_entropy":
         loss = (torch.logsumexp(z, dim=1) - z.gather(1, t[:, None]).squeeze(1)).mean()
     else:
-        sq = (_ACT[spec.output](z) - t).pow(2)
+        sq = (activate(spec.output, z) - t).pow(2)
         loss = {"sse": sq.sum, "half_sse": lambda: 0.5 * sq.sum(), "mse": sq.mean}[spec.loss]()
     if spec.l2:
         loss = loss + spec.l2 * (p["W1"].pow(2).sum() + p["W2"].pow(2).sum())

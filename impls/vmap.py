@@ -10,17 +10,17 @@ from torch import Tensor
 from torch.func import grad_and_value, vmap
 
 from impls import register
-from impls.autograd import _ACT
 from impls.base import SGD, Grads, ManualSGD
+from impls.functional import activate
 from impls.spec import PARAM_NAMES, NetSpec
 
 
 def sample_loss(spec: NetSpec, n: int, p: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
     """One sample's share of the batch's data loss (means divide by the batch size n); no L2 term."""
-    z = p["W2"] @ _ACT[spec.hidden](p["W1"] @ x + p["b1"]) + p["b2"]
+    z = p["W2"] @ activate(spec.hidden, p["W1"] @ x + p["b1"]) + p["b2"]
     if spec.loss == "cross_entropy":
         return (torch.logsumexp(z, 0) - z.gather(0, t.unsqueeze(0)).squeeze(0)) / n
-    sq = (_ACT[spec.output](z) - t).pow(2).sum()
+    sq = (activate(spec.output, z) - t).pow(2).sum()
     return {"sse": sq, "half_sse": 0.5 * sq, "mse": sq / (n * spec.C)}[spec.loss]
 
 
