@@ -107,6 +107,18 @@ DACT: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], None]
 }
 
 
+def _weight_and_bias_grads(
+    delta: np.ndarray, inputs: np.ndarray, gW: np.ndarray, gb: np.ndarray, scratch: np.ndarray, first: bool
+) -> None:
+    """gW = delta^T inputs and gb = sum of delta over rows: written by the first chunk, added by later ones."""
+    if first:
+        np.matmul(delta.T, inputs, out=gW)
+        delta.sum(axis=0, out=gb)
+    else:
+        gW += np.matmul(delta.T, inputs, out=scratch)
+        gb += delta.sum(axis=0)
+
+
 @register("numpy_flat")
 class NumpyFlat(Implementation):
     """Hand-written batched backprop in NumPy with out= buffers; CPU only, float32/float64."""
@@ -199,20 +211,10 @@ class NumpyFlat(Implementation):
             if self._scale != 1.0:
                 dz *= self._scale
             self._dact_y(z, y, dz, sc)
-        if first:
-            np.matmul(dz.T, h, out=self._gW2)
-            dz.sum(axis=0, out=self._gb2)
-        else:
-            self._gW2 += np.matmul(dz.T, h, out=self._accW2)
-            self._gb2 += dz.sum(axis=0)
+        _weight_and_bias_grads(dz, h, self._gW2, self._gb2, self._accW2, first)
         np.matmul(dz, self._W2, out=da1)
         self._dact_h(a1, h, da1, sh)
-        if first:
-            np.matmul(da1.T, xn, out=self._gW1)
-            da1.sum(axis=0, out=self._gb1)
-        else:
-            self._gW1 += np.matmul(da1.T, xn, out=self._accW1)
-            self._gb1 += da1.sum(axis=0)
+        _weight_and_bias_grads(da1, xn, self._gW1, self._gb1, self._accW1, first)
         return float(loss)
 
     def _update(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 ACT = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda a: a}
@@ -67,36 +69,15 @@ def sigmoid_sse_only(params, x, t, spec):
     return _backprop(params, x, t, spec)
 
 
-def wrong_tensor(params, x, t, spec):
-    return _backprop(params, x, t, spec, "wrong_tensor")
-
-
-def bias_not_summed(params, x, t, spec):
-    return _backprop(params, x, t, spec, "bias_not_summed")
-
-
-def mean_vs_sum(params, x, t, spec):
-    return _backprop(params, x, t, spec, "mean_vs_sum")
-
-
-def missing_output_derivative(params, x, t, spec):
-    return _backprop(params, x, t, spec, "missing_output_derivative")
-
-
-def transposed(params, x, t, spec):
-    return _backprop(params, x, t, spec, "transposed")
-
-
-def l2_half(params, x, t, spec):
-    return _backprop(params, x, t, spec, "l2_half")
-
-
-def l2_doubled(params, x, t, spec):
-    return _backprop(params, x, t, spec, "l2_doubled")
-
-
-def l2_missing(params, x, t, spec):
-    return _backprop(params, x, t, spec, "l2_missing")
+# each bug as its own plug-in function (file.py:name on the command line)
+wrong_tensor = functools.partial(_backprop, bug="wrong_tensor")
+bias_not_summed = functools.partial(_backprop, bug="bias_not_summed")
+mean_vs_sum = functools.partial(_backprop, bug="mean_vs_sum")
+missing_output_derivative = functools.partial(_backprop, bug="missing_output_derivative")
+transposed = functools.partial(_backprop, bug="transposed")
+l2_half = functools.partial(_backprop, bug="l2_half")
+l2_doubled = functools.partial(_backprop, bug="l2_doubled")
+l2_missing = functools.partial(_backprop, bug="l2_missing")
 
 
 def crashes(params, x, t, spec):
