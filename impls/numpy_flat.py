@@ -53,10 +53,19 @@ def _views(flat: np.ndarray, shapes: dict[str, tuple[int, ...]]) -> dict[str, np
     return out
 
 
+EXPIT_MAX_SIZE = 512
+
+
 def _sigmoid(a: np.ndarray, out: np.ndarray) -> None:
-    """scipy's expit: one ufunc call (0.7 us on a 64x2 array) instead of four for 1/(1+exp(-a)) (2.3 us),
-    and no overflow for a << 0."""
-    expit(a, out=out)
+    """Overflow-free sigmoid, by size: scipy's expit is one call but a scalar loop; (1 + tanh(a/2)) / 2 is four
+    SIMD calls. Measured (float32): 64x2 expit 1.2 us vs 3.3 us; 64x30 7.2 vs 3.3; 1024x32 123 vs 20 us."""
+    if a.size <= EXPIT_MAX_SIZE:
+        expit(a, out=out)
+        return
+    np.multiply(a, 0.5, out=out)
+    np.tanh(out, out=out)
+    out *= 0.5
+    out += 0.5
 
 
 def _tanh(a: np.ndarray, out: np.ndarray) -> None:
