@@ -107,20 +107,23 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["twolayer"] = info
 
 
-def devices(config: pytest.Config) -> list:
-    """Requested devices as pytest params; cuda gets a skip mark with the reason when torch sees no GPU."""
+def device_marks(config: pytest.Config) -> list[tuple[str, list]]:
+    """Requested devices with their marks; cuda gets a skip with the reason when torch sees no GPU."""
     out = []
     for d in config.getoption("--bench-device").split(","):
         d = d.strip()
-        if d == "cuda" and not torch.cuda.is_available():
-            out.append(
-                pytest.param(d, marks=pytest.mark.skip(reason="CUDA not available: torch.cuda.is_available() is False"))
-            )
-        elif d in ("cpu", "cuda"):
-            out.append(d)
-        else:
+        if d not in ("cpu", "cuda"):
             raise pytest.UsageError(f"--bench-device: unknown device {d!r}; choose cpu and/or cuda")
+        absent = d == "cuda" and not torch.cuda.is_available()
+        out.append(
+            (d, [pytest.mark.skip(reason="CUDA not available: torch.cuda.is_available() is False")] if absent else [])
+        )
     return out
+
+
+def devices(config: pytest.Config) -> list:
+    """Requested devices as pytest params (for a plain parametrize over the device)."""
+    return [pytest.param(d, marks=marks, id=d) for d, marks in device_marks(config)]
 
 
 def sync(device: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.conftest import devices, sync
+from benchmarks.conftest import device_marks, devices, sync
 from benchmarks.workloads import MNIST
 
 
@@ -23,9 +23,7 @@ def _gemm_shapes(device: str, bench_set: str) -> list[tuple[str, int, int, int]]
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "gemm" in metafunc.fixturenames:
         params = []
-        for dev in devices(metafunc.config):
-            name = dev if isinstance(dev, str) else dev.values[0]
-            marks = [] if isinstance(dev, str) else dev.marks
+        for name, marks in device_marks(metafunc.config):
             shapes = _gemm_shapes(name, metafunc.config.getoption("--bench-set"))
             params += [pytest.param(name, s, marks=marks, id=f"{name}-{s[0]}") for s in shapes]
         metafunc.parametrize(("device", "gemm"), params)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import impls
-from benchmarks.conftest import devices, sync
+from benchmarks.conftest import device_marks, sync
 from benchmarks.workloads import Workload, bytes_per_step, select
 from impls.base import SGD
 from impls.spec import init_params, make_batch
@@ -41,9 +41,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for w in select(config.getoption("--bench-set")):
         for name in _impl_names(config):
             cls = impls.get(name)
-            for dev in devices(config):
-                dev_name = dev if isinstance(dev, str) else dev.values[0]
-                marks = [] if isinstance(dev, str) else list(dev.marks)
+            for dev_name, marks in device_marks(config):
                 precisions = ["fp32"] + (["tf32"] if dev_name == "cuda" and w.large else [])
                 for prec in precisions:
                     m = list(marks)

@@ -51,10 +51,6 @@ COLUMNS = [
 ]
 
 
-def _device_label(info: dict, device: str) -> str:
-    return info.get("gpu_name", "cuda") if device == "cuda" else info.get("cpu_model", "cpu")
-
-
 def tidy(runs: list[Run]) -> pd.DataFrame:
     """All benchmark rows, with each device's measured peaks (from the same run) joined on."""
     rows = []

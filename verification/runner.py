@@ -141,7 +141,8 @@ def run_case(case: Case, cls: type[Implementation], matrix: Matrix) -> list[dict
             tol = tolerance(dtype, spec.D, spec.H, spec.C, case.n, kappa[q])
             tols.append(tol)
             check = compare(q, got[q], ref[q], tol)
-            rows.append(_row(base, check, ref32_err=_rel(ref32[q], ref[q]) if ref32 else None))
+            ref32_err = compare(q, ref32[q], ref[q], tol).max_rel_err if ref32 else None
+            rows.append(_row(base, check, ref32_err=ref32_err))
         rows.append(_row(base, _trajectory(impl, x, t, case, matrix, sgd, p64, x64, t64, max(tols)), None))
         return rows
     except (UnsupportedConfig, NotImplementedError) as exc:
@@ -174,13 +175,6 @@ def _trajectory(impl, x, t, case: Case, matrix: Matrix, sgd: SGD, p64, x64, t64,
     worst = max(checks, key=lambda c: (not c.ok, c.max_rel_err if np.isfinite(c.max_rel_err) else np.inf))
     problem = "" if worst.ok else f"{worst.quantity} after {matrix.steps} steps: {worst.problem}"
     return Check("trajectory", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
-
-
-def _rel(a, ref) -> float:
-    a, ref = np.asarray(a, dtype=np.float64), np.asarray(ref, dtype=np.float64)
-    scale = float(np.abs(ref).max())
-    err = float(np.abs(a - ref).max())
-    return err / scale if scale else err
 
 
 def _row(base: dict, c: Check, ref32_err: float | None) -> dict:
