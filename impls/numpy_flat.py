@@ -205,10 +205,13 @@ class NumpyFlat(Implementation):
         np.matmul(h, self._W2T, out=z)
         z += self._b2
         if self.spec.loss == "cross_entropy":
-            np.subtract(z, z.max(axis=1, keepdims=True), out=dz)
+            np.subtract(z, z.max(axis=1, keepdims=True), out=dz)  # (m, C) shifted logits zs
+            picked = dz[rows, tn].sum()  # sum of zs at the labels
             np.exp(dz, out=dz)
-            dz /= dz.sum(axis=1, keepdims=True)  # softmax
-            loss = -np.log(dz[rows, tn]).sum() / n
+            total = dz.sum(axis=1, keepdims=True)  # (m, 1)
+            dz /= total  # softmax
+            # -log softmax = log sum exp(zs) - zs[label]: exact at large logits, where softmax[label] underflows to 0
+            loss = (np.log(total).sum() - picked) / n
             dz[rows, tn] -= 1
             dz /= n
         else:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from reports import plots
 from reports.atomic import atomic_write, atomic_write_text
-from reports.compare import compare_runs, parse_threshold
+from reports.compare import DEFAULT_MIN_COVERAGE, EXIT_USAGE, compare_runs, parse_threshold
 from reports.load import DEFAULT_INPUTS, load_runs
 from reports.summary import write_summary
 from reports.tidy import label, tidy
@@ -79,13 +79,24 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--threshold", default="10%", help="allowed slow-down, e.g. 10%% or 0.1 (default 10%%)")
         p.add_argument("--stat", default="median", choices=("min", "median", "mean"))
         p.add_argument("--csv", type=Path, default=None, help="also write the comparison table here")
+        p.add_argument(
+            "--min-coverage",
+            default=f"{DEFAULT_MIN_COVERAGE:.0%}",
+            help="fraction of the baseline's rows that must be compared for a verdict (default %(default)s)",
+        )
+        p.add_argument(
+            "--allow-machine-change",
+            action="store_true",
+            help="gate even when CPU model, thread count or GPU differ between the runs (default: refuse, exit 4)",
+        )
         a = p.parse_args(argv[1:])
         try:
             threshold = parse_threshold(a.threshold)
+            min_coverage = parse_threshold(a.min_coverage, "--min-coverage")
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
-            return 2
-        return compare_runs(a.base, a.new, threshold, a.stat, a.csv)
+            return EXIT_USAGE
+        return compare_runs(a.base, a.new, threshold, a.stat, a.csv, min_coverage, a.allow_machine_change)
     p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
     p.add_argument(
         "inputs", nargs="*", type=Path, help="JSON files or folders (default: reports/results/raw and .benchmarks)"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import impls
-from impls.base import CompileError
+from impls.base import SGD, CompileError
 from impls.spec import NetSpec, init_params, make_batch
 
 
@@ -33,9 +36,25 @@ def test_compile_failure_is_a_clear_error_not_eager(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.slow
 def test_compiled_counts_compilations_and_reuses_the_graph() -> None:
+    """One graph for a new (spec, shape); a second instance with the same spec and shapes compiles nothing."""
     spec = NetSpec(4, 3, 2, "sigmoid", "sigmoid", "mse")
-    impl = impls.get("compiled")(spec, init_params(spec))
+    impl = impls.get("compiled")(spec, init_params(spec), SGD(lr=0.0123))
+    before = impl.compilations
     x, t = make_batch(spec, 8)
     for _ in range(3):
         impl.step(x, t)
-    assert impl.compilations == 1
+    assert impl.compilations - before == 1
+    again = impls.get("compiled")(spec, init_params(spec, seed=5), SGD(lr=0.0123))
+    again.step(x, t)
+    assert again.compilations - before == 1
+
+
+def test_importing_impls_leaves_dynamo_config_alone() -> None:
+    """compiled.py raises dynamo's recompile limits when the first Compiled is built, not at import."""
+    code = (
+        "import torch._dynamo; before = dict(torch._dynamo.config.get_config_copy()); import impls; impls.names(); "
+        "after = dict(torch._dynamo.config.get_config_copy()); "
+        "print(sorted(k for k in before if before[k] != after[k]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -78,6 +78,6 @@ def test_sgd_trajectory_is_rumelhart_eq9() -> None:
     p1 = {k: p[k] - 0.3 * g0[k] for k in p}
     _, g1 = oracle.loss_and_grads(p1, x, t, spec)
     p2 = {k: p1[k] + 0.9 * (-0.3 * g0[k]) - 0.3 * g1[k] for k in p}
-    _, got = oracle.sgd_trajectory(p, x, t, spec, lr=0.3, momentum=0.9, steps=2)
+    _, got = oracle.sgd_trajectory(p, [(x, t), (x, t)], spec, lr=0.3, momentum=0.9)
     for k in p:
         np.testing.assert_allclose(got[k], p2[k], rtol=1e-14)

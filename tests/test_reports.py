@@ -236,3 +236,61 @@ def test_workflow_validates_against_the_github_schema() -> None:
         check=False,
     )
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+# ---- the gate fails closed ------------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, run: dict) -> str:
+    (tmp_path / name).write_text(json.dumps(run))
+    return str(tmp_path / name)
+
+
+def test_gate_refuses_a_verdict_on_too_few_rows(runs: Path, tmp_path: Path, capsys) -> None:
+    base = json.loads((runs / "cpu.json").read_text())
+    few = copy.deepcopy(base)
+    few["benchmarks"] = few["benchmarks"][:1] + few["benchmarks"][-2:]  # one step row (+ the peaks)
+    assert main(["compare", str(runs / "cpu.json"), _write(tmp_path, "few.json", few)]) == 3
+    out = capsys.readouterr().out
+    assert "coverage: 1 of 12 baseline rows compared (8%" in out and "NO VERDICT" in out
+    assert "no regression" not in out
+    assert main(["compare", str(runs / "cpu.json"), str(tmp_path / "few.json"), "--min-coverage", "5%"]) == 0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), 0.0, -1.0])
+def test_gate_refuses_nan_inf_or_nonpositive_medians(bad: float, runs: Path, tmp_path: Path, capsys) -> None:
+    new = json.loads((runs / "cpu.json").read_text())
+    new["benchmarks"][0]["stats"]["median"] = bad
+    assert main(["compare", str(runs / "cpu.json"), _write(tmp_path, "bad.json", new)]) == 3
+    assert "not a positive finite time" in capsys.readouterr().out
+
+
+def test_gate_refuses_another_machine_unless_allowed(runs: Path, tmp_path: Path, capsys) -> None:
+    for key, value in (("cpu_model", "Other CPU"), ("torch_threads", 16)):
+        other = json.loads((runs / "cpu.json").read_text())
+        other["machine_info"]["twolayer"][key] = value
+        if key == "torch_threads":
+            for b in other["benchmarks"]:
+                b["extra_info"].pop("threads", None)
+        path = _write(tmp_path, f"{key}.json", other)
+        assert main(["compare", str(runs / "cpu.json"), path]) == 4
+        out = capsys.readouterr().out
+        assert "base machine: cpu: Test CPU, 2 threads" in out and "different machines" in out
+        assert main(["compare", str(runs / "cpu.json"), path, "--allow-machine-change"]) == 0
+
+
+def test_min_coverage_is_validated(runs: Path, capsys) -> None:
+    cpu = str(runs / "cpu.json")
+    assert main(["compare", cpu, cpu, "--min-coverage", "lots"]) == 2
+    assert "--min-coverage: expected a percentage" in capsys.readouterr().err
+
+
+def test_workflow_keeps_untrusted_code_off_the_gpu_runner_and_does_not_stall() -> None:
+    """The CUDA job runs only when a GPU runner is declared, never for pull requests; compare does not wait on it."""
+    ruamel = pytest.importorskip("ruamel.yaml", reason="ruamel.yaml comes with check-jsonschema (dev extra)")
+    wf = ruamel.YAML(typ="safe").load((ROOT / ".github/workflows/suite.yml").read_text())
+    cond = wf["jobs"]["cuda"]["if"]
+    assert "vars.GPU_RUNNER == 'true'" in cond and "github.event_name != 'pull_request'" in cond
+    assert "always()" in wf["jobs"]["compare"]["if"] and "needs.cpu.result == 'success'" in wf["jobs"]["compare"]["if"]
+    setups = [s for j in ("cpu", "compare") for s in wf["jobs"][j]["steps"] if "setup-python" in s.get("uses", "")]
+    assert setups and all(s["with"]["cache"] == "pip" for s in setups)

@@ -53,6 +53,6 @@ def test_common_bugs_exceed_the_bound_by_orders_of_magnitude() -> None:
 def test_compare_reports_shape_missing_and_nan() -> None:
     ref = np.ones((3, 4))
     assert "shape (4, 3), expected (3, 4)" in compare("W2", np.ones((4, 3)), ref, 1e-6).problem
-    assert compare("W2", None, ref, 1e-6).problem == "missing"
+    assert compare("W2", None, ref, 1e-6).problem == "missing (expected a Tensor (3, 4))"
     assert compare("W2", np.full((3, 4), np.nan), ref, 1e-6).problem == "contains NaN or inf"
     assert compare("W2", ref + 1e-9, ref, 1e-6).ok

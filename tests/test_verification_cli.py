@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import impls
 from verification.__main__ import main
+from verification.runner import CASE_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = "tests/plugins/backprops.py"
@@ -50,7 +52,7 @@ def test_correct_plugin_passes(capsys: pytest.CaptureFixture) -> None:
     ],
 )
 def test_buggy_plugins_exit_1_naming_the_wrong_parameter(fn: str, named: set, capsys: pytest.CaptureFixture) -> None:
-    code = main(["--impl", f"{PLUGINS}:{fn}", "--quiet"])
+    code = main(["--impl", f"{PLUGINS}:{fn}", *QUICK])
     out = capsys.readouterr().out
     assert code == 1
     failed = {line.split("] ")[1].split(":")[0] for line in out.splitlines() if line.startswith("FAIL ")}
@@ -139,3 +141,170 @@ def test_module_entry_point_no_traceback() -> None:
         [sys.executable, "-m", "verification", "--impl", "nope"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert usage.returncode == 2 and "Traceback" not in usage.stderr
+
+
+# ---- Trust: the code being checked cannot fake a pass, hang the checker, or slip through the data ----------
+
+VARIANTS_FILE = "tests/plugins/variants.py"
+CORRECT = ("einsum", "float64_inside", "autograd_inside", "logsumexp_ce", "non_contiguous", "per_sample_loop")
+
+
+def test_correct_but_differently_written_plugins_pass_every_case(capsys: pytest.CaptureFixture) -> None:
+    """einsum, float64 inside, autograd inside, logsumexp CE, non-contiguous outputs, a per-sample loop: every
+    planned case (all variants, batches lacking a class) passes; N=64 adds no corner the smaller batches lack."""
+    refs = [a for fn in CORRECT for a in ("--impl", f"{VARIANTS_FILE}:{fn}")]
+    code = main([*refs, "--quiet", "--batch", "1,7"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "OK:" in out and "planned cases" in out
+
+
+@pytest.mark.parametrize(
+    ("fn", "only", "message"),
+    [
+        ("unshifted_softmax", "only variant=large-logits", "contains NaN or inf"),
+        ("relu_ge", "only hidden=relu; only variant=exact-zeros", "exceeds tolerance"),
+        ("one_hot_without_num_classes", "only loss_fn=cross_entropy", "ERROR"),
+        ("bincount_without_minlength", "only loss_fn=cross_entropy", "ERROR"),
+        ("in_place_update", "spread over every option", "modified its argument(s) W1 in place"),
+    ],
+)
+def test_corner_case_bugs_are_caught(fn: str, only: str, message: str, capsys: pytest.CaptureFixture) -> None:
+    code = main(["--impl", f"{VARIANTS_FILE}:{fn}", *QUICK])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert message in out
+    where = next(line for line in out.splitlines() if line.startswith("WHERE "))
+    assert only in where, where
+
+
+@pytest.mark.parametrize("fn", ["unshifted_softmax", "relu_ge"])
+def test_those_bugs_pass_without_the_corner_data(fn: str, capsys: pytest.CaptureFixture) -> None:
+    """Why the variants exist: on the normal data alone these two bugs give the right numbers."""
+    assert main(["--impl", f"{VARIANTS_FILE}:{fn}", *QUICK, "--variant", "normal"]) == 0, capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        ("exits_zero", "the function tried to exit: SystemExit: 0"),
+        ("hard_exit", "the plug-in's process exited (code 0)"),
+    ],
+)
+def test_plugin_that_exits_cannot_pass(fn: str, message: str) -> None:
+    """sys.exit(0) / os._exit(0) inside the function: exit 1 with ERROR rows, even next to a passing impl."""
+    r = subprocess.run(
+        [sys.executable, "-m", "verification", "--impl", "batched", "--impl", f"{VARIANTS_FILE}:{fn}", *QUICK],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert message in r.stdout and "MISMATCH:" in r.stdout and "errors" in r.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("file", "message"),
+    [
+        ("tests/plugins/exits_at_import.py", "importing tests/plugins/exits_at_import.py failed: SystemExit: 0"),
+        ("tests/plugins/hard_exits_at_import.py", "its process exited (code 0) while importing it"),
+    ],
+)
+def test_plugin_that_exits_at_import_is_a_usage_error(file: str, message: str) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "verification", "--impl", "batched", "--impl", f"{file}:fn", *QUICK],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stdout + r.stderr
+
+
+def test_hanging_plugin_times_out_per_case(capsys: pytest.CaptureFixture) -> None:
+    code = main(["--impl", f"{VARIANTS_FILE}:hangs", *QUICK, "--hidden", "tanh", "--loss", "mse", "--timeout", "1"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "timeout: no result within 1 s" in out and "tanh/identity mse" in out
+
+
+def test_repeated_deaths_stop_restarting_but_every_case_is_reported(tmp_path: Path) -> None:
+    csv = tmp_path / "v.csv"
+    assert main(["--impl", f"{VARIANTS_FILE}:hard_exit", *QUICK, "--hidden", "tanh", "--csv", str(csv)]) == 1
+    df = pd.read_csv(csv)
+    assert (df["status"] == "error").all() and len(df) == len(df.drop_duplicates(list(CASE_KEY))) > 3
+    assert df["problem"].str.contains("process exited").sum() == 3
+    assert df["problem"].str.startswith("not run: the plug-in's process died on 3 cases in a row").sum() == len(df) - 3
+
+
+@pytest.mark.parametrize(
+    ("fn", "message"),
+    [
+        ("numpy_grads", "W1: returned numpy.ndarray (4, 5) float64, expected a Tensor (4, 5) float64"),
+        ("float64_grads", "W1: returned Tensor (4, 5) float64, expected a Tensor (4, 5) float32"),
+        ("python_float_loss", "loss: returned float, expected a Tensor () float"),
+    ],
+)
+def test_returned_values_must_be_tensors_of_the_params_dtype(fn: str, message: str, capsys) -> None:
+    code = main(["--impl", f"{VARIANTS_FILE}:{fn}", "--quiet", "--batch", "7", "--hidden", "tanh", "--loss", "mse"])
+    out = capsys.readouterr().out
+    assert code == 1 and message in out, out
+
+
+def test_shape_failure_prints_its_reason_not_nan(capsys: pytest.CaptureFixture) -> None:
+    main(["--impl", f"{PLUGINS}:bias_not_summed", *QUICK])
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("FAIL ") and "] b1:" in x)
+    assert line.endswith("b1: shape (7, 4), expected (4,)") and "nan" not in line
+
+
+def test_more_failures_point_to_the_csv_only_when_there_is_one(tmp_path: Path, capsys) -> None:
+    main(["--impl", f"{PLUGINS}:l2_half", *QUICK])
+    out = capsys.readouterr().out
+    assert "(--csv FILE writes every row)" in out and "see the CSV" not in out
+    csv = tmp_path / "v.csv"
+    main(["--impl", f"{PLUGINS}:l2_half", *QUICK, "--csv", str(csv)])
+    assert f"(every row is in {csv})" in capsys.readouterr().out
+
+
+def test_mismatch_summary_counts_errors_too(capsys: pytest.CaptureFixture) -> None:
+    assert main(["--impl", f"{PLUGINS}:crashes", *QUICK]) == 1
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("MISMATCH: ") and " errors in " in last
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--csv", "/proc/version/v.csv"], "--csv /proc/version/v.csv: /proc/version is not a folder"),
+        (["--csv", "/proc/v.csv"], "--csv /proc/v.csv: not writable"),
+        (["--batch", "1000000000000"], "--batch 1000000000000 with size 4-4-4 needs about"),
+        (["--timeout", "0"], "--timeout must be > 0 seconds"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--variant", "huge"], "unknown variant 'huge'"),
+    ],
+)
+def test_output_and_size_problems_are_refused_before_the_first_case(args, message, capsys) -> None:
+    assert main(["--impl", "batched", "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_a_case_that_reports_nothing_fails_the_run(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Positive evidence: exit 0 needs a row from every planned case, whatever an executor does."""
+    import verification.__main__ as cli
+    from verification.runner import InProcess
+
+    class Silent(InProcess):
+        def run(self, case, matrix):
+            return [] if case.n == 7 else super().run(case, matrix)
+
+    monkeypatch.setattr(cli, "resolve_impls", lambda refs, timeout, threads: {"batched": Silent(impls.get("batched"))})
+    assert main(["--quiet", "--batch", "1,7", "--dtype", "float64", "--hidden", "tanh"]) == 1
+    assert "INCOMPLETE: " in capsys.readouterr().out
+
+
+def test_threads_are_recorded_in_every_row(tmp_path: Path) -> None:
+    csv = tmp_path / "v.csv"
+    assert main(["--impl", "batched", *QUICK, "--threads", "2", "--csv", str(csv)]) == 0
+    assert set(pd.read_csv(csv)["threads"]) == {2}

@@ -6,7 +6,9 @@ Exit 0 if everything matches, 1 if anything does not (or nothing could be checke
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -15,11 +17,16 @@ import torch
 import impls
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from reports.atomic import atomic_write
-from verification.plugin import PluginError, is_plugin_ref, plugin_class
-from verification.runner import COLUMNS, DTYPES, Matrix, parse_list, run
+from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
+from verification.plugin import is_plugin_ref
+from verification.runner import CASE_KEY, COLUMNS, DTYPES, VARIANTS, InProcess, Matrix, missing_cases, parse_list, run
 
 DEFAULT_CSV = Path("reports/results/verification.csv")
-CASE_KEY = ["hidden", "output", "loss_fn", "l2", "D", "H", "C", "N", "dtype", "device"]
+#: measured on the 2-core CI machine: one torch thread is ~1.4x faster than two for these tiny cases (the
+#: oracle's NumPy and the checked code then do not fight over the cores); the thread count is in every CSV row
+DEFAULT_THREADS = 1
+#: the options a failure can concentrate on, in the order the summary names them
+FACETS = ("hidden", "output", "loss_fn", "l2", "shape", "N", "dtype", "device", "variant")
 
 
 class UsageError(Exception):
@@ -54,11 +61,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="float32,float64", help="float32 and/or float64")
     p.add_argument("--device", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)")
     p.add_argument("--steps", type=int, default=4, help="SGD steps in the trajectory check (default 4)")
-    p.add_argument("--full", action="store_true", help="also run compiling implementations on every config")
+    p.add_argument(
+        "--full", action="store_true", help="also run compiling implementations on every config (default: a subset)"
+    )
     p.add_argument(
         "--csv",
         default=None,
         help=f"where to write every row (default: {DEFAULT_CSV} when no --impl is given, else none)",
+    )
+    p.add_argument(
+        "--variant",
+        default=",".join(VARIANTS),
+        help="data variants (default: all): normal; large-logits (cross-entropy, the largest logit "
+        "+800); exact-zeros (ReLU, pre-activations exactly 0)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds a plug-in may take per case before it is killed and reported (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"torch threads, recorded in the CSV (default {DEFAULT_THREADS}: fastest for these small cases)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
@@ -101,23 +128,96 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {args.sizes!r}")
     if args.steps < 1:
         raise UsageError("--steps must be >= 1")
-    m = Matrix(hidden, output, loss, l2, sizes, _ints(args.batch, "batch"), dtypes, devices, args.steps, full=args.full)
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout:g}")
+    if args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    try:
+        variants = parse_list(args.variant, VARIANTS, "variant")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    batches = _ints(args.batch, "batch")
+    m = Matrix(hidden, output, loss, l2, sizes, batches, dtypes, devices, args.steps, full=args.full, variants=variants)
     if not m.specs():
         raise UsageError("no sensible configuration in that selection (cross_entropy needs --output identity)")
+    check_memory(m)
     return m
 
 
-def resolve_impls(refs: list[str]) -> dict:
-    """Registry names and plug-in references -> implementation classes (UsageError on unknown/unloadable)."""
+def case_bytes(D: int, H: int, C: int, n: int, steps: int) -> int:
+    """Peak bytes of one case, generously: the K float64 batches (kept by the case, by the oracle's trajectory and
+    as the implementation's copies) and the oracle's float64 intermediates (a1, h, dz, da1 and their |.| copies)."""
+    return 8 * n * ((D + C) * steps * 3 + (D + 4 * H + 6 * C) * 4)
+
+
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(m: Matrix) -> None:
+    """Refuse, before the first case, a batch whose tensors cannot fit in the memory available now."""
+    free = available_bytes()
+    if free is None:
+        return
+    need, (D, H, C), n = max((case_bytes(*s, n, m.steps), s, n) for s in m.sizes for n in m.batches)
+    if need > free:
+        raise UsageError(
+            f"--batch {n} with size {D}-{H}-{C} needs about {need / 2**30:.3g} GiB per case, "
+            f"but only {free / 2**30:.3g} GiB of memory is available"
+        )
+
+
+def check_writable(path: Path) -> None:
+    """Fail before the first case if the CSV cannot be written where asked (UsageError, one line): a temp file is
+    created and removed in the nearest existing folder (os.access says yes to root even where writes fail)."""
+    if path.is_dir():
+        raise UsageError(f"--csv {path}: is a folder, not a file")
+    probe = path.parent if str(path.parent) else Path(".")
+    while not probe.exists():  # the writer creates missing folders: the nearest existing one must take files
+        probe = probe.parent
+    if not probe.is_dir():
+        raise UsageError(f"--csv {path}: {probe} is not a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".twolayer-probe.", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise UsageError(f"--csv {path}: not writable ({exc.strerror})") from None
+
+
+def resolve_impls(refs: list[str], timeout: float, threads: int) -> dict:
+    """Registry names -> in-process executors; plug-in references -> a child process each, started and loaded
+    now (UsageError on an unknown name or a plug-in that cannot be loaded; nothing has run yet)."""
     if not refs:
-        return {name: impls.get(name) for name in impls.names()}
-    out = {}
-    for ref in refs:
-        try:
-            out[ref] = plugin_class(ref) if is_plugin_ref(ref) else impls.get(ref)
-        except (PluginError, impls.UnknownImplementation) as exc:
-            raise UsageError(str(exc)) from None
+        return {name: InProcess(impls.get(name)) for name in impls.names()}
+    out: dict = {}
+    try:
+        for ref in refs:
+            if is_plugin_ref(ref):
+                out[ref] = Isolated(ref, timeout=timeout, threads=threads)
+            else:
+                out[ref] = InProcess(impls.get(ref))
+    except (PluginLoadError, impls.UnknownImplementation) as exc:
+        close_all(out)
+        raise UsageError(str(exc)) from None
     return out
+
+
+def close_all(executors: dict) -> None:
+    """Stop every plug-in process."""
+    for ex in executors.values():
+        ex.close()
 
 
 def summarize(df: pd.DataFrame) -> str:
@@ -130,9 +230,7 @@ def summarize(df: pd.DataFrame) -> str:
         lines.append(
             {
                 "impl": impl,
-                "cases": len(
-                    g.drop_duplicates(["hidden", "output", "loss_fn", "l2", "D", "H", "C", "N", "dtype", "device"])
-                ),
+                "cases": len(g.drop_duplicates(list(CASE_KEY))),
                 "ok": int((g["status"] == "ok").sum()),
                 "failed": int(g["status"].isin(["FAIL", "error"]).sum()),
                 "unsupported": int((g["status"] == "unsupported").sum()),
@@ -142,16 +240,19 @@ def summarize(df: pd.DataFrame) -> str:
     return pd.DataFrame(lines).to_string(index=False, float_format=lambda v: f"{v:.3g}")
 
 
-def failures(df: pd.DataFrame, per_group: int = 3) -> list[str]:
+def failures(df: pd.DataFrame, csv: Path | None, per_group: int = 3) -> list[str]:
     """Failed checks, a few per (implementation, quantity) so every wrong parameter is named, each line naming
-    implementation, configuration, quantity, errors and tolerance."""
+    implementation, configuration, quantity, errors and tolerance (or the reason when there is no error value)."""
     bad = df[df["status"].isin(["FAIL", "error"])]
     out = []
     for (impl, quantity), group in bad.groupby(["impl", "quantity"], sort=False):
         for _, r in group.head(per_group).iterrows():
             cfg = f"{r.hidden}/{r.output} {r.loss_fn} l2={r.l2:g} {r.D}-{r.H}-{r.C} N={r.N} {r['dtype']} {r.device}"
+            cfg += "" if r.variant == "normal" else f" {r.variant}"
             if r.status == "error":
                 out.append(f"ERROR {impl} [{cfg}]: {r.problem}")
+            elif pd.isna(r.max_abs_err):
+                out.append(f"FAIL  {impl} [{cfg}] {quantity}: {r.problem}")
             else:
                 out.append(
                     f"FAIL  {impl} [{cfg}] {quantity}: max abs err {r.max_abs_err:.3g}, "
@@ -159,38 +260,78 @@ def failures(df: pd.DataFrame, per_group: int = 3) -> list[str]:
                 )
         if len(group) > per_group:
             what = "errors" if quantity == "-" else f"{quantity} failures"
-            out.append(f"      ... {len(group) - per_group} more {impl} {what} (see the CSV)")
+            where = f" (every row is in {csv})" if csv else " (--csv FILE writes every row)"
+            out.append(f"      ... {len(group) - per_group} more {impl} {what}{where}")
     return out
+
+
+def concentration(df: pd.DataFrame) -> list[str]:
+    """Per implementation with failures: the options every failing case shares while passing cases do not
+    (e.g. 'only hidden=sigmoid; only N=7,64'), or that failures spread over every option."""
+    d = df.assign(shape=df["D"].astype(str) + "-" + df["H"].astype(str) + "-" + df["C"].astype(str))
+    d = d[d["status"] != "unsupported"]
+    lines = []
+    for impl, g in d.groupby("impl", sort=False):
+        bad = g[g["status"].isin(["FAIL", "error"])]
+        if bad.empty:
+            continue
+        only = []
+        for facet in FACETS:
+            everywhere, failing = set(g[facet]), set(bad[facet])
+            if failing < everywhere:
+                vals = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in sorted(failing))
+                only.append(f"only {facet}={vals}")
+        cases = len(bad.drop_duplicates(list(CASE_KEY)))
+        total = len(g.drop_duplicates(list(CASE_KEY)))
+        where = "; ".join(only) if only else "spread over every option checked"
+        lines.append(f"WHERE {impl}: {cases} of {total} cases fail, {where}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    csv = Path(args.csv) if args.csv else (DEFAULT_CSV if not args.impl else None)  # only whole-registry runs
     try:
         matrix = matrix_from_args(args)
-        implementations = resolve_impls(args.impl)
+        if csv:
+            check_writable(csv)
+        torch.set_num_threads(args.threads)
+        executors = resolve_impls(args.impl, args.timeout, args.threads)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     torch.backends.cuda.matmul.allow_tf32 = False  # verification runs in true fp32
     torch.backends.cudnn.allow_tf32 = False
-    df = pd.DataFrame(run(implementations, matrix, progress=not args.quiet), columns=list(COLUMNS))
-    csv = args.csv or (DEFAULT_CSV if not args.impl else None)  # only a whole-registry run replaces the default
+    try:
+        rows, plan = run(executors, matrix, progress=not args.quiet)
+    finally:
+        close_all(executors)
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
     print(summarize(df))
-    for line in failures(df):
+    for line in failures(df, csv):
+        print(line)
+    for line in concentration(df):
         print(line)
     if csv:
         atomic_write(csv, lambda tmp: df.to_csv(tmp, index=False))
         print(f"wrote {csv} ({len(df)} rows)")
-    if df["status"].isin(["FAIL", "error"]).any():
-        bad = df[df["status"].isin(["FAIL", "error"])]
-        named = ", ".join(sorted(set(bad["quantity"]) - {"-"})) or "errors"
-        print(f"MISMATCH: {len(bad)} failed checks ({named})")
+    missing = missing_cases(rows, plan)
+    if missing:
+        print(f"INCOMPLETE: {len(missing)} of {len(plan)} planned cases reported nothing, e.g. {missing[0].label}")
+        return 1
+    bad = df[df["status"].isin(["FAIL", "error"])]
+    if len(bad):
+        n_fail, n_err = int((bad["status"] == "FAIL").sum()), int((bad["status"] == "error").sum())
+        named = ", ".join(sorted(set(bad["quantity"]) - {"-"}))
+        parts = [f"{n_fail} failed checks ({named})" if n_fail else "", f"{n_err} errors" if n_err else ""]
+        print(f"MISMATCH: {' and '.join(p for p in parts if p)} in {len(plan)} planned cases")
         return 1
     if not (df["status"] == "ok").any():
         print("NOTHING VERIFIED: every configuration was unsupported")
         return 1
-    print(f"OK: {int((df['status'] == 'ok').sum())} checks match the float64 oracle")
+    n_ok = int((df["status"] == "ok").sum())
+    print(f"OK: {n_ok} checks in {len(plan)} planned cases match the float64 oracle ({args.threads} torch thread(s))")
     return 0
 
 

@@ -55,22 +55,57 @@ class Check:
     problem: str = ""
 
 
-def compare(quantity: str, got: object, ref: np.ndarray | float, tol: float) -> Check:
-    """Compare `got` with the reference; wrong type/shape or non-finite values fail with a reason."""
+class Returned:
+    """Stands for a returned value that is not a tensor, across a process boundary (failure messages show it)."""
+
+    def __init__(self, value: object) -> None:
+        self.text = describe(value)
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def describe(value: object) -> str:
+    """What a returned value is, for a failure message: 'numpy.ndarray (4, 5) float64', 'list of 3', 'float'."""
+    if isinstance(value, Returned):
+        return value.text
+    if isinstance(value, torch.Tensor):
+        return f"Tensor {tuple(value.shape)} {str(value.dtype).removeprefix('torch.')}"
+    if isinstance(value, np.ndarray):
+        return f"numpy.ndarray {value.shape} {value.dtype}"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+def compare(quantity: str, got: object, ref: np.ndarray | float, tol: float, dtype: torch.dtype | None = None) -> Check:
+    """Compare `got` with the reference. With `dtype` (checking an implementation), `got` must be a torch.Tensor of
+    that dtype and the reference's shape (a 0-dim tensor for the loss); without it (checking a reference computed
+    another way) arrays and floats are accepted. Wrong type, dtype, shape or non-finite values fail with a reason
+    that says what was returned and what was expected."""
     ref = np.asarray(ref, dtype=np.float64)
+
+    def fail(problem: str, err: float = float("nan")) -> Check:
+        return Check(quantity, err, err, tol, False, problem)
+
+    expected = f"a Tensor {ref.shape}" + (f" {str(dtype).removeprefix('torch.')}" if dtype is not None else "")
     if got is None:
-        return Check(quantity, float("nan"), float("nan"), tol, False, "missing")
+        return fail(f"missing (expected {expected})")
     if isinstance(got, torch.Tensor):
+        if dtype is not None and got.dtype != dtype:
+            return fail(f"returned {describe(got)}, expected {expected}")
         got_np = got.detach().to("cpu", torch.float64).numpy()
+    elif dtype is not None:
+        return fail(f"returned {describe(got)}, expected {expected}")
     else:
         try:
             got_np = np.asarray(got, dtype=np.float64)
         except (TypeError, ValueError):
-            return Check(quantity, float("nan"), float("nan"), tol, False, f"not a tensor: {type(got).__name__}")
+            return fail(f"not a tensor: {type(got).__name__}")
     if got_np.shape != ref.shape:
-        return Check(quantity, float("nan"), float("nan"), tol, False, f"shape {got_np.shape}, expected {ref.shape}")
+        return fail(f"shape {got_np.shape}, expected {ref.shape}")
     if not np.isfinite(got_np).all():
-        return Check(quantity, float("inf"), float("inf"), tol, False, "contains NaN or inf")
+        return fail("contains NaN or inf", float("inf"))
     abs_err = float(np.abs(got_np - ref).max()) if ref.size else 0.0
     scale = float(np.abs(ref).max()) if ref.size else 0.0
     rel_err = abs_err / scale if scale else abs_err

@@ -101,19 +101,17 @@ def loss_only(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec) -> f
 
 def sgd_trajectory(
     p: dict[str, np.ndarray],
-    x: np.ndarray,
-    t: np.ndarray,
+    batches: list[tuple[np.ndarray, np.ndarray]],
     spec,
     lr: float,
     momentum: float,
-    steps: int,
     dtype: type = np.float64,
 ) -> tuple[list[float], dict[str, np.ndarray]]:
-    """Losses of `steps` SGD-with-momentum steps (Rumelhart eq. 9) on one batch, and the final parameters."""
+    """Losses of one SGD-with-momentum step (Rumelhart eq. 9) per (x, t) batch, in order, and the final parameters."""
     p = {k: np.array(v, dtype=dtype) for k, v in p.items()}
     v = {k: np.zeros_like(p[k]) for k in NAMES}
     losses = []
-    for _ in range(steps):
+    for x, t in batches:
         loss, g = loss_and_grads(p, x, t, spec, dtype=dtype)
         losses.append(loss)
         for k in NAMES:

@@ -65,6 +65,15 @@ def load_function(ref: str) -> UserFn:
     return fn
 
 
+def _same(a: Tensor, b: Tensor) -> bool:
+    """Equal values, NaN equal to NaN (parameters that a NaN gradient made NaN are not a mutation)."""
+    return torch.equal(a, b) or (a.shape == b.shape and bool(((a == b) | (a.isnan() & b.isnan())).all()))
+
+
+class InputMutated(RuntimeError):
+    """The plug-in changed a tensor it was given (params, x or t) in place; callers rely on their tensors."""
+
+
 def plugin_class(ref: str) -> type[ManualSGD]:
     """An implementation class whose loss_and_grads calls the user's function on copies of the parameters."""
     fn = load_function(ref)
@@ -78,7 +87,15 @@ def plugin_class(ref: str) -> type[ManualSGD]:
             self.update_skipped = ""
 
         def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
-            out = fn({k: v.clone() for k, v in p.items()}, x.clone(), t.clone(), self.spec)
+            given = {**{k: v.clone() for k, v in p.items()}, "x": x.clone(), "t": t.clone()}
+            originals = {**p, "x": x, "t": t}
+            out = fn({k: given[k] for k in p}, given["x"], given["t"], self.spec)
+            changed = [k for k, v in given.items() if not _same(v, originals[k])]
+            if changed:
+                raise InputMutated(
+                    f"the function modified its argument(s) {', '.join(changed)} in place; "
+                    "it must leave the caller's params, x and t unchanged"
+                )
             if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
                 raise TypeError(f"must return (loss, grads dict), returned {type(out).__name__}")
             return out
@@ -87,13 +104,18 @@ def plugin_class(ref: str) -> type[ManualSGD]:
             """Like ManualSGD.step, but a malformed gradient skips the update so it can still be compared."""
             loss, grads = self.loss_and_grads(self._p, x, t)
             shapes = self.spec.param_shapes()
-            bad = [k for k in shapes if not isinstance(grads.get(k), Tensor) or tuple(grads[k].shape) != shapes[k]]
+            bad = [
+                k
+                for k in shapes
+                if not isinstance(grads.get(k), Tensor)
+                or tuple(grads[k].shape) != shapes[k]
+                or grads[k].dtype != self._p[k].dtype
+            ]
             if bad:
-                self.update_skipped = f"update not applied: gradient {', '.join(bad)} missing or misshapen"
+                self.update_skipped = f"update not applied: gradient {', '.join(bad)} missing, misshapen or mistyped"
                 return loss, grads
-            fixed = {k: grads[k].detach().to(self._p[k].dtype) for k in shapes}
             with torch.no_grad():
-                apply_sgd([self._p[k] for k in shapes], [fixed[k] for k in shapes], self._v, self.sgd)
+                apply_sgd([self._p[k] for k in shapes], [grads[k].detach() for k in shapes], self._v, self.sgd)
             return loss, grads
 
     return Plugin

@@ -1,35 +1,43 @@
-"""Run implementations against the float64 oracle over a matrix of configurations; one row per compared quantity."""
+"""Run implementations against the float64 oracle over a matrix of configurations; one row per compared quantity.
+
+Each case's data is built here, deterministically from the seed, and chosen to reach the corners where real
+backprop bugs hide (measured with single-bug plug-ins in tests/plugins/):
+- the trajectory takes one step per batch of a *sequence* of batches; for cross-entropy one batch lacks the
+  last class and one lacks class 0 (a one-hot built without the class count, or a bincount without minlength,
+  changes shape there), at every batch size and shape;
+- variant ``large-logits`` (cross-entropy): the output layer is scaled so the largest logit is +LARGE_LOGIT,
+  where exp() overflows in float32 and float64 (a softmax without the max shift returns inf/NaN);
+- variant ``exact-zeros`` (ReLU hidden): inputs and first-layer weights on a dyadic grid, so pre-activations are
+  computed exactly and some are exactly 0, where torch's convention relu'(0) = 0 separates > from >=.
+"""
 
 from __future__ import annotations
 
 import itertools
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from impls.base import SGD, CompileError, Implementation, UnsupportedConfig
+from impls.functional import activate
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec, all_specs, init_params, make_batch
 from verification import oracle
-from verification.compare import Check, compare, tolerance, trajectory_tolerance
+from verification.compare import Check, Returned, compare, tolerance, trajectory_tolerance
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 QUANTITIES = ("loss", "W1", "b1", "W2", "b2")
+VARIANTS = ("normal", "large-logits", "exact-zeros")
+LARGE_LOGIT = 800.0  # > log(max float64) = 709.8 > log(max float32) = 88.7: an unshifted exp() overflows
+#: the identity of one case in the CSV (one case = several rows, one per quantity)
+CASE_KEY = ("impl", "hidden", "output", "loss_fn", "l2", "D", "H", "C", "N", "dtype", "device", "variant")
 COLUMNS = (
-    "impl",
-    "hidden",
-    "output",
-    "loss_fn",
-    "l2",
-    "D",
-    "H",
-    "C",
-    "N",
-    "dtype",
-    "device",
+    *CASE_KEY,
+    "threads",
     "quantity",
     "status",
     "max_abs_err",
@@ -42,13 +50,30 @@ COLUMNS = (
 
 @dataclass(frozen=True)
 class Case:
-    """One implementation x configuration x batch size x dtype x device."""
+    """One implementation x configuration x batch size x dtype x device x data variant."""
 
     impl: str
     spec: NetSpec
     n: int
     dtype: str
     device: str
+    variant: str = "normal"
+
+    @property
+    def label(self) -> str:
+        """'sigmoid/identity sse l2=0 5-4-3 N=7 float32 cpu' (+ the variant when not normal)."""
+        s = self.spec
+        text = f"{s.hidden}/{s.output} {s.loss} l2={s.l2:g} {s.D}-{s.H}-{s.C} N={self.n} {self.dtype} {self.device}"
+        return text if self.variant == "normal" else f"{text} {self.variant}"
+
+
+def variants_for(spec: NetSpec) -> tuple[str, ...]:
+    """The data variants that exercise this spec's corners (large logits need softmax, exact zeros need ReLU)."""
+    return (
+        "normal",
+        *(("large-logits",) if spec.loss == "cross_entropy" else ()),
+        *(("exact-zeros",) if spec.hidden == "relu" else ()),
+    )
 
 
 @dataclass
@@ -69,6 +94,7 @@ class Matrix:
     sgd: SGD = field(default_factory=lambda: SGD(lr=0.1, momentum=0.9))
     seed: int = 0
     full: bool = False  # False: implementations that compile get a covering subset (compiles cost seconds)
+    variants: tuple[str, ...] = VARIANTS
 
     def specs(self, sizes: tuple[tuple[int, int, int], ...] | None = None) -> list[NetSpec]:
         """Every sensible combination of the chosen activations, losses and L2 values, for each size."""
@@ -79,15 +105,17 @@ class Matrix:
             if s.hidden in self.hidden and s.output in self.output and s.loss in self.loss
         ]
 
-    def cases(self, impl: str, cls: type[Implementation]) -> Iterator[Case]:
+    def cases(self, impl: str, compiles: bool = False) -> Iterator[Case]:
         """The cases for one implementation; compiling ones get every output/loss pair once unless full."""
         specs = self.specs()
         batches = self.batches
-        if cls.compiles and not self.full:
+        if compiles and not self.full:
             specs = covering_subset(self.specs(self.sizes[:1]))
             batches = tuple(sorted(set(batches)))[:2]
         for spec, n, dtype, device in itertools.product(specs, batches, self.dtypes, self.devices):
-            yield Case(impl, spec, n, dtype, device)
+            for variant in variants_for(spec):
+                if variant in self.variants:
+                    yield Case(impl, spec, n, dtype, device, variant)
 
 
 def covering_subset(specs: list[NetSpec]) -> list[NetSpec]:
@@ -104,90 +132,201 @@ def covering_subset(specs: list[NetSpec]) -> list[NetSpec]:
     return chosen
 
 
-def run_case(case: Case, cls: type[Implementation], matrix: Matrix) -> list[dict]:
-    """Compare one case's loss, gradients and K-step trajectory with the oracle; rows for the table/CSV."""
-    spec, dtype = case.spec, DTYPES[case.dtype]
+@dataclass
+class CaseData:
+    """Float64 parameters and one (x, t) batch per trajectory step; the gradient check uses the first batch."""
+
+    params: dict[str, Tensor]
+    batches: list[tuple[Tensor, Tensor]]
+    curvature: float = 1.0  # how much the data scale the loss's curvature; the trajectory's lr is divided by it
+
+
+def case_data(case: Case, matrix: Matrix) -> CaseData:
+    """The case's data in float64 on the CPU, reproducible from the matrix's seed (see the module docstring)."""
+    spec, n, seed = case.spec, case.n, matrix.seed
+    p = init_params(spec, seed=seed, dtype=torch.float64)
+    batches = [make_batch(spec, n, seed=seed + 1 + k, dtype=torch.float64) for k in range(matrix.steps)]
+    if spec.loss == "cross_entropy" and spec.C > 2:
+        # step 2 lacks the last class, step 3 lacks class 0 (a one-hot/bincount without the class count breaks)
+        for k, shift in ((1, 0), (2, 1)):
+            if k < len(batches):
+                x, t = batches[k]
+                batches[k] = (x, shift + t % (spec.C - 1))
+    curvature = 1.0
+    if case.variant == "large-logits":
+        x, t = batches[0]
+        z = activate(spec.hidden, x @ p["W1"].T + p["b1"]) @ p["W2"].T + p["b2"]  # (N, C)
+        extreme = z.flatten()[z.abs().argmax()]
+        scale = LARGE_LOGIT / float(extreme)  # signed: the extreme logit becomes +LARGE_LOGIT
+        p["W2"], p["b2"] = p["W2"] * scale, p["b2"] * scale
+        t = t.clone()
+        t[0] = (int((z[0] * scale).argmax()) + 1) % spec.C  # a wrong argmax: the gradient is not ~0 everywhere
+        batches[0] = (x, t)
+        curvature = scale * scale  # the loss's Hessian in W1 grows with |W2|^2
+    elif case.variant == "exact-zeros":
+        g = torch.Generator().manual_seed(seed + 100)
+        p["W1"] = torch.randint(-4, 5, p["W1"].shape, generator=g).double() / 4  # multiples of 1/4 in [-1, 1]
+        p["b1"] = torch.randint(-4, 5, p["b1"].shape, generator=g).double() / 4
+        batches = [(torch.randint(-1, 2, x.shape, generator=g).double(), t) for x, t in batches]  # x in {-1, 0, 1}
+        # sums of multiples of 1/4 are exact in any order, so a1[0, 0] is exactly 0.0 in every implementation
+        p["b1"][0] = -(batches[0][0][0] @ p["W1"][0])
+    return CaseData(p, batches, curvature)
+
+
+def case_row(case: Case, threads: int, **fields: object) -> dict:
+    """A CSV row for the case; `fields` fill the quantity, status and errors."""
+    s = case.spec
     base = {
         "impl": case.impl,
-        "hidden": spec.hidden,
-        "output": spec.output,
-        "loss_fn": spec.loss,
-        "l2": spec.l2,
-        "D": spec.D,
-        "H": spec.H,
-        "C": spec.C,
+        "hidden": s.hidden,
+        "output": s.output,
+        "loss_fn": s.loss,
+        "l2": s.l2,
+        "D": s.D,
+        "H": s.H,
+        "C": s.C,
         "N": case.n,
         "dtype": case.dtype,
         "device": case.device,
+        "variant": case.variant,
+        "threads": threads,
     }
-    p = init_params(spec, seed=matrix.seed, dtype=dtype, device=case.device)
-    x, t = make_batch(spec, case.n, seed=matrix.seed + 1, dtype=dtype, device=case.device)
-    p64 = {k: v.detach().cpu().double().numpy() for k, v in p.items()}
-    x64, t64 = x.cpu().double().numpy(), (t.cpu().numpy() if spec.loss == "cross_entropy" else t.cpu().double().numpy())
+    return {**base, **fields}
+
+
+def error_row(case: Case, problem: str, status: str = "error") -> dict:
+    """One row standing for the whole case: an error (crash, timeout, dead process) or 'unsupported'."""
+    return case_row(case, torch.get_num_threads(), quantity="-", status=status, problem=problem)
+
+
+@dataclass
+class Outputs:
+    """What an implementation returned for a case, in a form that crosses a process boundary: its first step's
+    loss and gradients, and its parameters after the whole trajectory (tensors on the CPU, anything else as a
+    description). The verdict is made from these by judge(), in the checker's process."""
+
+    threads: int
+    loss: object = None
+    grads: dict[str, object] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)
+    update_skipped: str = ""
+    status: str = "ok"  # ok | unsupported | error
+    problem: str = ""
+
+
+def _portable(value: object) -> object:
+    """A CPU copy of a tensor (outputs may be overwritten by the next step), else a Returned description."""
+    if isinstance(value, Tensor):
+        return value.detach().to("cpu", copy=True)
+    return None if value is None else Returned(value)
+
+
+def case_tensors(case: Case, matrix: Matrix) -> tuple[dict[str, Tensor], list[tuple[Tensor, Tensor]], SGD]:
+    """The case's parameters and batches in its dtype and on its device, and the trajectory's SGD."""
+    data = case_data(case, matrix)
+    dtype = DTYPES[case.dtype]
+    p = {k: v.to(dtype=dtype, device=case.device) for k, v in data.params.items()}
+    batches = [
+        (x.to(dtype=dtype, device=case.device), t.to(case.device, dtype if t.is_floating_point() else t.dtype))
+        for x, t in data.batches
+    ]
+    return p, batches, trajectory_sgd(matrix.sgd, case.spec, case.n, data.curvature)
+
+
+def execute(case: Case, cls: type[Implementation], matrix: Matrix) -> Outputs:
+    """Run the implementation on the case: one step (loss, gradients), then the rest of the trajectory."""
+    out = Outputs(threads=torch.get_num_threads())
+    p, batches, sgd = case_tensors(case, matrix)
+    try:
+        impl = cls(case.spec, p, sgd)
+        loss, grads = impl.step(*batches[0])
+        if not isinstance(grads, dict):
+            raise TypeError(f"step must return (loss, dict of gradients), got {type(grads).__name__} for the grads")
+        out.loss, out.grads = _portable(loss), {k: _portable(grads.get(k)) for k in QUANTITIES[1:]}
+        out.update_skipped = getattr(impl, "update_skipped", "")
+        if not out.update_skipped:
+            for x, t in batches[1:]:
+                impl.step(x, t)
+            out.params = {k: _portable(v) for k, v in impl.params().items()}
+    except (UnsupportedConfig, NotImplementedError) as exc:
+        out.status, out.problem = "unsupported", _line(exc)
+    except CompileError as exc:
+        out.status, out.problem = "error", _line(exc)
+    except Exception as exc:  # noqa: BLE001 - a crash in the implementation is a failed check, reported in one line
+        out.status, out.problem = "error", crash_line(exc)
+    return out
+
+
+def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
+    """Compare an implementation's outputs with the float64 oracle: a row per quantity, plus the trajectory."""
+    if out.status != "ok":
+        return [case_row(case, out.threads, quantity="-", status=out.status, problem=out.problem)]
+    spec, dtype = case.spec, DTYPES[case.dtype]
+    data = case_data(case, matrix)
+    p64 = {k: v.numpy() for k, v in data.params.items()}
+    b64 = [(x.numpy(), t.numpy()) for x, t in data.batches]
     kappa: dict[str, float] = {}
-    ref_loss, ref_grads = oracle.loss_and_grads(p64, x64, t64, spec, kappa=kappa)
+    ref_loss, ref_grads = oracle.loss_and_grads(p64, *b64[0], spec, kappa=kappa)
     ref = {"loss": ref_loss, **ref_grads}
     ref32 = None
     if dtype == torch.float32:
-        l32, g32 = oracle.loss_and_grads(p64, x64, t64, spec, dtype=np.float32)
+        l32, g32 = oracle.loss_and_grads(p64, *b64[0], spec, dtype=np.float32)
         ref32 = {"loss": l32, **g32}
-    sgd = trajectory_sgd(matrix.sgd, spec, case.n)
-    try:
-        impl = cls(spec, p, sgd)
-        loss, grads = impl.step(x, t)
-        got = {"loss": loss, **{k: grads.get(k) for k in QUANTITIES[1:]}}
-        rows, tols = [], []
-        for q in QUANTITIES:
-            tol = tolerance(dtype, spec.D, spec.H, spec.C, case.n, kappa[q])
-            tols.append(tol)
-            check = compare(q, got[q], ref[q], tol)
-            ref32_err = compare(q, ref32[q], ref[q], tol).max_rel_err if ref32 else None
-            rows.append(_row(base, check, ref32_err=ref32_err))
-        rows.append(_row(base, _trajectory(impl, x, t, case, matrix, sgd, p64, x64, t64, max(tols)), None))
-        return rows
-    except (UnsupportedConfig, NotImplementedError) as exc:
-        return [{**base, "quantity": "-", "status": "unsupported", "problem": _line(exc)}]
-    except CompileError as exc:
-        return [{**base, "quantity": "-", "status": "error", "problem": _line(exc)}]
-    except Exception as exc:  # noqa: BLE001 - a crash in the implementation is a failed check, reported in one line
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        at = f" (at {Path(where.filename).name}:{where.lineno})"
-        return [{**base, "quantity": "-", "status": "error", "problem": f"{type(exc).__name__}: {_line(exc)}{at}"}]
+    got = {"loss": out.loss, **out.grads}
+    rows, tols = [], []
+    for q in QUANTITIES:
+        tol = tolerance(dtype, spec.D, spec.H, spec.C, case.n, kappa[q])
+        tols.append(tol)
+        check = compare(q, got.get(q), ref[q], tol, dtype=dtype)
+        ref32_err = compare(q, ref32[q], ref[q], tol).max_rel_err if ref32 else None
+        rows.append(_row(case, out.threads, check, ref32_err=ref32_err))
+    tol = trajectory_tolerance(dtype, max(tols), len(b64))
+    if out.update_skipped:
+        traj = Check("trajectory", float("nan"), float("nan"), tol, False, out.update_skipped)
+    else:
+        sgd = trajectory_sgd(matrix.sgd, spec, case.n, data.curvature)
+        _, ref_p = oracle.sgd_trajectory(p64, b64, spec, sgd.lr, sgd.momentum)
+        checks = [compare(k, out.params.get(k), ref_p[k], tol, dtype=dtype) for k in oracle.NAMES]
+        worst = max(checks, key=lambda c: (not c.ok, c.max_rel_err if np.isfinite(c.max_rel_err) else np.inf))
+        problem = "" if worst.ok else f"{worst.quantity} after {len(b64)} steps: {worst.problem}"
+        traj = Check("trajectory", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
+    rows.append(_row(case, out.threads, traj, None))
+    return rows
 
 
-def trajectory_sgd(sgd: SGD, spec: NetSpec, n: int) -> SGD:
+def run_case(case: Case, cls: type[Implementation], matrix: Matrix) -> list[dict]:
+    """Run one case in this process and judge it against the oracle."""
+    return judge(case, matrix, execute(case, cls, matrix))
+
+
+def crash_line(exc: BaseException) -> str:
+    """'TypeError: message (at file.py:12)': the exception and the innermost frame that raised it."""
+    tb = traceback.extract_tb(exc.__traceback__)
+    at = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {_line(exc)}{at}"
+
+
+def trajectory_sgd(sgd: SGD, spec: NetSpec, n: int, curvature: float = 1.0) -> SGD:
     """Summed losses (sse, half_sse) grow with N, so their step size is lr/N: every trajectory then takes steps
     of the same size and stays in the stable regime where the first-order error bound holds (lr 0.1, momentum
-    0.9 on a 64-sample sse batch diverges, and a diverging trajectory amplifies any rounding difference)."""
-    return SGD(sgd.lr / n, sgd.momentum) if spec.loss in ("sse", "half_sse") else sgd
+    0.9 on a 64-sample sse batch diverges, and a diverging trajectory amplifies any rounding difference).
+    Data that scale the loss's curvature (large logits) divide the step size by that factor for the same reason."""
+    lr = sgd.lr / n if spec.loss in ("sse", "half_sse") else sgd.lr
+    return SGD(lr / curvature, sgd.momentum)
 
 
-def _trajectory(impl, x, t, case: Case, matrix: Matrix, sgd: SGD, p64, x64, t64, step_tol: float) -> Check:
-    """Take steps 2..K and compare the final parameters with the oracle's K-step trajectory."""
-    tol = trajectory_tolerance(DTYPES[case.dtype], step_tol, matrix.steps)
-    if getattr(impl, "update_skipped", ""):
-        return Check("trajectory", float("nan"), float("nan"), tol, False, impl.update_skipped)
-    for _ in range(matrix.steps - 1):
-        impl.step(x, t)
-    _, ref_p = oracle.sgd_trajectory(p64, x64, t64, case.spec, sgd.lr, sgd.momentum, matrix.steps)
-    got = impl.params()
-    checks = [compare(k, got.get(k), ref_p[k], tol) for k in oracle.NAMES]
-    worst = max(checks, key=lambda c: (not c.ok, c.max_rel_err if np.isfinite(c.max_rel_err) else np.inf))
-    problem = "" if worst.ok else f"{worst.quantity} after {matrix.steps} steps: {worst.problem}"
-    return Check("trajectory", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
-
-
-def _row(base: dict, c: Check, ref32_err: float | None) -> dict:
-    return {
-        **base,
-        "quantity": c.quantity,
-        "status": "ok" if c.ok else "FAIL",
-        "max_abs_err": c.max_abs_err,
-        "max_rel_err": c.max_rel_err,
-        "tol": c.tol,
-        "ref32_rel_err": ref32_err,
-        "problem": c.problem,
-    }
+def _row(case: Case, threads: int, c: Check, ref32_err: float | None) -> dict:
+    return case_row(
+        case,
+        threads,
+        quantity=c.quantity,
+        status="ok" if c.ok else "FAIL",
+        max_abs_err=c.max_abs_err,
+        max_rel_err=c.max_rel_err,
+        tol=c.tol,
+        ref32_rel_err=ref32_err,
+        problem=c.problem,
+    )
 
 
 def _line(exc: BaseException) -> str:
@@ -195,17 +334,42 @@ def _line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def run(impls: dict[str, type[Implementation]], matrix: Matrix, progress: bool = True) -> list[dict]:
-    """Every case of every implementation, with a progress bar on a terminal."""
+class InProcess:
+    """Runs a registered (trusted) implementation's cases in this process."""
+
+    def __init__(self, cls: type[Implementation]) -> None:
+        self.cls = cls
+        self.compiles = cls.compiles
+
+    def run(self, case: Case, matrix: Matrix) -> list[dict]:
+        return run_case(case, self.cls, matrix)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+Executor = InProcess  # or verification.isolate.Isolated: .compiles, .run(case, matrix) -> rows, .close()
+
+
+def run(
+    executors: dict[str, Executor], matrix: Matrix, progress: bool = True, on_case: Callable | None = None
+) -> tuple[list[dict], list[Case]]:
+    """Every planned case of every implementation, with a progress bar on a terminal; returns rows and the plan."""
     from tqdm import tqdm
 
-    cases = [(c, cls) for name, cls in impls.items() for c in matrix.cases(name, cls)]
+    plan = [(c, ex) for name, ex in executors.items() for c in matrix.cases(name, ex.compiles)]
     rows: list[dict] = []
-    with tqdm(cases, desc="verifying", unit="case", disable=None if progress else True) as bar:
-        for case, cls in bar:
+    with tqdm(plan, desc="verifying", unit="case", disable=None if progress else True) as bar:
+        for case, ex in bar:
             bar.set_postfix_str(f"{case.impl} {case.spec.hidden}/{case.spec.output} {case.spec.loss}", refresh=False)
-            rows.extend(run_case(case, cls, matrix))
-    return rows
+            rows.extend(ex.run(case, matrix))
+    return rows, [c for c, _ in plan]
+
+
+def missing_cases(rows: list[dict], plan: list[Case]) -> list[Case]:
+    """Planned cases with no row: a verdict needs every one of them to have reported back."""
+    seen = {tuple(r[k] for k in CASE_KEY) for r in rows}
+    return [c for c in plan if tuple(error_row(c, "")[k] for k in CASE_KEY) not in seen]
 
 
 def parse_list(text: str, allowed: Iterable[str] | None = None, what: str = "value") -> tuple[str, ...]:

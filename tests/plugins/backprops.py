@@ -28,9 +28,9 @@ def _backprop(params, x, t, spec, bug=""):
     h = ACT[spec.hidden](a1)
     z = h @ W2.T + b2
     if spec.loss == "cross_entropy":
-        p = torch.softmax(z, dim=1)
-        loss = -torch.log(p[torch.arange(n), t]).mean()
-        dz = p.clone()
+        logp = torch.log_softmax(z, dim=1)
+        loss = -logp[torch.arange(n), t].mean()
+        dz = logp.exp()
         dz[torch.arange(n), t] -= 1
         dz /= n
     else:

@@ -1,0 +1,208 @@
+"""Run a user's plug-in in a child process, so the code being checked cannot end, hang or crash the checker.
+
+The parent plans the cases and decides the verdict; the child (multiprocessing, spawn: a fresh interpreter, no
+inherited state) imports the plug-in and answers one case at a time over a pipe with what the function returned,
+encoded as JSON and raw float64 bytes (never a pickle, which could run code in the parent); the parent compares
+those values with its own float64 oracle. A child that exits (sys.exit,
+os._exit, a segfault), stops answering within the timeout, or sends something other than rows turns the case
+into an ERROR row naming it; the child is then restarted for the next case, and after MAX_DEATHS deaths in a row
+the remaining cases are ERROR rows too, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import struct
+import time
+from multiprocessing.connection import Connection
+
+import numpy as np
+import torch
+
+from verification.compare import Returned
+from verification.runner import Case, Matrix, Outputs, crash_line, error_row, execute, judge
+
+DEFAULT_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_S = 120.0  # importing torch and the plug-in in a fresh interpreter; not counted against cases
+MAX_DEATHS = 3
+
+
+class PluginLoadError(Exception):
+    """The child could not load the plug-in (bad reference, import error, the import exited): a usage error."""
+
+
+class BadAnswer(ValueError):
+    """The child's answer does not decode as Outputs."""
+
+
+def encode(out: Outputs) -> bytes:
+    """Outputs as JSON + raw float64 bytes: the parent never unpickles what the checked code's process sends."""
+    blob = bytearray()
+    values: dict[str, object] = {}
+    items = {"loss": out.loss, **{f"grads.{k}": v for k, v in out.grads.items()}}
+    items.update({f"params.{k}": v for k, v in out.params.items()})
+    for key, v in items.items():
+        if isinstance(v, torch.Tensor):
+            a = np.array(v.detach().to("cpu", torch.float64).numpy(), order="C")  # keeps 0-dim shapes
+            values[key] = {"dtype": str(v.dtype).removeprefix("torch."), "shape": list(a.shape), "at": len(blob)}
+            blob += a.tobytes()
+        else:
+            values[key] = None if v is None else {"returned": repr(v)}
+    head = {k: getattr(out, k) for k in ("threads", "status", "problem", "update_skipped")}
+    header = json.dumps({**head, "values": values}).encode()
+    return struct.pack("<I", len(header)) + header + bytes(blob)
+
+
+def decode(data: bytes) -> Outputs:
+    """The inverse of encode(), validating every field; BadAnswer if anything is off."""
+    try:
+        (n,) = struct.unpack_from("<I", data)
+        head = json.loads(data[4 : 4 + n])
+        blob = memoryview(data)[4 + n :]
+        out = Outputs(threads=int(head["threads"]), status=str(head["status"]), problem=str(head["problem"]))
+        out.update_skipped = str(head["update_skipped"])
+        for key, v in head["values"].items():
+            if v is None:
+                value = None
+            elif "returned" in v:
+                value = Returned(None)
+                value.text = str(v["returned"])
+            else:
+                dtype = getattr(torch, str(v["dtype"]))
+                if not isinstance(dtype, torch.dtype):
+                    raise BadAnswer(f"not a dtype: {v['dtype']!r}")
+                shape = tuple(int(d) for d in v["shape"])
+                count = int(np.prod(shape, dtype=np.int64))
+                a = np.frombuffer(blob, np.float64, count, int(v["at"])).reshape(shape)
+                value = torch.from_numpy(a.copy()).to(dtype)
+            group, _, name = key.partition(".")
+            if group == "loss" and not name:
+                out.loss = value
+            elif group in ("grads", "params") and name:
+                getattr(out, group)[name] = value
+            else:
+                raise BadAnswer(f"unexpected field {key!r}")
+        if out.status not in ("ok", "unsupported", "error"):
+            raise BadAnswer(f"unexpected status {out.status!r}")
+        return out
+    except BadAnswer:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any malformed answer is one BadAnswer
+        raise BadAnswer(f"{type(exc).__name__}: {exc}") from None
+
+
+def _child(conn: Connection, ref: str, threads: int) -> None:
+    """Child process: load the plug-in, then answer each (case, matrix) with encoded Outputs until sent None."""
+    from verification.plugin import PluginError, plugin_class
+
+    torch.set_num_threads(threads)
+    try:
+        cls = plugin_class(ref)
+    except PluginError as exc:
+        conn.send_bytes(b"E" + str(exc).encode())
+        return
+    except BaseException as exc:  # noqa: BLE001 - sys.exit() at import time is a failed load, reported in one line
+        conn.send_bytes(b"E" + f"importing {ref.rpartition(':')[0]} failed: {crash_line(exc)}".encode())
+        return
+    conn.send_bytes(b"R")
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        case, matrix = msg
+        try:
+            out = execute(case, cls, matrix)
+        except BaseException as exc:  # noqa: BLE001 - sys.exit() inside the function: an error, not an exit
+            problem = f"the function tried to exit: {crash_line(exc)}"
+            out = Outputs(torch.get_num_threads(), status="error", problem=problem)
+        conn.send_bytes(encode(out))
+
+
+class Isolated:
+    """Executor for one plug-in reference: same interface as runner.InProcess (compiles, run, close)."""
+
+    compiles = False
+
+    def __init__(self, ref: str, timeout: float = DEFAULT_TIMEOUT_S, threads: int = 1) -> None:
+        self.ref, self.timeout, self.threads = ref, timeout, threads
+        self._ctx = mp.get_context("spawn")
+        self._proc: mp.process.BaseProcess | None = None
+        self._conn: Connection | None = None
+        self.deaths = 0  # consecutive
+        self._start()
+
+    def _start(self) -> None:
+        """Start a child and wait until it has loaded the plug-in; PluginLoadError if it cannot."""
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_child, args=(child, self.ref, self.threads), daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+        if not parent.poll(STARTUP_TIMEOUT_S):
+            self._kill()
+            raise PluginLoadError(f"plug-in {self.ref}: no answer within {STARTUP_TIMEOUT_S:.0f} s of starting")
+        try:
+            answer = parent.recv_bytes(1 << 16)
+        except (EOFError, OSError):
+            code = self._kill()
+            raise PluginLoadError(f"plug-in {self.ref}: its process exited (code {code}) while importing it") from None
+        if answer != b"R":
+            self._kill()
+            text = answer[1:].decode(errors="replace") if answer[:1] == b"E" else f"unexpected answer {answer[:40]!r}"
+            raise PluginLoadError(text.splitlines()[0] if text.strip() else "loading failed")
+
+    def _kill(self) -> int | None:
+        if self._proc is not None:
+            if self._proc.is_alive():
+                self._proc.kill()
+            self._proc.join(5)
+            code = self._proc.exitcode
+        else:
+            code = None
+        if self._conn is not None:
+            self._conn.close()
+        self._proc = self._conn = None
+        return code
+
+    def run(self, case: Case, matrix: Matrix) -> list[dict]:
+        """The case's rows from the child, or one ERROR row saying why the child gave none."""
+        if self.deaths >= MAX_DEATHS:
+            return [error_row(case, f"not run: the plug-in's process died on {MAX_DEATHS} cases in a row")]
+        if self._conn is None:
+            try:
+                self._start()
+            except PluginLoadError as exc:
+                self.deaths += 1
+                return [error_row(case, f"not run: restarting the plug-in failed: {exc}")]
+        start = time.monotonic()
+        try:
+            self._conn.send((case, matrix))
+            if not self._conn.poll(self.timeout):
+                self._kill()
+                self.deaths += 1
+                return [error_row(case, f"timeout: no result within {self.timeout:g} s (the process was killed)")]
+            out = decode(self._conn.recv_bytes())
+        except (EOFError, OSError):
+            code = self._kill()
+            self.deaths += 1
+            return [
+                error_row(case, f"the plug-in's process exited (code {code}) after {time.monotonic() - start:.1f} s")
+            ]
+        except BadAnswer as exc:
+            self._kill()
+            self.deaths += 1
+            return [error_row(case, f"the plug-in's process sent a malformed answer: {exc}")]
+        self.deaths = 0
+        return judge(case, matrix, out)
+
+    def close(self) -> None:
+        """Tell the child to stop, then make sure it has."""
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+            if self._proc is not None:
+                self._proc.join(5)
+        self._kill()
