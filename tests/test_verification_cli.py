@@ -290,7 +290,7 @@ def test_output_and_size_problems_are_refused_before_the_first_case(args, messag
     assert message in err and err.count("\n") == 1, err
 
 
-def test_a_case_that_reports_nothing_fails_the_run(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+def test_a_case_that_reports_nothing_fails_the_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     """Positive evidence: exit 0 needs a row from every planned case, whatever an executor does."""
     import verification.__main__ as cli
     from verification.runner import InProcess
@@ -300,7 +300,8 @@ def test_a_case_that_reports_nothing_fails_the_run(monkeypatch: pytest.MonkeyPat
             return [] if case.n == 7 else super().run(case, matrix)
 
     monkeypatch.setattr(cli, "resolve_impls", lambda refs, timeout, threads: {"batched": Silent(impls.get("batched"))})
-    assert main(["--quiet", "--batch", "1,7", "--dtype", "float64", "--hidden", "tanh"]) == 1
+    args = ["--quiet", "--batch", "1,7", "--dtype", "float64", "--hidden", "tanh", "--csv", str(tmp_path / "v.csv")]
+    assert main(args) == 1
     assert "INCOMPLETE: " in capsys.readouterr().out
 
 
