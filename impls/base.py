@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import torch
@@ -65,6 +65,10 @@ class Implementation(ABC):
     @abstractmethod
     def params(self) -> dict[str, Tensor]:
         """The current parameters keyed W1, b1, W2, b2 (views; clone before mutating)."""
+
+    def set_lr(self, lr: float) -> None:
+        """Change the learning rate for the following steps (schedules); momentum buffers are kept."""
+        self.sgd = replace(self.sgd, lr=lr)
 
 
 class ManualSGD(Implementation):

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from impls import register
 from impls.base import Grads, ManualSGD
-from impls.functional import activate, activation_grad, l2_terms, loss_and_delta
+from impls.functional import activation_grad, forward, l2_terms, loss_and_delta
 from impls.spec import NetSpec
 
 
@@ -15,18 +14,15 @@ def batched_loss_and_grads(
     spec: NetSpec, W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor, x: Tensor, t: Tensor
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """Loss and (dW1, db1, dW2, db2) for the batch; pure function, also the body that `compiled` compiles."""
-    a1 = torch.addmm(b1, x, W1.t())
-    h = activate(spec.hidden, a1)
-    z = torch.addmm(b2, h, W2.t())
-    y = activate(spec.output, z)
-    loss, dz = loss_and_delta(spec, z, y, t, x.shape[0])
-    dW2 = dz.t() @ h
-    db2 = dz.sum(0)
-    dh = dz @ W2
+    a1, h, z, y = forward(spec, W1, b1, W2, b2, x)  # (N, H), (N, H), (N, C), (N, C)
+    loss, dz = loss_and_delta(spec, z, y, t, x.shape[0])  # dz (N, C)
+    dW2 = dz.t() @ h  # (C, H)
+    db2 = dz.sum(0)  # (C,)
+    dh = dz @ W2  # (N, H)
     dact = activation_grad(spec.hidden, a1, h)
-    da1 = dh if dact is None else dh * dact
-    dW1 = da1.t() @ x
-    db1 = da1.sum(0)
+    da1 = dh if dact is None else dh * dact  # (N, H)
+    dW1 = da1.t() @ x  # (H, D)
+    db1 = da1.sum(0)  # (H,)
     penalty, g1, g2 = l2_terms(spec, W1, W2)
     if spec.l2:
         dW1 = dW1 + g1

@@ -67,11 +67,21 @@ class Compiled(Implementation):
         self._p = [params[k].detach().clone() for k in PARAM_NAMES]
         self._v = [torch.zeros_like(p) for p in self._p]
         _raise_dynamo_limits()
-        key = (spec, float(sgd.lr), float(sgd.momentum), mode)
+        self._mode = mode
+        self._use(sgd)
+
+    def _use(self, sgd: SGD) -> None:
+        """The compiled step for these hyper-parameters (they are constants of the graph)."""
+        key = (self.spec, float(sgd.lr), float(sgd.momentum), self._mode)
         if key not in _CACHE:  # reuse: a new instance with seen shapes and dtypes costs no compilation
-            _CACHE[key] = _Compiled(spec, float(sgd.lr), float(sgd.momentum), mode)
+            _CACHE[key] = _Compiled(self.spec, float(sgd.lr), float(sgd.momentum), self._mode)
         self._compiled = _CACHE[key]
         self._fn = self._compiled.fn
+
+    def set_lr(self, lr: float) -> None:
+        """A new learning rate is a new graph constant: this compiles once per distinct value."""
+        super().set_lr(lr)
+        self._use(self.sgd)
 
     @property
     def compilations(self) -> int:

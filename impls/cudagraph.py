@@ -71,5 +71,10 @@ class CudaGraph(Implementation):
         loss, *grads = self._out
         return loss, dict(zip(PARAM_NAMES, grads, strict=True))
 
+    def set_lr(self, lr: float) -> None:
+        """The learning rate is recorded in the graph: the next step re-captures it."""
+        super().set_lr(lr)
+        self._graph = None
+
     def params(self) -> dict[str, Tensor]:
         return dict(zip(PARAM_NAMES, self._p, strict=True))

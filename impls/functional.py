@@ -30,20 +30,24 @@ def activation_grad(name: str, a: Tensor, y: Tensor) -> Tensor | None:
     return None
 
 
-def loss_and_delta(spec: NetSpec, z: Tensor, y: Tensor, t: Tensor, n_total: int) -> tuple[Tensor, Tensor]:
+def loss_and_delta(
+    spec: NetSpec, z: Tensor, y: Tensor, t: Tensor, n_total: int, sum_dims: tuple[int, ...] | None = None
+) -> tuple[Tensor, Tensor]:
     """Data loss of output pre-activations z / outputs y, and dLoss/dz; n_total is the batch size for the means.
 
-    Works for a batch (N, C) and for one sample (C,) alike, so the per-sample loop and the batched code share it.
+    Works for a batch (N, C) and for one sample (C,) alike, so the per-sample loop and the batched code share it,
+    and for K nets at once (N, K, C), where sum_dims=(0, 2) gives one loss per net. Class labels t have z's
+    shape without its last axis.
     """
     if spec.loss == "cross_entropy":
         logp = torch.log_softmax(z, dim=-1)
         # scatter, not F.one_hot: one_hot validates the labels with a device->host sync (breaks CUDA graph capture)
         onehot = torch.zeros_like(z).scatter_(-1, t.unsqueeze(-1), 1.0)
-        loss = -(logp * onehot).sum() / n_total
+        loss = -(logp * onehot).sum(sum_dims) / n_total
         return loss, (logp.exp() - onehot) / n_total
     diff = y - t
     scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / (n_total * spec.C)}[spec.loss]
-    loss = (diff * diff).sum() * (scale / 2)
+    loss = (diff * diff).sum(sum_dims) * (scale / 2)
     dy = diff * scale
     dact = activation_grad(spec.output, z, y)
     return loss, dy if dact is None else dy * dact
@@ -54,3 +58,17 @@ def l2_terms(spec: NetSpec, W1: Tensor, W2: Tensor) -> tuple[Tensor | float, Ten
     if not spec.l2:
         return 0.0, 0.0, 0.0
     return spec.l2 * ((W1 * W1).sum() + (W2 * W2).sum()), 2 * spec.l2 * W1, 2 * spec.l2 * W2
+
+
+def forward(spec: NetSpec, W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor, x: Tensor) -> tuple[Tensor, ...]:
+    """The forward pass on a batch x (N, D): pre-activations and activations (a1, h, z, y)."""
+    a1 = torch.addmm(b1, x, W1.t())  # (N, H)
+    h = activate(spec.hidden, a1)  # (N, H)
+    z = torch.addmm(b2, h, W2.t())  # (N, C)
+    return a1, h, z, activate(spec.output, z)  # y (N, C)
+
+
+def predict(spec: NetSpec, params: dict[str, Tensor], x: Tensor) -> Tensor:
+    """The net's outputs y (N, C) for x (N, D) at `params` (logits for cross-entropy), without gradients."""
+    with torch.no_grad():
+        return forward(spec, params["W1"], params["b1"], params["W2"], params["b2"], x)[3]

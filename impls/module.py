@@ -69,3 +69,9 @@ class Module(Implementation):
 
     def params(self) -> dict[str, Tensor]:
         return {k: p.detach() for k, p in self._named().items()}
+
+    def set_lr(self, lr: float) -> None:
+        """Through the optimizer's param groups, as torch.optim.lr_scheduler does."""
+        super().set_lr(lr)
+        for group in self.opt.param_groups:
+            group["lr"] = lr

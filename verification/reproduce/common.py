@@ -1,0 +1,77 @@
+"""What every reproduced experiment shares: its options, the reference-vs-ours record, and how results are written.
+
+Each experiment module defines NAME, TITLE, SOURCE and run(opts) -> Result. Results land in
+reports/results/reproduce/<NAME>/: summary.csv (the reference-vs-ours table, one typed Comparison per row),
+the experiment's own CSVs (curves, per-start results), and PNG plots rendered from those CSVs by
+reports.reproduced (reports never imports torch; verification calls it to render what it just measured).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from reports.atomic import atomic_write
+from reports.reproduced import Comparison, write_summary
+
+DEFAULT_OUT = Path("reports/results/reproduce")
+
+__all__ = ["DEFAULT_OUT", "Comparison", "Options", "Result", "Timer", "write_csv"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Command-line options every experiment receives."""
+
+    seed: int = 0
+    quick: bool = False  # a small, fast form for CI: same code path, fewer steps/starts
+    mnist: Path | None = None  # full MNIST folder (torchvision layout); None = the embedded 5000 digits
+    out: Path = DEFAULT_OUT
+    threads: int = 2
+    progress: bool = True
+    extra: dict = field(default_factory=dict)  # experiment-specific switches (e.g. epfl's full per-sample loop)
+
+
+@dataclass
+class Result:
+    """The reference-vs-ours rows, and how long the run took."""
+
+    name: str
+    rows: list[Comparison]
+    seconds: float = 0.0
+
+
+class Timer:
+    """Wall-clock seconds since creation."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def write_csv(folder: Path, name: str, df: pd.DataFrame) -> Path:
+    """One experiment CSV, atomically."""
+    return atomic_write(folder / name, lambda tmp: df.to_csv(tmp, index=False))
+
+
+def finish(result: Result, opts: Options, data: str) -> Path:
+    """Write summary.csv for the experiment (every row carries the seed, the data source and the run's mode)."""
+    folder = opts.out / result.name
+    return write_summary(folder, result.rows, seed=opts.seed, data=data, quick=opts.quick, seconds=result.seconds)
+
+
+def fmt(v: float, digits: int = 4) -> str:
+    """A number for the table: 4 significant digits, no exponent for ordinary sizes."""
+    return f"{v:.{digits}g}"
+
+
+def torch_threads(n: int) -> None:
+    """Fix torch's thread count for the run (recorded in the summary's note)."""
+    torch.set_num_threads(n)

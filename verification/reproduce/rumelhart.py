@@ -1,0 +1,289 @@
+"""Rumelhart, Hinton & Williams 1986: the mirror-symmetry 6-2-1 net, 1000 starts at once, and a homework's pitfall.
+
+Setup (the paper): 6 inputs, 2 hidden, 1 output, logistic units everywhere; all 64 binary patterns, target 1 iff
+the pattern is a palindrome (8 of 64); E = 1/2 sum (o - d)^2 over the 64 cases (half_sse); full batch; weights
+and biases U(-0.3, 0.3); epsilon = 0.1. Two rules: eq. 9 with alpha = 0.9 (the paper: 1425 sweeps) and eq. 8,
+plain gradient descent (alpha = 0). Solved = every output on the right side of 0.5, checked every sweep; cap
+20000 sweeps. Computed in float32 with impls.many.ManyNets (K nets, one step for all, under torch.compile).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+import impls
+from impls.base import SGD
+from impls.many import ManyNets
+from impls.spec import NetSpec, init_params
+from verification.reproduce.common import Comparison, Options, Result, Timer, fmt, write_csv
+
+NAME = "rumelhart"
+TITLE = "Rumelhart, Hinton & Williams 1986: mirror symmetry (6-2-1)"
+SOURCE = "Nature 323:533-536, fig. 2; a homework reproducing it and a lab write-up"
+
+SPEC = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse")
+PAPER_SWEEPS = 1425  # the paper's one reported run (eq. 9, alpha 0.9)
+RERUN_MEDIAN = 2715  # median sweeps of a public 1000-start rerun
+PITFALL_LOSS = 0.10939  # the homework's final nn.MSELoss: it learned the best constant
+MIRROR_PAIRS = ((0, 5), (1, 4), (2, 3))  # outer, middle, inner: the paper's figure has them 4 : 2 : 1
+#: tolerances of the structure checks, relative: mirror weights equal and opposite within 10% of the unit's
+#: largest weight; pair ratios within 25% of 1 : 2 : 4 (the paper's weights, 14.2 / 7.2 / 3.6, are within 2%)
+MIRROR_TOL, RATIO_TOL = 0.10, 0.25
+
+
+def patterns(dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """All 64 binary patterns (64, 6), most significant bit first, and the palindrome targets (64, 1)."""
+    x = torch.tensor([[(i >> (5 - j)) & 1 for j in range(6)] for i in range(64)], dtype=dtype)
+    return x, (x == x.flip(1)).all(1, keepdim=True).to(dtype)
+
+
+def uniform_params(k: int, seed: int, dtype: torch.dtype = torch.float32) -> dict[str, torch.Tensor]:
+    """K sets of weights and biases, every one U(-0.3, 0.3) (the paper's initial range)."""
+    g = torch.Generator().manual_seed(seed)
+    return {
+        n: (torch.rand((k, *s), generator=g, dtype=torch.float64) * 0.6 - 0.3).to(dtype)
+        for n, s in SPEC.param_shapes().items()
+    }
+
+
+def study(momentum: float, k: int, cap: int, seed: int, progress: bool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Train K nets; per net the sweeps to solve (-1 if not within the cap) and its parameters one sweep after
+    it solved (the step that showed it solved has already applied its update), K first."""
+    from tqdm import tqdm
+
+    x, t = patterns()
+    nets = ManyNets(SPEC, uniform_params(k, seed), SGD(lr=0.1, momentum=momentum))
+    target = t.bool()[:, :, None]  # (64, 1, 1)
+
+    @torch.compile
+    def sweep() -> torch.Tensor:
+        """One step of every net, and which nets were solved at the weights it started from: one fused graph
+        (the step alone: 0.39 us per net-step at K = 1000 compiled, 0.9 eager; measured)."""
+        nets.step(x, t)
+        return ((nets.output > 0.5) == target).all(0).all(0)  # (K,)
+
+    sweeps = torch.full((k,), -1, dtype=torch.int64)
+    snap = {name: v.clone() for name, v in nets.p.items()}
+    every = 250  # progress updates: one tqdm update per sweep measured ~0.3 ms, as long as the sweep itself
+    with tqdm(total=cap, desc=f"rumelhart alpha={momentum:g}", unit="sweep", disable=None if progress else True) as bar:
+        for s in range(cap):
+            newly = sweep() & (sweeps < 0)
+            if newly.any():
+                sweeps[newly] = s
+                for name, v in nets.p.items():
+                    snap[name][newly] = v[newly]
+                if (sweeps >= 0).all():
+                    break
+            if s % every == every - 1:
+                bar.update(every)
+                bar.set_postfix_str(f"solved {int((sweeps >= 0).sum())}/{k}", refresh=False)
+    return sweeps.numpy(), {name: v.double().numpy() for name, v in snap.items()}
+
+
+def structure(p: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Per net: does it show each property of the paper's solution (the tolerances are MIRROR_TOL, RATIO_TOL)?"""
+    W1, b1, W2, b2 = p["W1"], p["b1"], p["W2"][:, 0, :], p["b2"][:, 0]  # (K,2,6) (K,2) (K,2) (K,)
+    scale = np.abs(W1).max(axis=2, keepdims=True)  # (K, 2, 1)
+    sums = np.stack([W1[:, :, i] + W1[:, :, j] for i, j in MIRROR_PAIRS], axis=2)  # (K, 2, 3)
+    mags = np.stack([(np.abs(W1[:, :, i]) + np.abs(W1[:, :, j])) / 2 for i, j in MIRROR_PAIRS], axis=2)
+    mirror = (np.abs(sums) <= MIRROR_TOL * scale).all(axis=(1, 2))
+
+    def ratios_ok(m: np.ndarray) -> np.ndarray:  # m (K, 2, 3) ordered small..large -> 1 : 2 : 4
+        r2, r4 = m[..., 1] / m[..., 0], m[..., 2] / m[..., 0]
+        return ((np.abs(r2 / 2 - 1) <= RATIO_TOL) & (np.abs(r4 / 4 - 1) <= RATIO_TOL)).all(axis=1)
+
+    paper_positions = ratios_ok(mags[:, :, ::-1])  # inner, middle, outer
+    sorted_by_size = ratios_ok(np.sort(mags, axis=2))
+    opposite = (np.sign(W1[:, 0, :]) == -np.sign(W1[:, 1, :])).all(axis=1)
+    signs = (b1 < 0).all(axis=1) & (b2 > 0) & (W2 < 0).all(axis=1)
+    return pd.DataFrame(
+        {
+            "mirror_equal_opposite": mirror,
+            "ratio_124_paper_positions": paper_positions,
+            "ratio_124_sorted": sorted_by_size,
+            "hidden_units_opposite_sign": opposite,
+            "biases_and_output_weights_signs": signs,
+        }
+    )
+
+
+def accuracy_homework_bug(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """The homework's accuracy, as written: argmax over the single output column (always 0), compared with the
+    (64, 1) targets, which broadcasts to 64 x 64; correct.sum() / len = 56.0 for any model on these targets."""
+    predicted = outputs.argmax(dim=1)  # (64,), all zeros
+    correct = predicted == targets  # (64,) vs (64, 1) -> (64, 64)
+    return float(correct.sum() / len(targets))
+
+
+def curve(impl: str, spec: NetSpec, params: dict, sgd: SGD, epochs: int, dtype: torch.dtype) -> tuple[list, object]:
+    """Loss per pattern (E / 64, E as the spec defines it) over `epochs` full-batch steps of a registered impl."""
+    x, t = patterns(dtype)
+    net = impls.get(impl)(spec, {k: v.to(dtype) for k, v in params.items()}, sgd)
+    losses = [float(net.step(x, t)[0]) for _ in range(epochs)]
+    return losses, net
+
+
+def paper_run(params: dict[str, torch.Tensor], sweeps: int) -> tuple[list[float], list[bool]]:
+    """One net of the paper's setup through the registered `module` step (its nn.Module gives the outputs):
+    E per sweep, and whether every output was on the right side of 0.5 at the weights that sweep started from."""
+    x, t = patterns()
+    net = impls.get("module")(SPEC, params, SGD(lr=0.1, momentum=0.9))
+    losses, solved = [], []
+    for _ in range(sweeps):
+        with torch.no_grad():
+            solved.append(bool(((net.net(x).sigmoid() > 0.5) == t.bool()).all()))
+        losses.append(float(net.step(x, t)[0]))
+    return losses, solved
+
+
+def run(opts: Options) -> Result:
+    """The study (both rules), the structure of solved nets, the pitfall, and module == manual."""
+    timer = Timer()
+    k, cap = (200, 3000) if opts.quick else (1000, 20000)
+    folder = opts.out / NAME
+    starts, shapes = [], []
+    for rule, momentum in (("eq9_momentum_0.9", 0.9), ("eq8_plain_gd", 0.0)):
+        sweeps, p = study(momentum, k, cap, opts.seed, opts.progress)
+        solved = sweeps >= 0
+        s = structure({n: v[solved] for n, v in p.items()})
+        starts.append(pd.DataFrame({"rule": rule, "start": np.arange(k), "sweeps": sweeps, "seed": opts.seed}))
+        shapes.append(s.assign(rule=rule))
+    starts_df, shape_df = pd.concat(starts), pd.concat(shapes)
+    study_s = timer.seconds
+    write_csv(folder, "starts.csv", starts_df)
+    write_csv(folder, "structure.csv", shape_df)
+
+    # the pitfall: nn.MSELoss (mean over 64) + PyTorch's default init + plain SGD, 1000 epochs, through `module`
+    mse = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "mse")
+    pit, pit_net = curve("module", mse, init_params(mse, seed=opts.seed), SGD(lr=0.1), 1000, torch.float32)
+    # the paper's setup next to it: the start whose engine sweeps-to-solve is the median, through `batched`
+    eq9 = starts[0]["sweeps"].to_numpy()
+    ok = np.flatnonzero(eq9 >= 0)
+    median_start = int(ok[np.argsort(eq9[ok])[len(ok) // 2]])
+    epochs = max(1000, int(1.5 * eq9[median_start]))
+    one = {k: v[median_start] for k, v in uniform_params(k, opts.seed).items()}
+    paper, paper_solved = paper_run(one, epochs)
+    x, t = patterns()
+    with torch.no_grad():
+        out = pit_net.net(x).sigmoid()
+    best_constant = float(((t - t.mean()) ** 2).mean())  # 8/64 * 56/64 = 0.109375
+    acc_bug = accuracy_homework_bug(out, t)
+    acc_right = float(((out > 0.5) == t.bool()).float().mean())
+    mse_paper = 2 * np.array(paper) / 64  # E = 1/2 sum (o - d)^2  ->  mean (o - d)^2
+    pit_padded = np.concatenate([pit, np.full(epochs - len(pit), np.nan)])
+    write_csv(
+        folder,
+        "pitfall.csv",
+        pd.DataFrame({"epoch": np.arange(1, epochs + 1), "homework_mse": pit_padded, "paper_setup_mse": mse_paper}),
+    )
+    solved_single = paper_solved.index(True) if True in paper_solved else -1
+
+    # 0.5 * MSELoss(reduction="sum") + torch.optim.SGD(0.1, 0.9) through `module` == the manual step, float64
+    steps = 300 if opts.quick else 2000
+    p64 = {k: v[0].double() for k, v in uniform_params(1, opts.seed + 1, torch.float64).items()}
+    _, mod = curve("module", SPEC, p64, SGD(0.1, 0.9), steps, torch.float64)
+    _, man = curve("batched", SPEC, p64, SGD(0.1, 0.9), steps, torch.float64)
+    diff = max(float((mod.params()[k] - man.params()[k]).abs().max()) for k in p64)
+    from verification.compare import tolerance, trajectory_tolerance
+
+    bound = trajectory_tolerance(torch.float64, tolerance(torch.float64, 6, 2, 1, 64, 1.0), steps)
+    scale = max(float(man.params()[k].abs().max()) for k in p64)
+
+    rows = []
+    for rule, label in (("eq9_momentum_0.9", "eq. 9, alpha 0.9"), ("eq8_plain_gd", "eq. 8, plain GD")):
+        sw = starts_df.loc[starts_df["rule"] == rule, "sweeps"].to_numpy()
+        ok = sw[sw >= 0]
+        q1, med, q3 = np.percentile(ok, [25, 50, 75]) if len(ok) else (np.nan,) * 3
+        ref = f"{PAPER_SWEEPS} (paper, one run); median {RERUN_MEDIAN} (1000-start rerun)" if "9" in rule else "–"
+        rows.append(
+            Comparison(
+                NAME,
+                f"sweeps to solve, {label}: median (quartiles)",
+                ref,
+                f"{med:.0f} ({q1:.0f}–{q3:.0f})",
+                f"{k} starts, cap {cap}",
+            )
+        )
+        rows.append(
+            Comparison(
+                NAME,
+                f"solved within {cap} sweeps, {label}",
+                "–",
+                f"{len(ok)} of {k} ({len(ok) / k:.1%})",
+                "every output on the right side of 0.5",
+            )
+        )
+        s = shape_df[shape_df["rule"] == rule]
+        for col, what in (
+            ("mirror_equal_opposite", "mirror weights equal and opposite (±10% of the unit's largest)"),
+            ("ratio_124_paper_positions", "pair magnitudes 1:2:4 in the paper's positions (±25%)"),
+            ("ratio_124_sorted", "pair magnitudes 1:2:4 sorted by size (±25%)"),
+            ("hidden_units_opposite_sign", "the two hidden units of opposite sign"),
+            ("biases_and_output_weights_signs", "hidden biases < 0, output bias > 0, output weights < 0"),
+        ):
+            rows.append(
+                Comparison(
+                    NAME,
+                    f"{what}, {label}",
+                    "yes (fig. 2)",
+                    f"{s[col].mean():.0%} of {len(s)} solved nets" if len(s) else "no solved net",
+                    "",
+                )
+            )
+    rows += [
+        Comparison(
+            NAME,
+            "pitfall: final nn.MSELoss per pattern (module, default init, SGD 0.1, 1000 epochs)",
+            f"{PITFALL_LOSS}",
+            fmt(pit[-1], 5),
+            f"best constant output: {best_constant:.6f} = 8/64 x 56/64",
+        ),
+        Comparison(
+            NAME,
+            "pitfall: the homework's accuracy function",
+            "56.0",
+            f"{acc_bug:.1f}",
+            "argmax of one column vs (64,1) targets broadcasts to 64x64: 56.0 for any model",
+        ),
+        Comparison(
+            NAME,
+            "pitfall: accuracy, threshold 0.5",
+            "–",
+            f"{acc_right:.1%}",
+            "= always 'not a palindrome' (56/64): nothing learned",
+        ),
+        Comparison(
+            NAME,
+            f"module (0.5*MSELoss(sum), SGD 0.1/0.9) vs manual, {steps} sweeps, float64",
+            "same trajectory",
+            f"max |dw| = {diff:.2g} (rel {diff / scale:.2g})",
+            f"bound K(tol+2u) = {bound:.2g}, relative to max|w|",
+        ),
+        Comparison(
+            NAME,
+            f"start #{median_start} (the median): sweeps to solve, engine (K={k}) vs one net through `module`",
+            "the same net: the same count",
+            f"{eq9[median_start]} vs {solved_single}",
+            "float32 both; summation orders differ, so a count can move by a sweep or two",
+        ),
+        Comparison(
+            NAME,
+            f"time of the 2 x {k}-start study",
+            "<= 30 s on 2 cores",
+            f"{study_s:.1f} s",
+            f"{k} starts x cap {cap}, ManyNets compiled, float32",
+        ),
+    ]
+    if diff / scale > bound:
+        raise AssertionError(f"module and manual trajectories differ by {diff / scale:.3g} > bound {bound:.3g}")
+    return Result(NAME, rows, timer.seconds)
+
+
+USES_MNIST = False
+
+
+def data_label(opts: Options) -> str:
+    """What the experiment trained on."""
+    return "the 64 binary 6-bit patterns (palindrome = 1)"
