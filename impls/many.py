@@ -134,3 +134,7 @@ class Many(Implementation):
 
     def params(self) -> dict[str, Tensor]:
         return {k: v[0] for k, v in self.nets.p.items()}
+
+    def set_lr(self, lr: float) -> None:
+        super().set_lr(lr)
+        self.nets.sgd = self.sgd

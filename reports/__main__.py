@@ -16,11 +16,13 @@ from reports import plots
 from reports.atomic import atomic_write, atomic_write_text
 from reports.compare import DEFAULT_MIN_COVERAGE, EXIT_USAGE, compare_runs, parse_threshold
 from reports.load import DEFAULT_INPUTS, load_runs
+from reports.reproduced import PLOTTERS, render, section
 from reports.summary import write_summary
 from reports.tidy import label, tidy
 
 DEFAULT_OUT = Path("reports/results")
 DEFAULT_VERIFICATION = Path("reports/results/verification.csv")
+DEFAULT_REPRODUCED = Path("reports/results/reproduce")
 
 
 def latest_per_device(df: pd.DataFrame) -> pd.DataFrame:
@@ -30,7 +32,7 @@ def latest_per_device(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["run"].isin(keep_runs) & (df["date"] == newest)]
 
 
-def build(inputs: list[Path], out: Path, verification_csv: Path | None) -> int:
+def build(inputs: list[Path], out: Path, verification_csv: Path | None, reproduced: Path = DEFAULT_REPRODUCED) -> int:
     runs, warnings = load_runs(inputs)
     for w in warnings:
         print(w, file=sys.stderr)
@@ -61,7 +63,13 @@ def build(inputs: list[Path], out: Path, verification_csv: Path | None) -> int:
         "verification_errors": plots.verification_errors(ver, plot_dir),
     }
     made["cpu_vs_cuda"], n_cross = plots.cpu_vs_cuda(view, plot_dir)
-    md = atomic_write_text(out / "README.md", write_summary(view, ver, made, n_cross, out, warnings))
+    for folder in sorted(p.parent for p in reproduced.glob("*/summary.csv")) if reproduced.is_dir() else []:
+        if folder.name in PLOTTERS:
+            render(folder)  # the experiments' plots, redrawn from their CSVs
+    extra, rwarn = section(reproduced, out)
+    for w in rwarn:
+        print(w, file=sys.stderr)
+    md = atomic_write_text(out / "README.md", write_summary(view, ver, made, n_cross, out, warnings) + extra)
     n_plots = sum(p is not None for p in made.values())
     print(f"read {len(runs)} run(s), {len(df)} rows; wrote {csv}, {md} and {n_plots} plots in {plot_dir}")
     return 0
@@ -103,8 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default reports/results)")
     p.add_argument("--verification", type=Path, default=DEFAULT_VERIFICATION, help="verification CSV to plot")
+    p.add_argument(
+        "--reproduced",
+        type=Path,
+        default=DEFAULT_REPRODUCED,
+        help="reproduced experiments (python -m verification.reproduce) for the summary (default %(default)s)",
+    )
     a = p.parse_args(argv)
-    return build(a.inputs or list(DEFAULT_INPUTS), a.out, a.verification)
+    return build(a.inputs or list(DEFAULT_INPUTS), a.out, a.verification, a.reproduced)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ CSVs; this module turns those CSVs into PNGs and markdown. No torch here: it rea
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -176,6 +177,8 @@ def section(root: Path, relative_to: Path) -> tuple[str, list[str]]:
     frames, warnings = find(root)
     if not frames:
         return "", warnings
+    order = {name: i for i, name in enumerate(PLOTTERS)}
+    frames.sort(key=lambda df: order.get(df["experiment"].iloc[0], len(order)))
     parts = ["## Reproduced experiments", ""]
     parts.append(
         "Each experiment runs the registered implementations on the data named below "
@@ -189,7 +192,8 @@ def section(root: Path, relative_to: Path) -> tuple[str, list[str]]:
         table = df[["quantity", "reference", "ours", "note"]]
         parts.append("| quantity | reference | ours | note |")
         parts.append("|---|---|---|---|")
-        parts += [f"| {r.quantity} | {r.reference} | {r.ours} | {r.note} |" for r in table.itertuples()]
+        cells = table.map(lambda v: str(v).replace("|", "\\|"))  # a '|' inside a cell would split it
+        parts += [f"| {r.quantity} | {r.reference} | {r.ours} | {r.note} |" for r in cells.itertuples()]
         for png in sorted((root / name).glob("*.png")):
-            parts += ["", f"![{name} {png.stem}]({png.relative_to(relative_to).as_posix()})"]
+            parts += ["", f"![{name} {png.stem}]({Path(os.path.relpath(png, relative_to)).as_posix()})"]
     return "\n".join(parts) + "\n", warnings

@@ -1,0 +1,310 @@
+"""The reproduced experiments: data loading, the many-nets engine, and every exact part of the five experiments."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+import impls
+from impls.base import SGD
+from impls.many import ManyNets
+from impls.spec import NetSpec, all_specs, init_params, make_batch
+from reports import reproduced
+from verification import data as mnist
+from verification import oracle
+from verification.reproduce import EXPERIMENTS
+from verification.reproduce.__main__ import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# ---- data ------------------------------------------------------------------------------------------------------
+
+
+def test_embedded_digits_checksum_and_stratified_split() -> None:
+    d = mnist.load()
+    assert d.x_train.shape == (4000, 784) and d.x_test.shape == (1000, 784) and d.x_train.dtype == np.uint8
+    assert (np.bincount(d.y_train) == 400).all() and (np.bincount(d.y_test) == 100).all()
+    assert d.x_train.max() == 255 and d.x_train.min() == 0
+
+
+def test_corrupt_or_missing_embedded_file_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "mnist_5k.csv.gz"
+    data = bytearray(mnist.EMBEDDED.read_bytes())
+    data[1000] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    with pytest.raises(mnist.DataError, match="corrupt \\(SHA-256 mismatch\\)"):
+        mnist.load_embedded(bad)
+    with pytest.raises(mnist.DataError, match="embedded MNIST file missing"):
+        mnist.load_embedded(tmp_path / "nope.csv.gz")
+
+
+def _idx(path: Path, array: np.ndarray, compress: bool = False, magic: int = 0x08) -> None:
+    header = bytes([0, 0, magic, array.ndim]) + b"".join(struct.pack(">I", n) for n in array.shape)
+    body = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(body) if compress else body)
+
+
+def _mnist_folder(root: Path, compress: bool) -> Path:
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    g = np.random.default_rng(0)
+    suffix = ".gz" if compress else ""
+    _idx(raw / f"train-images-idx3-ubyte{suffix}", g.integers(0, 256, (6, 28, 28)), compress)
+    _idx(raw / f"train-labels-idx1-ubyte{suffix}", np.arange(6) % 10, compress)
+    _idx(raw / f"t10k-images-idx3-ubyte{suffix}", g.integers(0, 256, (4, 28, 28)), compress)
+    _idx(raw / f"t10k-labels-idx1-ubyte{suffix}", np.arange(4), compress)
+    return raw
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_idx_reader_reads_torchvision_layout(tmp_path: Path, compress: bool) -> None:
+    raw = _mnist_folder(tmp_path, compress)
+    d = mnist.load_idx_folder(tmp_path)
+    assert d.x_train.shape == (6, 784) and d.x_test.shape == (4, 784) and list(d.y_train) == [0, 1, 2, 3, 4, 5]
+    first = mnist.read_idx(raw / f"train-images-idx3-ubyte{'.gz' if compress else ''}")
+    assert (d.x_train[0] == first[0].reshape(-1)).all()
+
+
+def test_idx_reader_names_the_bad_or_missing_file(tmp_path: Path) -> None:
+    raw = _mnist_folder(tmp_path, False)
+    (raw / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(mnist.DataError, match=r"missing MNIST file: expected .*t10k-labels-idx1-ubyte"):
+        mnist.load_idx_folder(tmp_path)
+    _idx(raw / "t10k-labels-idx1-ubyte", np.arange(4), magic=0x0D)  # float32 magic
+    with pytest.raises(mnist.DataError, match="t10k-labels-idx1-ubyte is not an IDX file of unsigned bytes"):
+        mnist.load_idx_folder(tmp_path)
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 9]) + bytes(4))  # says 9, holds 4
+    with pytest.raises(mnist.DataError, match="header says \\(9,\\) = 9 bytes, the file holds 4"):
+        mnist.load_idx_folder(tmp_path)
+
+
+def test_load_falls_back_to_the_idx_reader(tmp_path: Path) -> None:
+    _mnist_folder(tmp_path, True)
+    d = mnist.load(tmp_path)
+    assert d.x_train.shape == (6, 784) and ("IDX reader" in d.source or "torchvision" in d.source)
+
+
+# ---- command line ----------------------------------------------------------------------------------------------
+
+
+def test_help_lists_every_experiment(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert info.value.code == 0 and all(name in out for name in EXPERIMENTS) and "--quick" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope"], "unknown experiment 'nope'; known: rumelhart, epfl, umons, cs231n, lab2, all"),
+        (["umons", "--mnist", "/no/such/dir"], "--mnist /no/such/dir: not a folder"),
+        (["lab2", "--threads", "0"], "--threads must be >= 1"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_missing_mnist_file_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    raw = _mnist_folder(tmp_path, False)
+    (raw / "train-images-idx3-ubyte").unlink()
+    assert main(["umons", "--mnist", str(tmp_path)]) == 2
+    assert "missing MNIST file: expected" in capsys.readouterr().err
+
+
+def test_corrupt_embedded_data_exits_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(mnist, "EMBEDDED_SHA256", "0" * 64)
+    assert main(["lab2", "--quick"]) == 2
+    assert "corrupt (SHA-256 mismatch)" in capsys.readouterr().err
+
+
+def test_quick_experiment_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """lab2 --quick writes a schema-checked summary, its curves and a plot; the seed is recorded."""
+    assert main(["lab2", "--quick", "--quiet", "--seed", "3", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "reference:" in out and "ours:" in out
+    df = reproduced.read_summary(tmp_path / "lab2" / "summary.csv")
+    assert set(df["seed"]) == {"3"} and set(df["quick"]) == {"True"}
+    assert (tmp_path / "lab2" / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    text, warnings = reproduced.section(tmp_path, tmp_path)
+    assert "### lab2 (quick form)" in text and "| quantity | reference | ours | note |" in text and not warnings
+
+
+def test_summary_with_another_schema_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    pd.DataFrame({"experiment": ["x"], "quantity": ["q"]}).to_csv(tmp_path / "x" / "summary.csv", index=False)
+    frames, warnings = reproduced.find(tmp_path)
+    assert frames == [] and "columns" in warnings[0] and "summary.csv" in warnings[0]
+
+
+# ---- the many-nets engine --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-x", "per-net-x"])
+@pytest.mark.parametrize("spec", all_specs(5, 4, 3, l2_values=(0.1,))[::3], ids=lambda s: s.label)
+def test_each_of_k_nets_follows_the_oracle_step_for_step(spec: NetSpec, shared: bool) -> None:
+    """K = 4 nets with different weights (and inputs): every net's loss, gradients and parameters after each of 3
+    momentum steps equal the float64 oracle's for that net alone (float64: tolerance 1e-12 relative)."""
+    K, n = 4, 7
+    per = [init_params(spec, seed=k, dtype=torch.float64) for k in range(K)]
+    batches = [make_batch(spec, n, seed=10 + k, dtype=torch.float64) for k in range(K)]
+    x = batches[0][0] if shared else torch.stack([b[0] for b in batches])
+    t = batches[0][1] if shared else torch.stack([b[1] for b in batches])
+    nets = ManyNets(spec, {p: torch.stack([q[p] for q in per]) for p in per[0]}, SGD(lr=0.05, momentum=0.9))
+    states = [{p: v.numpy().copy() for p, v in q.items()} for q in per]
+    vel = [{p: np.zeros_like(v) for p, v in s.items()} for s in states]
+    for _ in range(3):
+        loss, grads = nets.step(x, t)
+        for k in range(K):
+            xk, tk = batches[0] if shared else batches[k]
+            ref_loss, ref = oracle.loss_and_grads(states[k], xk.numpy(), tk.numpy(), spec)
+            assert float(loss[k]) == pytest.approx(ref_loss, rel=1e-12)
+            for p in ref:
+                np.testing.assert_allclose(grads[p][k].numpy(), ref[p], rtol=1e-10, atol=1e-12)
+                vel[k][p] = 0.9 * vel[k][p] - 0.05 * ref[p]
+                states[k][p] = states[k][p] + vel[k][p]
+                np.testing.assert_allclose(nets.p[p][k].numpy(), states[k][p], rtol=1e-10, atol=1e-12)
+
+
+def test_engine_net_equals_the_registered_single_net_step() -> None:
+    spec = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse")
+    p = init_params(spec, seed=1)
+    x, t = make_batch(spec, 64)
+    single = impls.get("batched")(spec, p, SGD(0.1, 0.9))
+    nets = ManyNets(spec, {k: torch.stack([init_params(spec, seed=9)[k], v]) for k, v in p.items()}, SGD(0.1, 0.9))
+    for _ in range(20):
+        single.step(x, t)
+        nets.step(x, t)
+    for k in p:
+        torch.testing.assert_close(nets.p[k][1], single.params()[k], rtol=1e-5, atol=1e-6)
+
+
+def test_select_keeps_the_chosen_nets_with_their_momentum() -> None:
+    spec = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse")
+    params = {k: torch.stack([init_params(spec, seed=s)[k] for s in range(3)]) for k in spec.param_shapes()}
+    x, t = make_batch(spec, 16)
+    full = ManyNets(spec, params, SGD(0.1, 0.9))
+    part = ManyNets(spec, params, SGD(0.1, 0.9))
+    full.step(x, t)
+    part.step(x, t)
+    part.select(torch.tensor([True, False, True]))
+    full.step(x, t)
+    part.step(x, t)
+    assert part.K == 2
+    for k in params:
+        torch.testing.assert_close(part.p[k], full.p[k][[0, 2]])
+
+
+def test_engine_rejects_misshapen_stacks() -> None:
+    spec = NetSpec(6, 2, 1)
+    bad = {k: torch.zeros(3, *s) for k, s in spec.param_shapes().items()}
+    bad["b2"] = torch.zeros(2, 1)
+    with pytest.raises(impls.InputError, match=r"b2 must have shape \(K, 1\), got \(2, 1\)"):
+        ManyNets(spec, bad)
+
+
+# ---- the experiments' exact parts ------------------------------------------------------------------------------
+
+
+def test_rumelhart_patterns_and_the_paper_solution() -> None:
+    from verification.reproduce import rumelhart as r
+
+    x, t = r.patterns()
+    assert x.shape == (64, 6) and int(t.sum()) == 8 and len({tuple(row) for row in x.tolist()}) == 64
+    # a solution with fig. 2's pattern: input weights 14.2 / 7.2 / 3.6 in mirror pairs, unit 2 the negative of unit 1
+    w = np.array([-14.2, 7.2, -3.6, 3.6, -7.2, 14.2])
+    p = {
+        "W1": np.stack([w, -w])[None],
+        "b1": np.array([[-1.4, -1.4]]),
+        "W2": np.array([[[-9.4, -9.4]]]),
+        "b2": np.array([[6.4]]),
+    }
+    assert r.structure(p).all(axis=None)
+    h = torch.sigmoid(x.double() @ torch.tensor(p["W1"][0]).T - 1.4)
+    y = torch.sigmoid(h @ torch.tensor(p["W2"][0]).T + 6.4)
+    assert ((y > 0.5) == t.bool()).all()  # it solves the task
+    q = {**p, "W1": np.stack([w, w])[None]}  # same-sign units: not the paper's solution
+    assert not r.structure(q)["hidden_units_opposite_sign"].any()
+
+
+def test_rumelhart_homework_accuracy_prints_56_for_any_model() -> None:
+    from verification.reproduce import rumelhart as r
+
+    _, t = r.patterns()
+    for outputs in (t.clone(), 1 - t, torch.rand(64, 1)):
+        assert r.accuracy_homework_bug(outputs, t) == 56.0
+    assert float(((t - t.mean()) ** 2).mean()) == 0.109375
+
+
+def test_rumelhart_engine_and_single_net_count_the_same_sweeps() -> None:
+    """The study's count for a start equals the registered `module` step's count for the same weights."""
+    from verification.reproduce import rumelhart as r
+
+    sweeps, _ = r.study(0.9, 8, 2500, seed=4, progress=False)
+    params = r.uniform_params(8, 4)
+    for k in np.flatnonzero(sweeps >= 0)[:2]:
+        _, solved = r.paper_run({n: v[k] for n, v in params.items()}, int(sweeps[k]) + 3)
+        assert abs(solved.index(True) - int(sweeps[k])) <= 2
+
+
+def test_cs231n_toy_loss_gradient_check_and_training() -> None:
+    from verification.reproduce import cs231n as c
+
+    spec, p, x, y = c.toy(0.05)
+    assert abs(c.loss_at(spec, p, x, y) - c.REFERENCE_LOSS) < 1e-4
+    rel = c.numeric_check(spec, p, x, y, c.kink_safe_step(p, x))
+    assert max(rel.values()) < 1e-4, rel
+    tspec, tp, tx, ty = c.toy(1e-6)
+    net = impls.get("batched")(tspec, tp, SGD(lr=0.1))
+    losses = [float(net.step(tx, ty)[0]) for _ in range(200)]
+    assert losses[-1] < 1.0
+
+
+def test_epfl_targets_and_normalisation() -> None:
+    from verification.reproduce import epfl
+    from verification.reproduce.common import Options
+
+    xtr, ttr, ytr, xte, _, _ = epfl.data(Options())
+    assert xtr.shape == (1000, 784) and xte.shape == (1000, 784)
+    assert abs(float(xtr.mean())) < 1e-5 and abs(float(xtr.std()) - 1) < 1e-5
+    assert torch.allclose(ttr.abs(), torch.tensor(0.9)) and ((ttr > 0).sum(1) == 1).all()
+    assert (ttr.argmax(1) == ytr).all() and (np.bincount(ytr.numpy()) == 100).all()
+
+
+def test_gradients_accumulate_without_zeroing_and_the_autograd_step_zeroes() -> None:
+    from verification.reproduce import lab2
+
+    assert lab2.accumulation_error() == 0.0
+    spec = NetSpec(5, 4, 3, "tanh", "identity", "cross_entropy")
+    x, t = make_batch(spec, 7)
+    step = impls.get("autograd")(spec, init_params(spec), SGD(lr=0.0))
+    g1 = {k: v.clone() for k, v in step.step(x, t)[1].items()}
+    g2 = step.step(x, t)[1]
+    for k in g1:
+        torch.testing.assert_close(g1[k], g2[k], rtol=0, atol=0)
+
+
+def test_set_lr_changes_the_step_of_every_implementation() -> None:
+    spec = NetSpec(5, 4, 3, "sigmoid", "identity", "mse")
+    x, t = make_batch(spec, 7, dtype=torch.float64)
+    for name in impls.names():
+        cls = impls.get(name)
+        if cls.unsupported_reason(spec, "cpu", torch.float64) or cls.compiles:
+            continue
+        a = cls(spec, init_params(spec, dtype=torch.float64), SGD(lr=0.1))
+        b = cls(spec, init_params(spec, dtype=torch.float64), SGD(lr=0.3))
+        a.set_lr(0.3)
+        a.step(x, t)
+        b.step(x, t)
+        for k in a.params():
+            torch.testing.assert_close(a.params()[k], b.params()[k], msg=name)
