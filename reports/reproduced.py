@@ -123,7 +123,9 @@ def _curves(folder: Path, csv: str, x: str, panels: list[tuple[str, str]], title
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for ax, (col, ylabel) in zip(np.atleast_1d(axes), panels, strict=True):
         for series, g in df.groupby("series", sort=False):
-            ax.plot(g[x], g[col], label=str(series))
+            g = g.dropna(subset=[col])  # a column measured less often than every row (e.g. every 20 iterations)
+            if len(g):
+                ax.plot(g[x], g[col], label=str(series), marker="." if len(g) < 60 else None)
         ax.set_xlabel(x)
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)

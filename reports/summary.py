@@ -116,6 +116,28 @@ def anatomy_table(df: pd.DataFrame) -> str:
     return _table(t)
 
 
+def many_nets_table(df: pd.DataFrame) -> str:
+    """The many-nets engine: µs per net-step vs K, next to the best single-net rumelhart step of the same run."""
+    d = df[df["kind"] == "many_nets"]
+    if d.empty:
+        return "_no many-nets rows (benchmarks/test_many.py)_"
+    single = steps(df)
+    single = single[single["workload"] == "rumelhart"].groupby("panel")["median"].min()
+    t = pd.DataFrame(
+        {
+            "hardware": d["panel"],
+            "engine": d["impl"],
+            "K": d["K"].astype(int),
+            "median per step (µs)": d["median"].map(lambda v: f"{v * 1e6:,.1f}"),
+            "per net-step (µs)": (d["median"] / d["K"]).map(lambda v: f"{v * 1e6:,.3f}"),
+            "best single-net step (µs)": d["panel"]
+            .map(single)
+            .map(lambda v: f"{v * 1e6:,.1f}" if pd.notna(v) else "–"),
+        }
+    ).sort_values(["hardware", "engine", "K"])
+    return _table(t)
+
+
 def unstable_table(df: pd.DataFrame) -> str:
     d = df[df["unstable"].fillna(False).astype(bool)]
     if d.empty:
@@ -197,6 +219,11 @@ def write_summary(
         "and the optimizer's own graph, so it gains nothing on a launch-bound step; the manual step is one graph.",
         "",
         anatomy_table(df),
+        "",
+        "## Many nets at once (the 1000-start study's engine)",
+        "One step of K independent 64 × 6-2-1 nets with stacked parameters; per net-step = median / K.",
+        "",
+        many_nets_table(df),
         "",
         "## Stability",
         unstable_table(df),

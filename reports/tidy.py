@@ -48,6 +48,7 @@ COLUMNS = [
     "large",
     "graphs",
     "graph_breaks",
+    "K",
 ]
 
 
@@ -90,6 +91,7 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
                             "large",
                             "graphs",
                             "graph_breaks",
+                            "K",
                         )
                     },
                     **{k: s.get(k) for k in ("min", "median", "mean", "iqr", "rounds")},

@@ -336,4 +336,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from reports.cli import run as run_cli
+
+    run_cli(main)
