@@ -7,11 +7,16 @@ import os
 import platform
 import re
 import subprocess
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import pytest
 import torch
 
 from benchmarks.workloads import SETS
+from reports.record import SCHEMA, UNSTABLE_IQR, BenchRecord
+
+WARMUP = 3  # untimed calls before every timed row (after any first call that compiles)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,6 +89,7 @@ def _git_commit() -> str:
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
     """Versions and hardware that a number depends on, stored in every saved run."""
     info = {
+        "schema": SCHEMA,
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),
@@ -130,3 +136,36 @@ def sync(device: str) -> None:
     """Wait for queued GPU work, so a timed region contains the whole step."""
     if device == "cuda":
         torch.cuda.synchronize()
+
+
+def time_it(
+    benchmark,
+    fn: Callable[[], object],
+    device: str,
+    group: str,
+    warmup: int = WARMUP,
+    during: AbstractContextManager | None = None,
+) -> None:
+    """The one timing discipline: `warmup` untimed calls, then pytest-benchmark times fn() with the device
+    synchronised inside the timed callable (a CUDA step is timed whole), optionally inside a context (a
+    torch.compile stance)."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+
+    def run() -> None:
+        fn()
+        sync(device)
+
+    benchmark.group = group
+    with during or nullcontext():
+        benchmark(run)
+
+
+def record(benchmark, **fields: object) -> BenchRecord:
+    """Store the row's typed record in extra_info, with the spread of this row's timings."""
+    stats = benchmark.stats.stats
+    spread = stats.iqr / stats.median
+    rec = BenchRecord(**fields, iqr_over_median=spread, unstable=spread > UNSTABLE_IQR)
+    benchmark.extra_info.update(rec.to_extra_info())
+    return rec

@@ -13,7 +13,7 @@ import torch
 import torch._dynamo
 
 import impls
-from benchmarks.conftest import devices, sync
+from benchmarks.conftest import devices, record, sync, time_it
 from benchmarks.workloads import RUMELHART
 from impls.base import SGD
 from impls.module import module_loss
@@ -57,7 +57,7 @@ def test_compile_anatomy(benchmark, variant: str, device: str) -> None:
             info.update(
                 graphs=explained.graph_count,
                 graph_breaks=explained.graph_break_count,
-                break_reasons=sorted({str(b.reason).splitlines()[0][:120] for b in explained.break_reasons}),
+                break_reasons=tuple(sorted({str(b.reason).splitlines()[0][:120] for b in explained.break_reasons})),
             )
             torch._dynamo.reset()
             fn = torch.compile(fn)
@@ -66,24 +66,16 @@ def test_compile_anatomy(benchmark, variant: str, device: str) -> None:
         fn = impl.step
         if variant == "manual-compiled":
             explained = torch._dynamo.explain(impls.get("compiled")(spec, p)._fn)(impl._p, impl._v, x, t)
-            info.update(graphs=explained.graph_count, graph_breaks=explained.graph_break_count, break_reasons=[])
+            info.update(graphs=explained.graph_count, graph_breaks=explained.graph_break_count, break_reasons=())
             torch._dynamo.reset()
     start = time.perf_counter()
     fn(x, t)
     sync(device)
     first = time.perf_counter() - start
-    for _ in range(5):
-        fn(x, t)
-    sync(device)
-
-    def run() -> None:
-        fn(x, t)
-        sync(device)
-
-    benchmark.group = f"compile anatomy: rumelhart ({device})"
-    benchmark(run)
+    time_it(benchmark, lambda: fn(x, t), device, f"compile anatomy: rumelhart ({device})")
     median = benchmark.stats.stats.median
-    benchmark.extra_info.update(
+    record(
+        benchmark,
         kind="anatomy",
         impl=variant,
         device=device,
@@ -91,5 +83,6 @@ def test_compile_anatomy(benchmark, variant: str, device: str) -> None:
         N=64,
         first_call_s=first,
         compile_s=max(first - median, 0.0) if "compiled" in variant else None,
+        threads=torch.get_num_threads(),
         **info,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.conftest import device_marks, sync
+from benchmarks.conftest import device_marks, record, sync, time_it
 from benchmarks.workloads import RUMELHART
 from impls.base import SGD
 from impls.many import ManyNets
@@ -37,22 +37,17 @@ def test_many_nets_step(benchmark, device: str, k_nets: int, compiled: bool) -> 
     params = {n: torch.stack([per[i % len(per)][n] for i in range(k_nets)]) for n in spec.param_shapes()}
     x, t = make_batch(spec, 64, device=device)
     nets = ManyNets(spec, params, SGD(lr=0.1, momentum=0.9), compile=compiled)
-    for _ in range(5):  # warm-up (and the compilation)
-        nets.step(x, t)
+    nets.step(x, t)  # the compilation, when compiled
     sync(device)
     first = per[0]
     single = ManyNets(spec, {n: v.unsqueeze(0) for n, v in first.items()}, SGD(lr=0.1, momentum=0.9))
     loss_k, _ = ManyNets(spec, {n: v[:1] for n, v in params.items()}, SGD()).loss_and_grads(x, t)
     assert torch.allclose(loss_k, single.loss_and_grads(x, t)[0])  # net 0 of the stack = that net alone
 
-    def run() -> None:
-        nets.step(x, t)
-        sync(device)
-
-    benchmark.group = f"many nets ({device})"
-    benchmark(run)
+    time_it(benchmark, lambda: nets.step(x, t), device, f"many nets ({device})")
     median = benchmark.stats.stats.median
-    benchmark.extra_info.update(
+    record(
+        benchmark,
         kind="many_nets",
         impl="many (compiled)" if compiled else "many",
         device=device,
@@ -67,5 +62,4 @@ def test_many_nets_step(benchmark, device: str, k_nets: int, compiled: bool) -> 
         flops=spec.flops_per_step(64) * k_nets,
         gflops=spec.flops_per_step(64) * k_nets / median / 1e9,
         threads=torch.get_num_threads(),
-        iqr_over_median=benchmark.stats.stats.iqr / median,
     )

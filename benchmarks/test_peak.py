@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.conftest import device_marks, devices, sync
+from benchmarks.conftest import device_marks, devices, record, time_it
 from benchmarks.workloads import MNIST
 
 
@@ -37,20 +37,13 @@ def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int]) -> N
     a = torch.randn(M, K, device=device)
     b = torch.randn(K, N, device=device)
     out = torch.empty(M, N, device=device)
-    torch.mm(a, b, out=out)
-    sync(device)
-
-    def run() -> None:
-        torch.mm(a, b, out=out)
-        sync(device)
-
-    benchmark.group = f"peak ({device})"
-    benchmark(run)
+    time_it(benchmark, lambda: torch.mm(a, b, out=out), device, f"peak ({device})", warmup=1)
     ref = (a[:64].double() @ b.double()).float()
     assert torch.allclose(out[:64], ref, rtol=1e-3, atol=1e-3 * K**0.5)
     median = benchmark.stats.stats.median
     flops = 2 * M * K * N
-    benchmark.extra_info.update(
+    record(
+        benchmark,
         kind="peak_gemm",
         device=device,
         workload=name,
@@ -58,8 +51,6 @@ def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int]) -> N
         flops=flops,
         gflops=flops / median / 1e9,
         threads=torch.get_num_threads(),
-        precision="fp32",
-        iqr_over_median=benchmark.stats.stats.iqr / median,
     )
 
 
@@ -68,18 +59,12 @@ def test_memory_bandwidth(benchmark, device: str) -> None:
     numel = (1 << 28) if device == "cuda" else (1 << 26)  # 1 GiB on GPU, 256 MiB on CPU
     src = torch.rand(numel, device=device)
     dst = torch.empty_like(src)
-    sync(device)
-
-    def run() -> None:
-        dst.copy_(src)
-        sync(device)
-
-    benchmark.group = f"peak ({device})"
-    benchmark(run)
+    time_it(benchmark, lambda: dst.copy_(src), device, f"peak ({device})", warmup=1)
     assert torch.equal(dst[:1000], src[:1000]) and torch.equal(dst[-1000:], src[-1000:])
     median = benchmark.stats.stats.median
     moved = 2 * numel * 4
-    benchmark.extra_info.update(
+    record(
+        benchmark,
         kind="peak_bandwidth",
         device=device,
         workload=f"copy-{numel * 4 >> 20}MiB",
@@ -87,5 +72,4 @@ def test_memory_bandwidth(benchmark, device: str) -> None:
         bytes=moved,
         gbs=moved / median / 1e9,
         threads=torch.get_num_threads(),
-        iqr_over_median=benchmark.stats.stats.iqr / median,
     )

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import functools
 import time
-from contextlib import nullcontext
 
 import numpy as np
 import pytest
 import torch
 
 import impls
-from benchmarks.conftest import device_marks, sync
-from benchmarks.workloads import Workload, bytes_per_step, select
+from benchmarks.conftest import device_marks, record, sync, time_it
+from benchmarks.workloads import WORKLOADS, Workload, bytes_per_step, select
 from impls.base import SGD
 from impls.spec import init_params, make_batch
 from verification import oracle
 from verification.compare import compare, tolerance
 
-UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable
+BY_NAME = {w.name: w for w in WORKLOADS}
 
 
 def _impl_names(config: pytest.Config) -> list[str]:
@@ -54,7 +53,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                                 reason=f"{name} is per-sample: capped at N={cap} (--loop-max-n 0 lifts it)"
                             )
                         )
-                    params.append(pytest.param(name, w, dev_name, prec, marks=m, id=f"{w.id}-{name}-{dev_name}-{prec}"))
+                    params.append(
+                        pytest.param(name, w.name, dev_name, prec, marks=m, id=f"{w.id}-{name}-{dev_name}-{prec}")
+                    )
+    # plain values only: every param serialises into the JSON (pytest-benchmark compare --group-by=param:workload)
     metafunc.parametrize(("impl_name", "workload", "device", "precision"), params)
 
 
@@ -69,10 +71,12 @@ def _oracle(workload: Workload) -> tuple[dict, dict]:
     return {"loss": loss, **grads}, kappa
 
 
-def test_step(benchmark, impl_name: str, workload: Workload, device: str, precision: str) -> None:
-    spec, n = workload.spec, workload.n
+def test_step(benchmark, impl_name: str, workload: str, device: str, precision: str) -> None:
+    w = BY_NAME[workload]
+    spec, n = w.spec, w.n
     cls = impls.get(impl_name)
     tf32 = precision == "tf32"
+    previous_tf32 = torch.backends.cuda.matmul.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
     try:
         p = init_params(spec, seed=0, dtype=torch.float32, device=device)
@@ -83,34 +87,24 @@ def test_step(benchmark, impl_name: str, workload: Workload, device: str, precis
         loss, grads = impl.step(x, t)  # first call: compiles where the implementation compiles
         sync(device)
         first_call_s = time.perf_counter() - start
-        _check_against_oracle(workload, loss, grads, tf32)
-        for _ in range(3):  # warm-up, not counted
-            impl.step(x, t)
-        sync(device)
-
+        _check_against_oracle(w, loss, grads, tf32)
         compilations = getattr(impl, "compilations", None)
-        stance = torch.compiler.set_stance("fail_on_recompile") if cls.compiles else nullcontext()
-
-        def run() -> None:
-            impl.step(x, t)
-            sync(device)
-
-        benchmark.group = f"{workload.name} ({device})"
-        with stance:
-            benchmark(run)
+        stance = torch.compiler.set_stance("fail_on_recompile") if cls.compiles else None
+        time_it(benchmark, lambda: impl.step(x, t), device, f"{w.name} ({device})", during=stance)
         recompiles = (impl.compilations - compilations) if compilations is not None else 0
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = previous_tf32
 
-    stats = benchmark.stats.stats
-    median = stats.median
+    median = benchmark.stats.stats.median
     flops = spec.flops_per_step(n)
-    benchmark.extra_info.update(
+    record(
+        benchmark,
+        kind=w.kind,
         impl=impl_name,
         device=device,
-        workload=workload.name,
-        kind=workload.kind,
-        large=workload.large,
+        workload=w.name,
+        precision=precision,
+        large=w.large,
         N=n,
         D=spec.D,
         H=spec.H,
@@ -119,7 +113,6 @@ def test_step(benchmark, impl_name: str, workload: Workload, device: str, precis
         output=spec.output,
         loss=spec.loss,
         dtype="float32",
-        precision=precision,
         flops=flops,
         bytes=bytes_per_step(spec, n, 4),
         gflops=flops / median / 1e9,
@@ -127,8 +120,6 @@ def test_step(benchmark, impl_name: str, workload: Workload, device: str, precis
         first_call_s=first_call_s,
         compile_s=max(first_call_s - median, 0.0) if cls.compiles else None,
         recompiles=recompiles,
-        iqr_over_median=stats.iqr / median,
-        unstable=stats.iqr / median > UNSTABLE_IQR,
     )
     assert recompiles == 0, f"{impl_name} recompiled {recompiles} time(s) during timing"
 

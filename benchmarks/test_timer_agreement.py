@@ -7,7 +7,7 @@ import torch
 import torch.utils.benchmark as tbench
 
 import impls
-from benchmarks.conftest import devices, sync
+from benchmarks.conftest import devices, record, time_it
 from benchmarks.workloads import EPFL
 from impls.base import SGD
 from impls.spec import init_params, make_batch
@@ -24,16 +24,7 @@ def test_pytest_benchmark_agrees_with_torch_timer(benchmark, device: str) -> Non
     p = init_params(EPFL, device=device)
     x, t = make_batch(EPFL, 1000, device=device)
     impl = impls.get("batched")(EPFL, p, SGD(lr=0.01, momentum=0.9))
-    for _ in range(3):
-        impl.step(x, t)
-    sync(device)
-
-    def run() -> None:
-        impl.step(x, t)
-        sync(device)
-
-    benchmark.group = f"harness agreement ({device})"
-    benchmark(run)
+    time_it(benchmark, lambda: impl.step(x, t), device, f"harness agreement ({device})")
     ours = benchmark.stats.stats.median
     # Timer synchronises CUDA itself; it gets the bare step
     theirs = (
@@ -41,8 +32,15 @@ def test_pytest_benchmark_agrees_with_torch_timer(benchmark, device: str) -> Non
         .blocked_autorange(min_run_time=1.0)
         .median
     )
-    benchmark.extra_info.update(
-        kind="harness", device=device, workload="epfl", impl="batched", torch_timer_median=theirs, ratio=ours / theirs
+    record(
+        benchmark,
+        kind="harness",
+        device=device,
+        workload="epfl",
+        impl="batched",
+        torch_timer_median=theirs,
+        ratio=ours / theirs,
+        threads=torch.get_num_threads(),
     )
     assert 1 / AGREEMENT < ours / theirs < AGREEMENT, (
         f"pytest-benchmark {ours * 1e6:.1f} us vs Timer {theirs * 1e6:.1f} us"

@@ -13,9 +13,10 @@ from pathlib import Path
 import pandas as pd
 
 from reports import plots
-from reports.atomic import atomic_write, atomic_write_text
+from reports.atomic import atomic_write, atomic_write_text, check_writable, replace_folder
 from reports.compare import DEFAULT_MIN_COVERAGE, EXIT_USAGE, compare_runs, parse_threshold
 from reports.load import DEFAULT_INPUTS, load_runs
+from reports.record import STEP_KINDS
 from reports.reproduced import PLOTTERS, render, section
 from reports.summary import write_summary
 from reports.tidy import label, tidy
@@ -25,14 +26,49 @@ DEFAULT_VERIFICATION = Path("reports/results/verification.csv")
 DEFAULT_REPRODUCED = Path("reports/results/reproduce")
 
 
-def latest_per_device(df: pd.DataFrame) -> pd.DataFrame:
-    """For plots and the summary: the newest run for each (hardware panel), so repeated runs do not overlap."""
-    newest = df.groupby("panel")["date"].transform("max")
-    keep_runs = set(df.loc[df["date"] == newest, "run"])
-    return df[df["run"].isin(keep_runs) & (df["date"] == newest)]
+def choose_runs(df: pd.DataFrame, wanted: list[str] | None) -> tuple[pd.DataFrame, list[str]]:
+    """For plots and the summary, one run per hardware panel: the runs named in `wanted`, else the newest. Returns
+    the chosen rows and one line per panel saying which run feeds it (and when an older run of the same panel
+    holds more step rows than the chosen one, so a partial run never replaces a fuller one unsaid)."""
+    if wanted:
+        df = df[df["run"].isin(wanted)]
+    lines = []
+    keep = []
+    step = df[df["kind"].isin(STEP_KINDS)]
+    for panel, g in df.groupby("panel", sort=True):
+        runs = g.groupby("run")["date"].max().sort_values()
+        chosen = runs.index[-1]
+        keep.append((panel, chosen))
+        counts = step[step["panel"] == panel].groupby("run").size()
+        n = int(counts.get(chosen, 0))
+        line = f"{panel}: run {chosen} ({n} step rows)"
+        fuller = counts[counts > n]
+        if len(fuller):
+            other = fuller.idxmax()
+            line += f"; NOTE: older run {other} has {int(fuller.max())} step rows (--runs {other} to use it)"
+        skipped = [r for r in runs.index if r != chosen]
+        if skipped:
+            line += f"; not shown: {', '.join(skipped)}"
+        lines.append(line)
+    mask = pd.Series(False, index=df.index)
+    for panel, run in keep:
+        mask |= (df["panel"] == panel) & (df["run"] == run)
+    return df[mask], lines
 
 
-def build(inputs: list[Path], out: Path, verification_csv: Path | None, reproduced: Path = DEFAULT_REPRODUCED) -> int:
+def build(
+    inputs: list[Path],
+    out: Path,
+    verification_csv: Path | None,
+    reproduced: Path = DEFAULT_REPRODUCED,
+    wanted_runs: list[str] | None = None,
+) -> int:
+    """Read, tidy, plot and summarise; exit status as the module docstring says."""
+    try:
+        check_writable(out, "--out")
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     runs, warnings = load_runs(inputs)
     for w in warnings:
         print(w, file=sys.stderr)
@@ -45,6 +81,10 @@ def build(inputs: list[Path], out: Path, verification_csv: Path | None, reproduc
         print("error: the inputs hold no benchmark rows", file=sys.stderr)
         return 2
     df["panel"] = df.apply(label, axis=1)
+    unknown = sorted(set(wanted_runs or []) - set(df["run"]))
+    if unknown:
+        print(f"error: --runs: no such run {unknown[0]!r}; read: {', '.join(sorted(set(df['run'])))}", file=sys.stderr)
+        return 2
     ver = None
     if verification_csv and verification_csv.is_file():
         try:
@@ -53,23 +93,32 @@ def build(inputs: list[Path], out: Path, verification_csv: Path | None, reproduc
             print(f"warning: skipping {verification_csv}: {exc}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)
     csv = atomic_write(out / "benchmarks.csv", lambda tmp: df.drop(columns="panel").to_csv(tmp, index=False))
-    view = latest_per_device(df)
-    plot_dir = out / "plots"
-    made = {
-        "time_vs_batch": plots.time_vs_batch(view, plot_dir),
-        "speedup_over_loop": plots.speedup_over_loop(view, plot_dir),
-        "efficiency": plots.efficiency(view, plot_dir),
-        "gflops_vs_width": plots.time_vs_width(view, plot_dir),
-        "verification_errors": plots.verification_errors(ver, plot_dir),
-    }
-    made["cpu_vs_cuda"], n_cross = plots.cpu_vs_cuda(view, plot_dir)
+    view, used = choose_runs(df, wanted_runs)
+    for line in used:
+        print(f"using {line}")
+    made: dict[str, Path | None] = {}
+
+    def draw(folder: Path) -> None:
+        made.update(
+            time_vs_batch=plots.time_vs_batch(view, folder),
+            speedup_over_loop=plots.speedup_over_loop(view, folder),
+            efficiency=plots.efficiency(view, folder),
+            gflops_vs_width=plots.time_vs_width(view, folder),
+            verification_errors=plots.verification_errors(ver, folder),
+        )
+        made["cpu_vs_cuda"], made["_n_cross"] = plots.cpu_vs_cuda(view, folder)
+
+    plot_dir = replace_folder(out / "plots", draw)  # a fresh folder: no plot of an earlier run survives
+    n_cross = made.pop("_n_cross")
+    made = {k: (plot_dir / p.name if p is not None else None) for k, p in made.items()}
     for folder in sorted(p.parent for p in reproduced.glob("*/summary.csv")) if reproduced.is_dir() else []:
         if folder.name in PLOTTERS:
             render(folder)  # the experiments' plots, redrawn from their CSVs
     extra, rwarn = section(reproduced, out)
     for w in rwarn:
         print(w, file=sys.stderr)
-    md = atomic_write_text(out / "README.md", write_summary(view, ver, made, n_cross, out, warnings) + extra)
+    text = write_summary(view, ver, made, n_cross, out, warnings, used)
+    md = atomic_write_text(out / "README.md", text + extra)
     n_plots = sum(p is not None for p in made.values())
     print(f"read {len(runs)} run(s), {len(df)} rows; wrote {csv}, {md} and {n_plots} plots in {plot_dir}")
     return 0
@@ -110,7 +159,18 @@ def main(argv: list[str] | None = None) -> int:
         "inputs", nargs="*", type=Path, help="JSON files or folders (default: reports/results/raw and .benchmarks)"
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default reports/results)")
-    p.add_argument("--verification", type=Path, default=DEFAULT_VERIFICATION, help="verification CSV to plot")
+    p.add_argument(
+        "--verification",
+        type=Path,
+        default=None,
+        help=f"verification CSV to plot (default {DEFAULT_VERIFICATION} when it exists; a named file must exist)",
+    )
+    p.add_argument(
+        "--runs",
+        default=None,
+        help="comma-separated run names (JSON file stems) for the plots and summary (default: the newest per "
+        "hardware; every run always goes to benchmarks.csv)",
+    )
     p.add_argument(
         "--reproduced",
         type=Path,
@@ -118,7 +178,11 @@ def main(argv: list[str] | None = None) -> int:
         help="reproduced experiments (python -m verification.reproduce) for the summary (default %(default)s)",
     )
     a = p.parse_args(argv)
-    return build(a.inputs or list(DEFAULT_INPUTS), a.out, a.verification, a.reproduced)
+    if a.verification is not None and not a.verification.is_file():
+        print(f"error: --verification {a.verification}: no such file", file=sys.stderr)
+        return 2
+    wanted = [r.strip() for r in a.runs.split(",") if r.strip()] if a.runs else None
+    return build(a.inputs or list(DEFAULT_INPUTS), a.out, a.verification or DEFAULT_VERIFICATION, a.reproduced, wanted)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ DEFAULT_MIN_COVERAGE = 0.90  # a "no regression" verdict needs at least this fra
 
 
 def _side(path: Path, stat: str) -> tuple[pd.DataFrame, list[str]]:
-    runs, warnings = load_runs([path])
+    runs, warnings = load_runs([path], drop_invalid=False)
     df = steps(tidy(runs)) if runs else pd.DataFrame()
     if df.empty:
         return df, warnings

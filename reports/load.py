@@ -1,10 +1,14 @@
-"""Read saved pytest-benchmark runs; corrupt, truncated or foreign JSON is skipped with a warning naming it."""
+"""Read saved pytest-benchmark runs of this suite; corrupt, truncated, foreign (another project's pytest-benchmark
+JSON, or this suite's older schema) or NaN-timed input is skipped with a warning naming it."""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
+
+from reports.record import SCHEMA, BenchRecord, RecordError
 
 DEFAULT_INPUTS = (Path("reports/results/raw"), Path(".benchmarks"))
 
@@ -18,6 +22,8 @@ class Run:
     commit_info: dict
     datetime: str
     benchmarks: list[dict]
+    records: list[BenchRecord]
+    dropped: int = 0  # rows left out because their median is not a positive finite time
 
     @property
     def name(self) -> str:
@@ -35,8 +41,10 @@ def find_json(inputs: list[Path]) -> list[Path]:
     return sorted(files)
 
 
-def load_run(path: Path) -> Run:
-    """Parse one file; ValueError says why it is not a usable pytest-benchmark run."""
+def load_run(path: Path, drop_invalid: bool = True) -> Run:
+    """Parse one file; ValueError says why it is not a usable pytest-benchmark run. Rows whose median is not a
+    positive finite time are dropped (counted in Run.dropped) unless drop_invalid is False (the regression gate
+    keeps them, to refuse a verdict on them)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -47,20 +55,41 @@ def load_run(path: Path) -> Run:
         raise ValueError("not a pytest-benchmark run (no 'benchmarks' list)")
     if not isinstance(data.get("machine_info"), dict):
         raise ValueError("not a pytest-benchmark run (no 'machine_info')")
-    rows = []
+    ours = data["machine_info"].get("twolayer")
+    if not isinstance(ours, dict) or "schema" not in ours:
+        raise ValueError("not a twolayer run (machine_info has no 'twolayer' record with a schema version)")
+    if ours["schema"] != SCHEMA:
+        raise ValueError(f"twolayer schema {ours['schema']!r}, this version reads {SCHEMA} (re-run the benchmarks)")
+    rows, records, dropped = [], [], 0
     for b in data["benchmarks"]:
         if not isinstance(b, dict) or not isinstance(b.get("stats"), dict) or "median" not in b["stats"]:
             raise ValueError(f"benchmark entry without stats.median: {str(b)[:60]}")
+        try:
+            rec = BenchRecord.from_extra_info(b.get("extra_info"))
+        except (RecordError, TypeError) as exc:
+            raise ValueError(f"row {b.get('name', '?')}: {exc}") from None
+        median = b["stats"]["median"]
+        if drop_invalid and not (isinstance(median, (int, float)) and math.isfinite(median) and median > 0):
+            dropped += 1
+            continue
         rows.append(b)
-    return Run(path, data["machine_info"], data.get("commit_info") or {}, str(data.get("datetime", "")), rows)
+        records.append(rec)
+    if not rows:
+        raise ValueError("no row with a positive finite median")
+    when = str(data.get("datetime", ""))
+    return Run(path, data["machine_info"], data.get("commit_info") or {}, when, rows, records, dropped)
 
 
-def load_runs(inputs: list[Path]) -> tuple[list[Run], list[str]]:
-    """Every usable run under `inputs`, and one warning line per skipped file."""
+def load_runs(inputs: list[Path], drop_invalid: bool = True) -> tuple[list[Run], list[str]]:
+    """Every usable run under `inputs`, and one warning line per skipped file (or dropped rows)."""
     runs, warnings = [], []
     for f in find_json(inputs):
         try:
-            runs.append(load_run(f))
+            run = load_run(f, drop_invalid)
         except (OSError, ValueError) as exc:
             warnings.append(f"warning: skipping {f}: {exc}")
+            continue
+        runs.append(run)
+        if run.dropped:
+            warnings.append(f"warning: {f}: dropped {run.dropped} row(s) whose median is NaN, inf or <= 0")
     return runs, warnings

@@ -148,8 +148,8 @@ def crossover(cpu: pd.Series, cuda: pd.Series) -> int | None:
 def cpu_vs_cuda(df: pd.DataFrame, out: Path) -> tuple[Path | None, int | None]:
     """Best implementation per device vs batch size, side by side, with the crossover batch size marked."""
     d = _sweep(df, "batch_sweep")
-    if d.empty:
-        return None, None
+    if d.empty or not (d["device"] == "cuda").any():
+        return None, None  # a CPU-only plot would compare nothing; the summary says why it is absent
     best = d.loc[d.groupby(["device", "panel", "N"])["median"].idxmin()].sort_values("N")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (device, panel), g in best.groupby(["device", "panel"]):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from reports.record import UNSTABLE_IQR
 from reports.tidy import steps
 
 
@@ -141,13 +142,13 @@ def many_nets_table(df: pd.DataFrame) -> str:
 def unstable_table(df: pd.DataFrame) -> str:
     d = df[df["unstable"].fillna(False).astype(bool)]
     if d.empty:
-        return "none: every row has IQR/median ≤ 10%"
+        return f"none: every row has IQR/median ≤ {UNSTABLE_IQR:.0%}"
     t = d[["panel", "impl", "workload", "precision", "median", "iqr_over_median"]].copy()
     t["median"] = t["median"].map(_us)
     t["iqr_over_median"] = t["iqr_over_median"].map(_pct)
     return (
-        f"{len(d)} of {len(df)} rows have IQR/median > 10% (times still comparable, but quote with care):\n\n"
-        + _table(t.head(25))
+        f"{len(d)} of {len(df)} rows have IQR/median > {UNSTABLE_IQR:.0%} (times still comparable, but quote with "
+        "care):\n\n" + _table(t.head(25))
     )
 
 
@@ -169,6 +170,7 @@ def write_summary(
     n_cross: int | None,
     out: Path,
     warnings: list[str],
+    used: list[str] | None = None,
 ) -> str:
     """The whole markdown document (returned; the caller writes it atomically)."""
     rel = {k: p.relative_to(out).as_posix() for k, p in plots.items() if p is not None}
@@ -181,6 +183,12 @@ def write_summary(
         "",
         "## Machines and versions",
         machines(df),
+        "",
+        "## Runs shown",
+        "Plots and tables show one run per hardware (`python -m reports --runs NAME,...` chooses); "
+        "`benchmarks.csv` holds every run read.",
+        "",
+        *[f"- {line}" for line in used or []],
         "",
         "## Named workloads (median µs per step; best per column in bold)",
         named_table(df),
@@ -202,6 +210,8 @@ def write_summary(
     ]:
         if key in rel:
             parts += [f"### {title}", f"![{title}]({rel[key]})", ""]
+    if "cpu_vs_cuda" not in rel:
+        parts += ["### CPU vs CUDA", "No plot: the runs shown hold no CUDA rows (no GPU was benchmarked).", ""]
     parts += [
         "## CPU vs CUDA crossover",
         f"CUDA's best step beats the CPU's best from N = {n_cross} on."

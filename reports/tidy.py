@@ -6,9 +6,27 @@ import numpy as np
 import pandas as pd
 
 from reports.load import Run
+from reports.record import STEP_KINDS, UNSTABLE_IQR
 
 KEY = ["impl", "device", "workload", "precision"]
-STEP_KINDS = ("named", "batch_sweep", "width_sweep")
+#: the record's fields that become columns as they are
+RECORD_COLUMNS = (
+    *KEY,
+    "kind",
+    "N",
+    "D",
+    "H",
+    "C",
+    "K",
+    "flops",
+    "bytes",
+    "gflops",
+    "compile_s",
+    "recompiles",
+    "large",
+    "graphs",
+    "graph_breaks",
+)
 IMPL_ORDER = ["loop", "vmap", "module", "autograd", "batched", "compiled", "numpy_flat", "cudagraph"]
 
 COLUMNS = [
@@ -56,54 +74,31 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
     """All benchmark rows, with each device's measured peaks (from the same run) joined on."""
     rows = []
     for run in runs:
-        info = run.machine_info.get("twolayer", {})
-        for b in run.benchmarks:
-            x, s = b.get("extra_info", {}), b["stats"]
-            device = x.get("device", "cpu")
+        info = run.machine_info["twolayer"]
+        for b, r in zip(run.benchmarks, run.records, strict=True):
+            s = b["stats"]
             rows.append(
                 {
                     "run": run.name,
                     "machine": run.machine_info.get("node", "?"),
-                    "cpu_model": info.get("cpu_model", run.machine_info.get("cpu", {}).get("brand_raw", "?")),
-                    "gpu_name": info.get("gpu_name", "") if device == "cuda" else "",
+                    "cpu_model": info.get("cpu_model", "?"),
+                    "gpu_name": info.get("gpu_name", "") if r.device == "cuda" else "",
                     "torch": info.get("torch", "?"),
                     "cuda": info.get("cuda") or "",
                     "blas": info.get("blas", "?"),
-                    "threads": x.get("threads", info.get("torch_threads")),
+                    "threads": r.threads if r.threads is not None else info.get("torch_threads"),
                     "commit": info.get("commit") or run.commit_info.get("id", "")[:7],
                     "date": (run.datetime or info.get("date", ""))[:19],
-                    "impl": x.get("impl", b.get("name", "?")),
-                    "device": device,
-                    "workload": x.get("workload", b.get("name", "?")),
-                    "precision": x.get("precision", "fp32"),
-                    "kind": x.get("kind", "named"),
-                    **{
-                        k: x.get(k)
-                        for k in (
-                            "N",
-                            "D",
-                            "H",
-                            "C",
-                            "flops",
-                            "bytes",
-                            "compile_s",
-                            "recompiles",
-                            "large",
-                            "graphs",
-                            "graph_breaks",
-                            "K",
-                        )
-                    },
+                    **{k: getattr(r, k) for k in RECORD_COLUMNS},
                     **{k: s.get(k) for k in ("min", "median", "mean", "iqr", "rounds")},
-                    "gflops": x.get("gflops"),
-                    "_gbs": x.get("gbs"),
+                    "_gbs": r.gbs,
                 }
             )
     df = pd.DataFrame(rows)
     if df.empty:
         return pd.DataFrame(columns=COLUMNS)
     df["iqr_over_median"] = df["iqr"] / df["median"]
-    df["unstable"] = df["iqr_over_median"] > 0.10
+    df["unstable"] = df["iqr_over_median"] > UNSTABLE_IQR
     peaks = df[df["kind"] == "peak_gemm"].groupby(["run", "device"])["gflops"].max().rename("peak_gflops")
     bw = df[df["kind"] == "peak_bandwidth"].groupby(["run", "device"])["_gbs"].max().rename("bandwidth_gbs")
     df = df.join(peaks, on=["run", "device"]).join(bw, on=["run", "device"]).drop(columns="_gbs")

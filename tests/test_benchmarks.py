@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.workloads import EPFL, MNIST, RUMELHART, WORKLOADS, bytes_per_step, select
+from reports.record import SCHEMA, BenchRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +101,6 @@ def test_a_real_run_carries_extra_and_machine_info(tmp_path: Path) -> None:
             "flops",
             "gflops",
             "threads",
-            "compile_s",
             "recompiles",
             "iqr_over_median",
             "unstable",
@@ -111,3 +111,10 @@ def test_a_real_run_carries_extra_and_machine_info(tmp_path: Path) -> None:
     kinds = {b["extra_info"]["kind"] for b in data["benchmarks"]}
     assert {"peak_gemm", "peak_bandwidth"} <= kinds
     assert not list(tmp_path.glob(".*.tmp")), "temporary JSON left behind"
+    # the boundary: every row is a typed record of this schema, and every pytest param is a plain value
+    assert info["schema"] == SCHEMA
+    for b in data["benchmarks"]:
+        BenchRecord.from_extra_info(b["extra_info"])
+        assert "UNSERIALIZABLE" not in json.dumps(b.get("params")), b["name"]
+    step = next(b for b in steps if b["extra_info"]["impl"] == "batched")
+    assert step["params"]["workload"] == "rumelhart"

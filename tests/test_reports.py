@@ -16,6 +16,7 @@ from reports.__main__ import main
 from reports.atomic import atomic_write, atomic_write_text
 from reports.compare import parse_threshold
 from reports.plots import crossover
+from reports.record import SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +49,7 @@ def _bench(impl: str, device: str, workload: str, n: int, median: float, kind: s
             "gflops": flops / median / 1e9,
             "threads": 2,
             "large": n >= 8192,
+            "schema": SCHEMA,
             **extra,
         },
     }
@@ -67,17 +69,32 @@ def _run(device: str, scale: float, gpu: str | None = None) -> dict:
         {
             "name": "test_gemm_peak",
             "stats": {"median": 0.01, "min": 0.01, "mean": 0.01, "iqr": 0.0, "rounds": 5},
-            "extra_info": {"kind": "peak_gemm", "device": device, "gflops": 180.0 / scale, "impl": "torch.mm"},
+            "extra_info": {
+                "kind": "peak_gemm",
+                "device": device,
+                "workload": "square-2048",
+                "gflops": 180.0 / scale,
+                "impl": "torch.mm",
+                "schema": SCHEMA,
+            },
         }
     )
     rows.append(
         {
             "name": "test_memory_bandwidth",
             "stats": {"median": 0.01, "min": 0.01, "mean": 0.01, "iqr": 0.0, "rounds": 5},
-            "extra_info": {"kind": "peak_bandwidth", "device": device, "gbs": 50.0, "impl": "Tensor.copy_"},
+            "extra_info": {
+                "kind": "peak_bandwidth",
+                "device": device,
+                "workload": "copy-256MiB",
+                "gbs": 50.0,
+                "impl": "Tensor.copy_",
+                "schema": SCHEMA,
+            },
         }
     )
     info = {
+        "schema": SCHEMA,
         "torch": "2.13.0",
         "cpu_model": "Test CPU",
         "torch_threads": 2,
@@ -116,7 +133,11 @@ def _digest(folder: Path) -> dict[str, str]:
 def test_report_writes_csv_plots_and_summary(runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     before = _digest(runs)
-    assert main([str(runs), "--out", str(out), "--verification", str(tmp_path / "none.csv")]) == 0
+    ver = tmp_path / "v.csv"
+    pd.DataFrame(
+        [{"impl": "batched", "quantity": "W1", "status": "ok", "max_rel_err": 1e-8, "tol": 1e-6, "dtype": "float32"}]
+    ).to_csv(ver, index=False)
+    assert main([str(runs), "--out", str(out), "--verification", str(ver)]) == 0
     df = pd.read_csv(out / "benchmarks.csv")
     assert {
         "run",
@@ -294,3 +315,106 @@ def test_workflow_keeps_untrusted_code_off_the_gpu_runner_and_does_not_stall() -
     assert "always()" in wf["jobs"]["compare"]["if"] and "needs.cpu.result == 'success'" in wf["jobs"]["compare"]["if"]
     setups = [s for j in ("cpu", "compare") for s in wf["jobs"][j]["steps"] if "setup-python" in s.get("uses", "")]
     assert setups and all(s["with"]["cache"] == "pip" for s in setups)
+
+
+# ---- the benchmark -> reports boundary is a typed, versioned record ---------------------------------------------
+
+
+def test_another_projects_benchmark_json_is_skipped_by_name(runs: Path, tmp_path: Path, capsys) -> None:
+    """A pytest-benchmark run of another project (test_sum) is not read as an implementation, even if newer."""
+    foreign = {
+        "machine_info": {"node": "elsewhere", "cpu": {"brand_raw": "X"}},
+        "commit_info": {},
+        "datetime": "2030-01-01T00:00:00",
+        "benchmarks": [{"name": "test_sum", "stats": {"median": 1e-6, "min": 1e-6, "mean": 1e-6}, "extra_info": {}}],
+    }
+    (runs / "other.json").write_text(json.dumps(foreign))
+    assert main([str(runs), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "skipping" in err and "other.json" in err and "not a twolayer run" in err
+    assert "test_sum" not in (tmp_path / "out" / "benchmarks.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda x: x.update(gflop=1.0), "unknown field(s) gflop"),
+        (lambda x: x.pop("workload"), "missing field(s) workload"),
+        (lambda x: x.update(N="64"), "field 'N' must be a finite int"),
+        (lambda x: x.update(schema=1), "schema 1, expected"),
+    ],
+)
+def test_a_typo_in_a_record_fails_loudly(change, message: str, runs: Path, tmp_path: Path, capsys) -> None:
+    run = json.loads((runs / "cpu.json").read_text())
+    change(run["benchmarks"][0]["extra_info"])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(run))
+    assert main([str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_nan_medians_are_dropped_with_a_warning(runs: Path, tmp_path: Path, capsys) -> None:
+    run = json.loads((runs / "cpu.json").read_text())
+    run["benchmarks"][0]["stats"]["median"] = float("nan")
+    (runs / "cpu.json").write_text(json.dumps(run))
+    assert main([str(runs), "--out", str(tmp_path / "out")]) == 0
+    assert "dropped 1 row(s) whose median is NaN, inf or <= 0" in capsys.readouterr().err
+    df = pd.read_csv(tmp_path / "out" / "benchmarks.csv")
+    assert df["median"].notna().all()
+
+
+# ---- reports say what they read and what they chose ------------------------------------------------------------
+
+
+def test_missing_verification_file_and_unwritable_out_exit_2(runs: Path, tmp_path: Path, capsys) -> None:
+    assert main([str(runs), "--out", str(tmp_path / "o"), "--verification", str(tmp_path / "none.csv")]) == 2
+    assert f"--verification {tmp_path / 'none.csv'}: no such file" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main([str(runs), "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and "is not a folder" in err and err.count("\n") == 1
+    assert main([str(runs), "--out", "/proc/out"]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_summary_names_the_runs_shown_and_a_fuller_older_run(runs: Path, tmp_path: Path, capsys) -> None:
+    cpu = json.loads((runs / "cpu.json").read_text())
+    partial = copy.deepcopy(cpu)
+    partial["datetime"] = "2026-11-25T09:00:00"
+    partial["benchmarks"] = [b for b in cpu["benchmarks"] if b["extra_info"].get("workload") != "epfl"][:3]
+    (runs / "partial.json").write_text(json.dumps(partial))
+    out = tmp_path / "out"
+    assert main([str(runs), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "using cpu: Test CPU: run partial (3 step rows); NOTE: older run cpu has 12 step rows" in printed
+    summary = (out / "README.md").read_text()
+    assert "## Runs shown" in summary and "--runs cpu to use it" in summary
+    assert main([str(runs), "--out", str(out), "--runs", "cpu,cuda"]) == 0
+    assert "run cpu (12 step rows)" in capsys.readouterr().out
+    assert main([str(runs), "--out", str(out), "--runs", "nope"]) == 2
+    assert "--runs: no such run 'nope'" in capsys.readouterr().err
+
+
+def test_files_respect_the_umask_and_stale_files_are_removed(runs: Path, tmp_path: Path) -> None:
+    import os
+    import time
+
+    out = tmp_path / "out"
+    (out / "plots").mkdir(parents=True)
+    (out / "plots" / "from_another_input.png").write_bytes(b"old")
+    stale = out / ".benchmarks.csv.abc.tmp"
+    stale.write_text("left by a killed run")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
+    assert main([str(runs), "--out", str(out)]) == 0
+    assert not (out / "plots" / "from_another_input.png").exists() and not stale.exists()
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (out / "benchmarks.csv").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_cpu_only_inputs_draw_no_cuda_plot_and_say_why(runs: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert main([str(runs / "cpu.json"), "--out", str(out)]) == 0
+    assert not (out / "plots" / "cpu_vs_cuda.png").exists()
+    assert "No plot: the runs shown hold no CUDA rows" in (out / "README.md").read_text()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,7 @@ import torch
 
 import impls
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
-from reports.atomic import atomic_write
+from reports.atomic import atomic_write, check_writable
 from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
 from verification.plugin import is_plugin_ref
 from verification.runner import CASE_KEY, COLUMNS, DTYPES, VARIANTS, InProcess, Matrix, missing_cases, parse_list, run
@@ -178,22 +177,14 @@ def check_memory(m: Matrix) -> None:
         )
 
 
-def check_writable(path: Path) -> None:
-    """Fail before the first case if the CSV cannot be written where asked (UsageError, one line): a temp file is
-    created and removed in the nearest existing folder (os.access says yes to root even where writes fail)."""
+def check_writable_csv(path: Path) -> None:
+    """Fail before the first case if the CSV cannot be written where asked (UsageError, one line)."""
     if path.is_dir():
         raise UsageError(f"--csv {path}: is a folder, not a file")
-    probe = path.parent if str(path.parent) else Path(".")
-    while not probe.exists():  # the writer creates missing folders: the nearest existing one must take files
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"--csv {path}: {probe} is not a folder")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".twolayer-probe.", dir=probe)
-        os.close(fd)
-        os.unlink(tmp)
+        check_writable(path.parent if str(path.parent) else Path("."), f"--csv {path}: folder")
     except OSError as exc:
-        raise UsageError(f"--csv {path}: not writable ({exc.strerror})") from None
+        raise UsageError(str(exc)) from None
 
 
 def resolve_impls(refs: list[str], timeout: float, threads: int) -> dict:
@@ -295,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         matrix = matrix_from_args(args)
         if csv:
-            check_writable(csv)
+            check_writable_csv(csv)
         torch.set_num_threads(args.threads)
         executors = resolve_impls(args.impl, args.timeout, args.threads)
     except UsageError as exc:
