@@ -33,12 +33,22 @@ def default_name(devices: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__.splitlines()[0],
+        epilog="Every other argument goes to pytest, e.g. the suite's own --impls A,B, --threads N (>= 1), "
+        "--loop-max-n N (>= 0, default 1024), -k EXPR, or pytest-benchmark's --benchmark-max-time S, "
+        "--benchmark-sort COL (default here: median), --benchmark-columns COLS.",
+    )
     parser.add_argument(
         "--out", default=None, help="JSON path (default reports/results/raw/<date>_<device>_<host>.json)"
     )
-    parser.add_argument("--bench-set", default="default", choices=("quick", "default", "full"))
-    parser.add_argument("--bench-device", default="cpu,cuda")
+    parser.add_argument(
+        "--bench-set", default="default", choices=("quick", "default", "full"), help="workload set (default: default)"
+    )
+    parser.add_argument(
+        "--bench-device", default="cpu,cuda", help="cpu and/or cuda, comma-separated (default cpu,cuda)"
+    )
     args, rest = parser.parse_known_args(argv)
     out = Path(args.out) if args.out else RAW_DIR / default_name(args.bench_device)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -30,33 +30,45 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--threads",
         type=int,
-        default=int(os.environ.get("TWOLAYER_THREADS", "0")) or None,
-        help="CPU threads for torch (default: torch's own choice, recorded in machine_info)",
+        default=int(os.environ["TWOLAYER_THREADS"]) if os.environ.get("TWOLAYER_THREADS") else None,
+        help="CPU threads for torch, >= 1 (default: torch's own choice, recorded in machine_info)",
     )
     g.addoption(
         "--loop-max-n",
         type=int,
         default=int(os.environ.get("TWOLAYER_LOOP_MAX_N", "1024")),
-        help="largest batch for per-sample implementations (default 1024; 0 = no cap)",
+        help="largest batch for per-sample implementations, >= 0 (default 1024; 0 = no cap)",
     )
     g.addoption(
         "--bench-device",
         default=os.environ.get("TWOLAYER_BENCH_DEVICE", "cpu,cuda"),
-        help="devices to benchmark, comma-separated (cuda skips with the reason when absent)",
+        help="devices to benchmark, comma-separated: cpu and/or cuda (default cpu,cuda; cuda skips with the "
+        "reason when absent)",
     )
     g.addoption(
         "--impls",
         default=os.environ.get("TWOLAYER_IMPLS", ""),
-        help="only these registered implementations, comma-separated (default: all)",
+        help="only these registered implementations, comma-separated (default: all registered)",
     )
+
+
+MEDIAN_COLUMNS = ["median", "iqr", "mean", "min", "max", "rounds"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     threads = config.getoption("--threads")
-    if threads:
+    if threads is not None:
         if threads < 1:
             raise pytest.UsageError(f"--threads must be >= 1, got {threads}")
         torch.set_num_threads(threads)
+    if config.getoption("--loop-max-n") < 0:
+        raise pytest.UsageError(f"--loop-max-n must be >= 0 (0 = no cap), got {config.getoption('--loop-max-n')}")
+    # the reports rank by the median; so does the terminal table unless the user asks otherwise
+    given = " ".join(str(a) for a in config.invocation_params.args)
+    if hasattr(config.option, "benchmark_sort") and "--benchmark-sort" not in given:
+        config.option.benchmark_sort = "median"
+    if hasattr(config.option, "benchmark_columns") and "--benchmark-columns" not in given:
+        config.option.benchmark_columns = MEDIAN_COLUMNS
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 rows are true fp32; TF32 rows say so
     torch.backends.cudnn.allow_tf32 = False
 

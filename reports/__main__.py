@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("base", type=Path, help="baseline run: a JSON file or a folder of them")
         p.add_argument("new", type=Path, help="new run: a JSON file or a folder of them")
         p.add_argument("--threshold", default="10%", help="allowed slow-down, e.g. 10%% or 0.1 (default 10%%)")
-        p.add_argument("--stat", default="median", choices=("min", "median", "mean"))
+        p.add_argument("--stat", default="median", choices=("min", "median", "mean"), help="statistic (default median)")
         p.add_argument("--csv", type=Path, default=None, help="also write the comparison table here")
         p.add_argument(
             "--min-coverage",
@@ -154,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
         return compare_runs(a.base, a.new, threshold, a.stat, a.csv, min_coverage, a.allow_machine_change)
-    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        prog="python -m reports",
+        description=__doc__.splitlines()[0],
+        epilog="Sub-command: python -m reports compare BASE NEW [--threshold 10%] [--stat median] "
+        "[--min-coverage 90%] [--allow-machine-change] [--csv FILE]: a regression gate on one device, a "
+        "comparison table across devices (python -m reports compare --help).",
+    )
     p.add_argument(
         "inputs", nargs="*", type=Path, help="JSON files or folders (default: reports/results/raw and .benchmarks)"
     )

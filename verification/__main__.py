@@ -46,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME|FILE.py:FN|PKG.MOD:FN",
         help="registered name or plug-in function (repeatable; default: every registered one)",
     )
-    p.add_argument("--hidden", default=",".join(HIDDEN_ACTIVATIONS), help="hidden activations, comma-separated")
-    p.add_argument("--output", default=",".join(OUTPUT_ACTIVATIONS), help="output activations, comma-separated")
-    p.add_argument("--loss", default=",".join(LOSSES), help="losses, comma-separated")
+    p.add_argument("--hidden", default=",".join(HIDDEN_ACTIVATIONS), help="hidden activations (default: %(default)s)")
+    p.add_argument("--output", default=",".join(OUTPUT_ACTIVATIONS), help="output activations (default: %(default)s)")
+    p.add_argument("--loss", default=",".join(LOSSES), help="losses (default: %(default)s)")
     p.add_argument("--l2", default="0,0.1", help="L2 coefficients, comma-separated (default 0,0.1)")
     p.add_argument(
         "--sizes",
@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="D-H-C shapes, comma-separated (default 5-4-3,4-4-4: distinct sizes name a misshapen "
         "gradient, equal sizes let a transposed product run and be named by its values)",
     )
-    p.add_argument("--batch", default="1,7,64", help="batch sizes, comma-separated")
-    p.add_argument("--dtype", default="float32,float64", help="float32 and/or float64")
+    p.add_argument("--batch", default="1,7,64", help="batch sizes, comma-separated (default 1,7,64)")
+    p.add_argument("--dtype", default="float32,float64", help="float32 and/or float64 (default: both)")
     p.add_argument("--device", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)")
     p.add_argument("--steps", type=int, default=4, help="SGD steps in the trajectory check (default 4)")
     p.add_argument(
