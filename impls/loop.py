@@ -18,13 +18,13 @@ class Linear:
         self.x: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        self.x = x
-        return self.W @ x + self.b
+        self.x = x  # (in,)
+        return self.W @ x + self.b  # (out, in) @ (in,) -> (out,)
 
     def backward(self, dy: Tensor) -> Tensor:
-        self.dW += torch.outer(dy, self.x)
-        self.db += dy
-        return self.W.t() @ dy
+        self.dW += torch.outer(dy, self.x)  # (out,) x (in,) -> (out, in)
+        self.db += dy  # (out,)
+        return self.W.t() @ dy  # (in, out) @ (out,) -> (in,)
 
 
 class Activation:
@@ -59,11 +59,11 @@ class Loop(ManualSGD):
         act1 = Activation(spec.hidden)
         loss = torch.zeros((), dtype=x.dtype, device=x.device)
         for i in range(n):
-            z = fc2.forward(act1.forward(fc1.forward(x[i])))
-            y = activate(spec.output, z)
-            loss_i, dz = loss_and_delta(spec, z, y, t[i], n)
+            z = fc2.forward(act1.forward(fc1.forward(x[i])))  # (D,) -> (H,) -> (H,) -> (C,)
+            y = activate(spec.output, z)  # (C,)
+            loss_i, dz = loss_and_delta(spec, z, y, t[i], n)  # (), (C,)
             loss += loss_i
-            fc1.backward(act1.backward(fc2.backward(dz)))
+            fc1.backward(act1.backward(fc2.backward(dz)))  # (C,) -> (H,) -> (H,) -> (D,)
         penalty, g1, g2 = l2_terms(spec, p["W1"], p["W2"])
         grads["W1"] += g1
         grads["W2"] += g2

@@ -31,9 +31,18 @@ class ManyNets:
     The API (params, gradients) keeps K first.
     """
 
-    def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD(), compile: bool = False) -> None:
+    def __init__(
+        self,
+        spec: NetSpec,
+        params: dict[str, Tensor],
+        sgd: SGD = SGD(),
+        compile: bool = False,
+        momentum: Tensor | None = None,
+    ) -> None:
         """compile=True runs the whole step through torch.compile (inductor fuses the ~25 elementwise ops: 0.84-0.95
-        -> 0.37-0.41 us per net-step at K = 1000 on 2 cores, ~5 s to compile); K must then stay fixed (no select)."""
+        -> 0.37-0.41 us per net-step at K = 1000 on 2 cores, ~5 s to compile); K must then stay fixed (no select).
+        momentum (K,) gives every net its own alpha (overriding sgd.momentum): with K last, it simply broadcasts,
+        so two learning rules run as one computation."""
         shapes = spec.param_shapes()
         K = params["W1"].shape[0]
         for k in PARAM_NAMES:
@@ -42,7 +51,11 @@ class ManyNets:
                 raise InputError(f"{k} must have shape (K, {want}), got {tuple(params[k].shape)}")
         self.spec, self.sgd, self.K = spec, sgd, K
         self._p = {k: _k_last(k, params[k].detach()).clone() for k in PARAM_NAMES}
-        self._v = [torch.zeros_like(self._p[k]) for k in PARAM_NAMES] if sgd.momentum else []
+        if momentum is not None and tuple(momentum.shape) != (K,):
+            raise InputError(f"momentum must have shape (K,) = ({K},), got {tuple(momentum.shape)}")
+        self._alpha = None if momentum is None else momentum.to(params["W1"].dtype).clone()
+        use_v = sgd.momentum or momentum is not None
+        self._v = [torch.zeros_like(self._p[k]) for k in PARAM_NAMES] if use_v else []
         self.output: Tensor | None = None  # (N, C, K) outputs of the last forward pass (before its update)
         self.compiled = compile
         self._step = torch.compile(self._eager_step) if compile else self._eager_step
@@ -95,7 +108,13 @@ class ManyNets:
 
     def _eager_step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         loss, grads = self.loss_and_grads(x, t)
-        apply_sgd([self._p[k] for k in PARAM_NAMES], self._g, self._v, self.sgd)
+        ps = [self._p[k] for k in PARAM_NAMES]
+        if self._alpha is None:
+            apply_sgd(ps, self._g, self._v, self.sgd)
+        else:  # Rumelhart eq. 9 with one alpha per net (K is the last axis of every tensor)
+            for p, g, v in zip(ps, self._g, self._v, strict=True):
+                v.mul_(self._alpha).sub_(g, alpha=self.sgd.lr)
+                p.add_(v)
         return loss, grads
 
     def select(self, keep: Tensor) -> None:
@@ -105,6 +124,8 @@ class ManyNets:
         idx = torch.nonzero(keep).flatten()
         self._p = {k: v.index_select(-1, idx).contiguous() for k, v in self._p.items()}
         self._v = [v.index_select(-1, idx).contiguous() for v in self._v]
+        if self._alpha is not None:
+            self._alpha = self._alpha.index_select(0, idx)
         self.K = int(idx.numel())
 
 

@@ -199,10 +199,10 @@ class NumpyFlat(Implementation):
         m = xn.shape[0]
         if m != a1.shape[0]:  # the last, shorter chunk
             a1, h, z, dz, da1, sh, sc, rows = a1[:m], h[:m], z[:m], dz[:m], da1[:m], sh[:m], sc[:m], rows[:m]
-        np.matmul(xn, self._W1T, out=a1)
+        np.matmul(xn, self._W1T, out=a1)  # (m, D) @ (D, Hp) -> (m, Hp)
         a1 += self._b1
-        self._act_h(a1, h)
-        np.matmul(h, self._W2T, out=z)
+        self._act_h(a1, h)  # (m, Hp)
+        np.matmul(h, self._W2T, out=z)  # (m, Hp) @ (Hp, C) -> (m, C)
         z += self._b2
         if self.spec.loss == "cross_entropy":
             np.subtract(z, z.max(axis=1, keepdims=True), out=dz)  # (m, C) shifted logits zs
@@ -222,10 +222,10 @@ class NumpyFlat(Implementation):
             if self._scale != 1.0:
                 dz *= self._scale
             self._dact_y(z, y, dz, sc)
-        _weight_and_bias_grads(dz, h, self._gW2, self._gb2, self._accW2, first)
-        np.matmul(dz, self._W2, out=da1)
-        self._dact_h(a1, h, da1, sh)
-        _weight_and_bias_grads(da1, xn, self._gW1, self._gb1, self._accW1, first)
+        _weight_and_bias_grads(dz, h, self._gW2, self._gb2, self._accW2, first)  # dW2 (C, Hp) = dz.T @ h
+        np.matmul(dz, self._W2, out=da1)  # (m, C) @ (C, Hp) -> (m, Hp)
+        self._dact_h(a1, h, da1, sh)  # da1 *= act'(a1)
+        _weight_and_bias_grads(da1, xn, self._gW1, self._gb1, self._accW1, first)  # dW1 (Hp, D) = da1.T @ x
         return float(loss)
 
     def _update(self) -> None:

@@ -17,7 +17,7 @@ from impls.spec import PARAM_NAMES, NetSpec
 
 def sample_loss(spec: NetSpec, n: int, p: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
     """One sample's share of the batch's data loss (means divide by the batch size n); no L2 term."""
-    z = p["W2"] @ activate(spec.hidden, p["W1"] @ x + p["b1"]) + p["b2"]
+    z = p["W2"] @ activate(spec.hidden, p["W1"] @ x + p["b1"]) + p["b2"]  # (C, H) @ (H,) -> (C,); x is (D,)
     if spec.loss == "cross_entropy":
         return (torch.logsumexp(z, 0) - z.gather(0, t.unsqueeze(0)).squeeze(0)) / n
     sq = (activate(spec.output, z) - t).pow(2).sum()
@@ -37,9 +37,9 @@ class Vmap(ManualSGD):
 
     def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         f = vmap(grad_and_value(functools.partial(sample_loss, self.spec, x.shape[0])), in_dims=(None, 0, 0))
-        per_sample, losses = f(p, x, t)
+        per_sample, losses = f(p, x, t)  # per_sample[k]: (N, *shape of k), e.g. W1 (N, H, D); losses (N,)
         self.per_sample_grads = per_sample
-        grads = {k: per_sample[k].sum(0) for k in PARAM_NAMES}
+        grads = {k: per_sample[k].sum(0) for k in PARAM_NAMES}  # (N, ...) -> (...)
         loss = losses.sum()
         if self.spec.l2:
             loss = loss + self.spec.l2 * (p["W1"].pow(2).sum() + p["W2"].pow(2).sum())

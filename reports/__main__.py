@@ -88,7 +88,7 @@ def build(
     ver = None
     if verification_csv and verification_csv.is_file():
         try:
-            ver = pd.read_csv(verification_csv)
+            ver = pd.read_csv(verification_csv, low_memory=False)
         except (OSError, ValueError, pd.errors.ParserError) as exc:
             print(f"warning: skipping {verification_csv}: {exc}", file=sys.stderr)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,14 +11,8 @@ from reports.record import UNSTABLE_IQR
 from reports.tidy import steps
 
 
-def _us(v: float) -> str:
-    if v is None or not np.isfinite(v):
-        return "–"
-    return f"{v * 1e6:,.1f}" if v < 1e-2 else f"{v * 1e3:,.1f} ms"
-
-
 def _pct(v: float) -> str:
-    return "–" if v is None or not np.isfinite(v) else f"{v * 100:.0f}%"
+    return "–" if v is None or not np.isfinite(v) else f"{v * 100:.0f}"
 
 
 def _table(df: pd.DataFrame) -> str:
@@ -35,18 +29,47 @@ def machines(df: pd.DataFrame) -> str:
     return _table(m.fillna(""))
 
 
+def _unit(values: pd.Series) -> tuple[str, float]:
+    """One unit for a column of seconds: ms when its largest value is >= 10 ms, else µs."""
+    return ("ms", 1e3) if np.nanmax(values.to_numpy(dtype=float)) >= 1e-2 else ("µs", 1e6)
+
+
+def _fmt(v: float, scale: float) -> str:
+    """v * scale with 3 significant digits and no exponent: 0.234, 12.4, 209, 8,344."""
+    if v is None or not np.isfinite(v):
+        return "–"
+    x = v * scale
+    return f"{x:,.{max(0, 2 - int(np.floor(np.log10(abs(x)))))}f}" if x else "0"
+
+
 def named_table(df: pd.DataFrame) -> str:
-    """Median µs per step: implementation x (workload, device); the best in each column in bold."""
+    """Median time per step: implementation x (workload, device), one unit per column (in its heading); the best
+    in each column in bold; † marks a row whose IQR/median exceeds the stability threshold."""
     d = steps(df)
     d = d[d["kind"] == "named"]
     if d.empty:
         return "_no named workloads in the inputs_"
     d = d.assign(col=d["workload"] + " · " + d["device"] + np.where(d["precision"] == "tf32", " (TF32)", ""))
     piv = d.pivot_table(index="impl", columns="col", values="median", aggfunc="min")
-    best = piv.min()
-    out = piv.apply(lambda c: [("**" + _us(v) + "**") if v == best[c.name] else _us(v) for v in c])
-    out = out.reset_index().rename(columns={"impl": "implementation (µs/step)"})
-    return _table(out)
+    shaky = d.pivot_table(index="impl", columns="col", values="unstable", aggfunc="max").reindex_like(piv)
+    cols = {}
+    for c in piv.columns:
+        unit, scale = _unit(piv[c])
+        best = piv[c].min()
+        cells = []
+        for impl, v in piv[c].items():
+            text = _fmt(v, scale)
+            if np.isfinite(v) and v == best:
+                text = f"**{text}**"
+            if np.isfinite(v) and bool(shaky.loc[impl, c]):
+                text += " †"
+            cells.append(text)
+        cols[f"{c} ({unit})"] = cells
+    out = pd.DataFrame(cols, index=piv.index).reset_index().rename(columns={"impl": "implementation"})
+    return (
+        _table(out) + f"\n\n– not run: per-sample implementations are capped at N = 1024 (`--loop-max-n`), or the "
+        f"implementation does not support the device. † IQR/median > {UNSTABLE_IQR:.0%} (unstable; see Stability)."
+    )
 
 
 def roofline_table(df: pd.DataFrame) -> str:
@@ -56,20 +79,28 @@ def roofline_table(df: pd.DataFrame) -> str:
     if d.empty:
         return "_no large workloads with measured peaks in the inputs_"
     best = d.loc[d.groupby(["panel", "workload", "precision"])["median"].idxmin()]
+    unit, scale = _unit(pd.concat([best["median"], best["roofline_s"]]))
     t = pd.DataFrame(
         {
             "hardware": best["panel"],
             "workload": best["workload"],
             "precision": best["precision"],
             "best impl": best["impl"],
-            "median": best["median"].map(_us),
-            "roofline": best["roofline_s"].map(_us),
-            "roofline eff.": best["roofline_eff"].map(_pct),
+            f"median ({unit})": best["median"].map(lambda v: _fmt(v, scale)),
+            f"roofline ({unit})": best["roofline_s"].map(lambda v: _fmt(v, scale)),
+            "roofline eff. (%)": best["roofline_eff"].map(_pct),
             "GFLOP/s": best["gflops"].map(lambda v: f"{v:,.0f}"),
-            "% GEMM peak": best["gemm_eff"].map(_pct),
+            "GEMM peak (%)": best["gemm_eff"].map(_pct),
         }
     )
-    return _table(t.sort_values(["hardware", "workload", "precision"]))
+    same = bool((best["roofline_eff"] - best["gemm_eff"]).abs().max() < 1e-9)
+    note = (
+        "\n\nEvery row here is compute-bound (flops / peak > bytes / bandwidth), so roofline efficiency equals "
+        "the fraction of the GEMM peak."
+        if same
+        else ""
+    )
+    return _table(t.sort_values(["hardware", "workload", "precision"])) + note
 
 
 def loop_ratio_table(df: pd.DataFrame) -> str:
@@ -83,9 +114,12 @@ def loop_ratio_table(df: pd.DataFrame) -> str:
     r = pd.concat([loop.rename("loop"), vec.rename("best")], axis=1).dropna().reset_index()
     r["N"] = r["N"].astype(int)
     r["loop / best"] = (r["loop"] / r["best"]).map(lambda v: f"{v:,.0f}×")
-    r["loop"] = r["loop"].map(_us)
-    r["best"] = r["best"].map(_us)
-    return _table(r.rename(columns={"panel": "hardware", "loop": "loop (µs)", "best": "best vectorised (µs)"}))
+    unit, scale = _unit(r["loop"])
+    r["loop"] = r["loop"].map(lambda v: _fmt(v, scale))
+    r["best"] = r["best"].map(lambda v: _fmt(v, scale))
+    return _table(
+        r.rename(columns={"panel": "hardware", "loop": f"loop ({unit})", "best": f"best vectorised ({unit})"})
+    )
 
 
 def compile_table(df: pd.DataFrame) -> str:
@@ -108,7 +142,7 @@ def anatomy_table(df: pd.DataFrame) -> str:
         {
             "hardware": d["panel"],
             "variant": d["impl"],
-            "median (µs)": d["median"].map(_us),
+            "median (µs)": d["median"].map(lambda v: _fmt(v, 1e6)),
             "graphs": d["graphs"].map(lambda v: "–" if pd.isna(v) else int(v)),
             "graph breaks": d["graph_breaks"].map(lambda v: "–" if pd.isna(v) else int(v)),
             "compile": d["compile_s"].map(lambda v: "–" if pd.isna(v) else f"{v:.2f} s"),
@@ -144,8 +178,10 @@ def unstable_table(df: pd.DataFrame) -> str:
     if d.empty:
         return f"none: every row has IQR/median ≤ {UNSTABLE_IQR:.0%}"
     t = d[["panel", "impl", "workload", "precision", "median", "iqr_over_median"]].copy()
-    t["median"] = t["median"].map(_us)
+    unit, scale = _unit(t["median"])
+    t["median"] = t["median"].map(lambda v: _fmt(v, scale))
     t["iqr_over_median"] = t["iqr_over_median"].map(_pct)
+    t = t.rename(columns={"median": f"median ({unit})", "iqr_over_median": "IQR / median (%)"})
     return (
         f"{len(d)} of {len(df)} rows have IQR/median > {UNSTABLE_IQR:.0%} (times still comparable, but quote with "
         "care):\n\n" + _table(t.head(25))
@@ -190,7 +226,7 @@ def write_summary(
         "",
         *[f"- {line}" for line in used or []],
         "",
-        "## Named workloads (median µs per step; best per column in bold)",
+        "## Named workloads (median time per step, unit in each heading; best per column in bold)",
         named_table(df),
         "",
         "## Roofline on the large workloads (best implementation)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 import subprocess
@@ -62,3 +63,64 @@ def test_piping_into_head_is_quiet() -> None:
         check=False,
     )
     assert "impl" in r.stdout and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr, r.stderr
+
+
+# ---- the numbers README quotes come from the committed results ------------------------------------------------
+
+GLANCE = {"rumelhart": 1, "mnist-64": 2, "epfl": 3, "mnist-60000": 4}  # workload -> column of the glance table
+
+
+def glance_cell(seconds: float) -> str:
+    """How README writes a median: µs, one decimal under 100, else 3 significant digits with thousands commas."""
+    us = seconds * 1e6
+    if us < 100:
+        return f"{us:.1f}"
+    return f"{round(us, 2 - math.floor(math.log10(us))):,.0f}"
+
+
+def _section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"## {title}")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_results_at_a_glance_match_the_committed_cpu_run() -> None:
+    import pandas as pd
+
+    df = pd.read_csv(ROOT / "reports/results/benchmarks.csv")
+    cpu = df[(df["device"] == "cpu") & (df["kind"] == "named") & (df["precision"] == "fp32")]
+    newest = cpu[cpu["date"] == cpu["date"].max()]
+    section = _section("Results at a glance")
+    rows = [line.split("|")[1:-1] for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    checked = 0
+    for cells in rows[1:]:
+        impl = cells[0].strip()
+        for workload, col in GLANCE.items():
+            got = cells[col].strip()
+            r = newest[(newest["impl"] == impl) & (newest["workload"] == workload)]
+            if r.empty:
+                assert got == "(capped)", (impl, workload, got)
+                continue
+            want = glance_cell(float(r["median"].iloc[0]))
+            if float(r["median"].iloc[0]) == newest[newest["workload"] == workload]["median"].min():
+                want = f"**{want}**"
+            assert got == want, (impl, workload, got, want)
+            checked += 1
+    assert checked >= 12, "the glance table lost its rows"
+
+
+def test_quoted_peaks_and_worst_verification_error_match_the_committed_results() -> None:
+    import pandas as pd
+
+    df = pd.read_csv(ROOT / "reports/results/benchmarks.csv")
+    cpu = df[df["device"] == "cpu"]
+    newest = cpu[cpu["date"] == cpu["date"].max()]
+    peak = newest[newest["kind"] == "peak_gemm"]["gflops"].max()
+    bw = newest[newest["kind"] == "peak_bandwidth"]["bandwidth_gbs"].max()
+    ver = pd.read_csv(ROOT / "reports/results/verification.csv")
+    ok = ver[ver["status"].isin(["ok", "FAIL"])]
+    worst = (ok["max_rel_err"] / ok["tol"]).max()
+    section = _section("Results at a glance")
+    assert f"fp32 GEMM peak {peak:.0f} GFLOP/s" in section
+    assert f"copy bandwidth {bw:.0f} GB/s" in section
+    assert f"the worst error at {worst:.2f} of its derived tolerance" in section

@@ -205,6 +205,25 @@ def test_select_keeps_the_chosen_nets_with_their_momentum() -> None:
         torch.testing.assert_close(part.p[k], full.p[k][[0, 2]])
 
 
+def test_per_net_momentum_equals_separate_engines() -> None:
+    """One engine with alpha (0.9, 0) per net = two engines with momentum 0.9 and 0 (two rules, one computation)."""
+    spec = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse")
+    p = {k: v.unsqueeze(0) for k, v in init_params(spec, seed=2, dtype=torch.float64).items()}
+    x, t = make_batch(spec, 64, dtype=torch.float64)
+    both = ManyNets(
+        spec,
+        {k: v.repeat(2, *([1] * (v.dim() - 1))) for k, v in p.items()},
+        SGD(lr=0.1),
+        momentum=torch.tensor([0.9, 0.0], dtype=torch.float64),
+    )
+    fast, plain = ManyNets(spec, p, SGD(0.1, 0.9)), ManyNets(spec, p, SGD(0.1, 0.0))
+    for _ in range(10):
+        both.step(x, t), fast.step(x, t), plain.step(x, t)
+    for k in p:
+        torch.testing.assert_close(both.p[k][0], fast.p[k][0], rtol=1e-14, atol=1e-14)
+        torch.testing.assert_close(both.p[k][1], plain.p[k][0], rtol=1e-14, atol=1e-14)
+
+
 def test_engine_rejects_misshapen_stacks() -> None:
     spec = NetSpec(6, 2, 1)
     bad = {k: torch.zeros(3, *s) for k, s in spec.param_shapes().items()}
@@ -250,7 +269,8 @@ def test_rumelhart_engine_and_single_net_count_the_same_sweeps() -> None:
     """The study's count for a start equals the registered `module` step's count for the same weights."""
     from verification.reproduce import rumelhart as r
 
-    sweeps, _ = r.study(0.9, 8, 2500, seed=4, progress=False)
+    sweeps, _ = r.study((0.9, 0.0), 8, 2500, seed=4, progress=False)
+    sweeps = sweeps[:8]  # the alpha = 0.9 half
     params = r.uniform_params(8, 4)
     for k in np.flatnonzero(sweeps >= 0)[:2]:
         _, solved = r.paper_run({n: v[k] for n, v in params.items()}, int(sweeps[k]) + 3)
