@@ -41,6 +41,8 @@ class Implementation(ABC):
     compiles: ClassVar[bool] = False
     #: True when the step's cost or memory is per sample (Python loop, per-sample grads): benchmarks cap its N.
     per_sample: ClassVar[bool] = False
+    #: True when per_sample_grads() is implemented (verified by python -m verification --per-sample).
+    gives_per_sample_grads: ClassVar[bool] = False
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         reason = self.unsupported_reason(spec, params["W1"].device.type, params["W1"].dtype)
@@ -65,6 +67,13 @@ class Implementation(ABC):
     @abstractmethod
     def params(self) -> dict[str, Tensor]:
         """The current parameters keyed W1, b1, W2, b2 (views; clone before mutating)."""
+
+    def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:
+        """Per-sample gradients at the current parameters, each (N, *shape): the gradient of sample n's share of
+        the data loss (means divide by the batch size N, as in the batch loss), without the L2 term, which
+        belongs to the batch; their sum over n plus the L2 gradient is the batch gradient. No update is made.
+        What DP-SGD clips and per-example diagnostics inspect."""
+        raise UnsupportedConfig(f"{self.name}: gives no per-sample gradients")
 
     def set_lr(self, lr: float) -> None:
         """Change the learning rate for the following steps (schedules); momentum buffers are kept."""

@@ -36,6 +36,21 @@ class Batched(ManualSGD):
     """Whole-batch matrix products with a hand-derived backward pass."""
 
     summary = "hand-written backward with whole-batch matrix products"
+    gives_per_sample_grads = True
+
+    def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:
+        """The backward pass without the sum over the batch: outer products per sample, no Python loop."""
+        p, spec = self._p, self.spec
+        a1, h, z, y = forward(spec, p["W1"], p["b1"], p["W2"], p["b2"], x)  # (N, H), (N, H), (N, C), (N, C)
+        _, dz = loss_and_delta(spec, z, y, t, x.shape[0])  # (N, C)
+        dact = activation_grad(spec.hidden, a1, h)
+        da1 = dz @ p["W2"] if dact is None else (dz @ p["W2"]) * dact  # (N, H)
+        return {
+            "W1": da1.unsqueeze(2) * x.unsqueeze(1),  # (N, H, 1) * (N, 1, D) -> (N, H, D): dW1[n] = da1[n] (x) x[n]
+            "b1": da1,  # (N, H)
+            "W2": dz.unsqueeze(2) * h.unsqueeze(1),  # (N, C, 1) * (N, 1, H) -> (N, C, H)
+            "b2": dz,  # (N, C)
+        }
 
     def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         loss, dW1, db1, dW2, db2 = batched_loss_and_grads(self.spec, p["W1"], p["b1"], p["W2"], p["b2"], x, t)

@@ -50,6 +50,20 @@ class Loop(ManualSGD):
 
     summary = "per-sample Python loop, layer objects with hand-written backward"
     per_sample = True
+    gives_per_sample_grads = True
+
+    def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:
+        """The same layers, one sample at a time, each into its own slot of (N, ...) buffers."""
+        spec, n, p = self.spec, x.shape[0], self._p
+        out = {k: torch.zeros((n, *v.shape), dtype=v.dtype, device=v.device) for k, v in p.items()}
+        act1 = Activation(spec.hidden)
+        for i in range(n):
+            fc1 = Linear(p["W1"], p["b1"], out["W1"][i], out["b1"][i])  # writes into sample i's slot
+            fc2 = Linear(p["W2"], p["b2"], out["W2"][i], out["b2"][i])
+            z = fc2.forward(act1.forward(fc1.forward(x[i])))  # (C,)
+            _, dz = loss_and_delta(spec, z, activate(spec.output, z), t[i], n)  # (C,)
+            fc1.backward(act1.backward(fc2.backward(dz)))
+        return out
 
     def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         spec, n = self.spec, x.shape[0]

@@ -10,7 +10,7 @@ from torch import Tensor
 from torch.func import grad_and_value, vmap
 
 from impls import register
-from impls.base import SGD, Grads, ManualSGD
+from impls.base import Grads, ManualSGD
 from impls.functional import activate
 from impls.spec import PARAM_NAMES, NetSpec
 
@@ -30,15 +30,17 @@ class Vmap(ManualSGD):
 
     summary = "torch.func.vmap of per-sample grad, summed"
     per_sample = True  # materialises N gradients (N*H*D floats): benchmarks cap its batch like the loop's
+    gives_per_sample_grads = True
 
-    def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
-        super().__init__(spec, params, sgd)
-        self.per_sample_grads: dict[str, Tensor] = {}
+    def _per_sample(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Grads, Tensor]:
+        f = vmap(grad_and_value(functools.partial(sample_loss, self.spec, x.shape[0])), in_dims=(None, 0, 0))
+        return f(p, x, t)  # per_sample[k]: (N, *shape of k), e.g. W1 (N, H, D); losses (N,)
+
+    def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:
+        return self._per_sample(self._p, x, t)[0]
 
     def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
-        f = vmap(grad_and_value(functools.partial(sample_loss, self.spec, x.shape[0])), in_dims=(None, 0, 0))
-        per_sample, losses = f(p, x, t)  # per_sample[k]: (N, *shape of k), e.g. W1 (N, H, D); losses (N,)
-        self.per_sample_grads = per_sample
+        per_sample, losses = self._per_sample(p, x, t)
         grads = {k: per_sample[k].sum(0) for k in PARAM_NAMES}  # (N, ...) -> (...)
         loss = losses.sum()
         if self.spec.l2:

@@ -105,3 +105,51 @@ def test_numpy_flat_pads_hidden_units_exactly() -> None:
         impl = impls.get("numpy_flat")(spec, init_params(spec))
         impl.step(*make_batch(spec, 9))
         assert impl._Hp == 32 and not impl._W1[30:].any() and not impl._W2[:, 30:].any()
+
+
+# ---- per-sample gradients ----------------------------------------------------------------------------------------
+
+PER_SAMPLE = [n for n in impls.names() if impls.get(n).gives_per_sample_grads]
+
+
+def test_per_sample_implementations_are_the_documented_ones() -> None:
+    assert set(PER_SAMPLE) == {"vmap", "loop", "batched"}
+
+
+@pytest.mark.parametrize("spec", all_specs(5, 4, 3)[::4], ids=lambda s: s.label)
+@pytest.mark.parametrize("name", PER_SAMPLE)
+def test_per_sample_grads_match_the_oracle_and_sum_to_the_batch_gradient(name: str, spec: NetSpec) -> None:
+    matrix = Matrix(per_sample=True)
+    rows = run_case(Case(name, spec, 7, "float32", "cpu"), impls.get(name), matrix)
+    assert all(r["status"] == "ok" for r in rows) and {r["quantity"] for r in rows} == {"W1", "b1", "W2", "b2"}
+    p = init_params(spec, dtype=torch.float64)
+    x, t = make_batch(spec, 7, dtype=torch.float64)
+    impl = impls.get(name)(spec, p)
+    per = impl.per_sample_grads(x, t)
+    _, batch = impls.get(name)(spec, p).step(x, t)
+    for k in per:
+        l2 = 2 * spec.l2 * p[k] if k in ("W1", "W2") else 0.0
+        torch.testing.assert_close(per[k].sum(0) + l2, batch[k], rtol=1e-12, atol=1e-12)
+    assert impl.params()["W1"].equal(p["W1"]), "per_sample_grads must not update"
+
+
+def test_a_per_sample_bug_is_caught_and_named_by_sample() -> None:
+    """Sample 3's gradient off by 1e-3 relative: the batch sum would hide it among 7 samples, the check does not."""
+
+    class OffByOneSample(impls.get("batched")):
+        def per_sample_grads(self, x, t):
+            g = super().per_sample_grads(x, t)
+            g["W1"] = g["W1"].clone()
+            g["W1"][3] *= 1.001
+            return g
+
+    spec = NetSpec(5, 4, 3, "tanh", "identity", "mse")
+    rows = run_case(Case("bug", spec, 7, "float64", "cpu"), OffByOneSample, Matrix(per_sample=True))
+    bad = [r for r in rows if r["status"] == "FAIL"]
+    assert [r["quantity"] for r in bad] == ["W1"] and "sample 3" in bad[0]["problem"]
+
+
+def test_per_sample_is_unsupported_where_not_given() -> None:
+    spec = NetSpec(5, 4, 3)
+    rows = run_case(Case("module", spec, 7, "float32", "cpu"), impls.get("module"), Matrix(per_sample=True))
+    assert rows[0]["status"] == "unsupported" and "gives no per-sample gradients" in rows[0]["problem"]

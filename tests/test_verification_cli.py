@@ -309,3 +309,22 @@ def test_threads_are_recorded_in_every_row(tmp_path: Path) -> None:
     csv = tmp_path / "v.csv"
     assert main(["--impl", "batched", *QUICK, "--threads", "2", "--csv", str(csv)]) == 0
     assert set(pd.read_csv(csv)["threads"]) == {2}
+
+
+def test_per_sample_cli(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    csv = tmp_path / "ps.csv"
+    assert main(["--per-sample", "--impl", "batched", "--impl", "module", *QUICK, "--csv", str(csv)]) == 0
+    captured = capsys.readouterr()
+    assert "unsupported: module gives no per-sample gradients (--per-sample)" in captured.err
+    assert set(pd.read_csv(csv)["quantity"]) == {"W1", "b1", "W2", "b2"}
+    assert main(["--per-sample", "--impl", "module", *QUICK]) == 2
+    assert "none of the selected implementations gives per-sample gradients" in capsys.readouterr().err
+    import verification.__main__ as cli
+
+    # 1e6 samples of 4-4-4: ~2.0 GiB for the batch check, ~0.9 GiB more for N x |theta| per-sample values
+    monkeypatch.setattr(cli, "available_bytes", lambda: 2.5e9)
+    cli.check_memory(cli.Matrix(batches=(1000000,)))  # fits
+    with pytest.raises(cli.UsageError, match="needs about 2.9"):
+        cli.check_memory(cli.Matrix(batches=(1000000,), per_sample=True))
+    assert main(["--per-sample", "--impl", "batched", "--quiet", "--batch", "1000000"]) == 2
+    assert "--batch 1000000 with size 4-4-4 needs about 2.9" in capsys.readouterr().err

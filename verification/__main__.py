@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_THREADS,
         help=f"torch threads, recorded in the CSV (default {DEFAULT_THREADS}: fastest for these small cases)",
     )
+    p.add_argument(
+        "--per-sample",
+        action="store_true",
+        help="check per-sample gradients (N, ...) of the implementations that give them (vmap, loop, batched), "
+        "each sample against the oracle's, instead of loss, batch gradients and trajectory",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -137,6 +143,7 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         raise UsageError(str(exc)) from None
     batches = _ints(args.batch, "batch")
     m = Matrix(hidden, output, loss, l2, sizes, batches, dtypes, devices, args.steps, full=args.full, variants=variants)
+    m.per_sample = args.per_sample
     if not m.specs():
         raise UsageError("no sensible configuration in that selection (cross_entropy needs --output identity)")
     check_memory(m)
@@ -169,7 +176,11 @@ def check_memory(m: Matrix) -> None:
     free = available_bytes()
     if free is None:
         return
-    need, (D, H, C), n = max((case_bytes(*s, n, m.steps), s, n) for s in m.sizes for n in m.batches)
+    need, (D, H, C), n = max(
+        (case_bytes(*s, n, m.steps) + (24 * n * (s[1] * (s[0] + s[2] + 1) + s[2]) if m.per_sample else 0), s, n)
+        for s in m.sizes
+        for n in m.batches
+    )  # per-sample: N x |theta| float64 values, three times (the implementation's, a copy, the oracle's)
     if need > free:
         raise UsageError(
             f"--batch {n} with size {D}-{H}-{C} needs about {need / 2**30:.3g} GiB per case, "
@@ -203,6 +214,21 @@ def resolve_impls(refs: list[str], timeout: float, threads: int) -> dict:
         close_all(out)
         raise UsageError(str(exc)) from None
     return out
+
+
+def keep_per_sample(executors: dict) -> dict:
+    """Only the implementations that give per-sample gradients; one line for each one dropped, and a
+    UsageError (exit 2) when none is left."""
+    keep = {}
+    for name, ex in executors.items():
+        if getattr(getattr(ex, "cls", None), "gives_per_sample_grads", False):
+            keep[name] = ex
+        else:
+            print(f"unsupported: {name} gives no per-sample gradients (--per-sample)", file=sys.stderr)
+            ex.close()
+    if not keep:
+        raise UsageError("--per-sample: none of the selected implementations gives per-sample gradients")
+    return keep
 
 
 def close_all(executors: dict) -> None:
@@ -282,13 +308,16 @@ def concentration(df: pd.DataFrame) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    csv = Path(args.csv) if args.csv else (DEFAULT_CSV if not args.impl else None)  # only whole-registry runs
+    default_csv = DEFAULT_CSV.with_name("verification_per_sample.csv") if args.per_sample else DEFAULT_CSV
+    csv = Path(args.csv) if args.csv else (default_csv if not args.impl else None)  # only whole-registry runs
     try:
         matrix = matrix_from_args(args)
         if csv:
             check_writable_csv(csv)
         torch.set_num_threads(args.threads)
         executors = resolve_impls(args.impl, args.timeout, args.threads)
+        if matrix.per_sample:
+            executors = keep_per_sample(executors)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

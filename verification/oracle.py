@@ -53,30 +53,36 @@ def loss_and_grads(
         lse = np.log(np.exp(zs).sum(axis=1)) + z.max(axis=1)
         loss_mag = (np.abs(lse) + np.abs(z[np.arange(n), labels])).sum() / n
         dz = np.exp(logp)
-        dz[np.arange(n), labels] -= 1.0
-        dz /= n
+        onehot = np.zeros_like(dz)
+        onehot[np.arange(n), labels] = 1.0
+        dz_mag = (dz + onehot) / n  # softmax - onehot cancels: its rounding is relative to p + onehot, not |dz|
+        dz = (dz - onehot) / n
     else:
         y = _act(spec.output, z)
         r = y - np.asarray(t, dtype=dtype)
-        if spec.loss == "sse":
-            loss, dy = (r**2).sum(), 2.0 * r
-        elif spec.loss == "half_sse":
-            loss, dy = 0.5 * (r**2).sum(), r
-        elif spec.loss == "mse":
-            loss, dy = (r**2).sum() / r.size, 2.0 * r / r.size
-        else:
+        scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / r.size}.get(spec.loss)
+        if scale is None:
             raise ValueError(f"oracle: unknown loss {spec.loss!r}")
-        dz = dy * _dact(spec.output, z, y)
+        loss, dy = (r**2).sum() * scale / 2, scale * r
+        dact_out = _dact(spec.output, z, y)
+        dz = dy * dact_out
+        # y - t cancels: its rounding is relative to |y| + |t| (and y carries the forward chain's error)
+        dz_mag = scale * (np.abs(y) + np.abs(np.asarray(t, dtype=dtype))) * np.abs(dact_out)
         # rounding of r = y - t is u(|y| + |t|); to first order the loss moves by its share sum |r| (|y| + |t|)
         shares = np.abs(r) * (np.abs(y) + np.abs(np.asarray(t, dtype=dtype)))
         loss_mag = shares.sum() * (loss / max((r**2).sum(), 1e-300))
-    da1 = (dz @ W2) * _dact(spec.hidden, a1, h)
+    dact_h = _dact(spec.hidden, a1, h)
+    da1 = (dz @ W2) * dact_h
     grads = {"W1": da1.T @ x, "b1": da1.sum(axis=0), "W2": dz.T @ h, "b2": dz.sum(axis=0)}
+    # the magnitudes every rounding error is relative to: |terms| of each sum, starting from dz's pre-cancellation
+    # magnitude (a gradient that is itself a cancellation, e.g. one sample predicted almost exactly, is only
+    # known to that absolute accuracy)
+    da1_mag = (dz_mag @ np.abs(W2)) * np.abs(dact_h)
     mags = {
-        "W1": np.abs(da1).T @ np.abs(x),
-        "b1": np.abs(da1).sum(axis=0),
-        "W2": np.abs(dz).T @ np.abs(h),
-        "b2": np.abs(dz).sum(axis=0),
+        "W1": da1_mag.T @ np.abs(x),
+        "b1": da1_mag.sum(axis=0),
+        "W2": dz_mag.T @ np.abs(h),
+        "b2": dz_mag.sum(axis=0),
     }
     if spec.l2:
         penalty = spec.l2 * ((W1**2).sum() + (W2**2).sum())
@@ -88,9 +94,14 @@ def loss_and_grads(
         grads["W2"] = grads["W2"] + 2.0 * spec.l2 * W2
     if kappa is not None:
         kappa["loss"] = max(1.0, float(loss_mag) / abs(float(loss))) if loss else 1.0
+        # softmax = exp(z - lse): the argument carries an absolute rounding error of ~u max|z|, which exp turns
+        # into a relative error of max|z| ulps (800 in the large-logits data): folded into kappa as the factor
+        # (1 + max|z| / k), k = D + H + C + N + 8 the chain length of the tolerance (compare.tolerance)
+        k_chain = x.shape[1] + W1.shape[0] + W2.shape[0] + n + 8
+        softmax = 1.0 + float(np.abs(z).max()) / k_chain if spec.loss == "cross_entropy" else 1.0
         for k in NAMES:
             top = float(np.abs(grads[k]).max())
-            kappa[k] = max(1.0, float(mags[k].max()) / top) if top else 1.0
+            kappa[k] = softmax * (max(1.0, float(mags[k].max()) / top) if top else 1.0)
     return float(loss), grads
 
 
@@ -134,4 +145,28 @@ def finite_difference_grads(
             q[k][idx] -= 2 * h
             g[idx] = (up - loss_only(q, x, t, spec)) / (2 * h)
         out[k] = g
+    return out
+
+
+def per_sample_grads(
+    p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec, kappa: dict | None = None
+) -> dict[str, np.ndarray]:
+    """Per-sample gradients (N, *shape) of each sample's share of the data loss (means over the batch divide by
+    N, as in the batch loss; no L2 term), by the same formulas on one sample at a time. If `kappa` is a dict it
+    receives, per quantity, the largest condition number over the samples."""
+    from dataclasses import replace
+
+    n = x.shape[0]
+    one = replace(spec, l2=0.0)
+    share = 1.0 if spec.loss in ("sse", "half_sse") else 1.0 / n  # a mean over 1 sample, as a share of N
+    out = {k: np.zeros((n, *np.shape(p[k]))) for k in NAMES}
+    worst = dict.fromkeys(NAMES, 1.0)
+    for i in range(n):
+        k_i: dict = {}
+        _, g = loss_and_grads(p, x[i : i + 1], t[i : i + 1], one, kappa=k_i)
+        for k in NAMES:
+            out[k][i] = g[k] * share
+            worst[k] = max(worst[k], k_i[k])
+    if kappa is not None:
+        kappa.update(worst)
     return out

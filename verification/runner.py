@@ -95,6 +95,7 @@ class Matrix:
     seed: int = 0
     full: bool = False  # False: implementations that compile get a covering subset (compiles cost seconds)
     variants: tuple[str, ...] = VARIANTS
+    per_sample: bool = False  # check per-sample gradients (N, ...) instead of loss, batch gradients and trajectory
 
     def specs(self, sizes: tuple[tuple[int, int, int], ...] | None = None) -> list[NetSpec]:
         """Every sensible combination of the chosen activations, losses and L2 values, for each size."""
@@ -239,6 +240,10 @@ def execute(case: Case, cls: type[Implementation], matrix: Matrix) -> Outputs:
     p, batches, sgd = case_tensors(case, matrix)
     try:
         impl = cls(case.spec, p, sgd)
+        if matrix.per_sample:
+            grads = impl.per_sample_grads(*batches[0])
+            out.grads = {k: _portable(grads.get(k)) for k in QUANTITIES[1:]}
+            return out
         loss, grads = impl.step(*batches[0])
         if not isinstance(grads, dict):
             raise TypeError(f"step must return (loss, dict of gradients), got {type(grads).__name__} for the grads")
@@ -261,6 +266,8 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
     """Compare an implementation's outputs with the float64 oracle: a row per quantity, plus the trajectory."""
     if out.status != "ok":
         return [case_row(case, out.threads, quantity="-", status=out.status, problem=out.problem)]
+    if matrix.per_sample:
+        return judge_per_sample(case, matrix, out)
     spec, dtype = case.spec, DTYPES[case.dtype]
     data = case_data(case, matrix)
     p64 = {k: v.numpy() for k, v in data.params.items()}
@@ -292,6 +299,35 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
         traj = Check("trajectory", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
     rows.append(_row(case, out.threads, traj, None))
     return rows
+
+
+def judge_per_sample(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
+    """Each sample's gradient against the oracle's, normwise per sample (a small gradient of one sample is not
+    hidden by a large one of another). The tolerance is the derived bound without the batch sum (n = 1), with
+    the worst condition number over the samples."""
+    spec, dtype = case.spec, DTYPES[case.dtype]
+    data = case_data(case, matrix)
+    x, t = data.batches[0]
+    kappa: dict[str, float] = {}
+    ref = oracle.per_sample_grads({k: v.numpy() for k, v in data.params.items()}, x.numpy(), t.numpy(), spec, kappa)
+    rows = []
+    for q in QUANTITIES[1:]:
+        tol = tolerance(dtype, spec.D, spec.H, spec.C, 1, kappa[q])
+        rows.append(_row(case, out.threads, compare_per_sample(q, out.grads.get(q), ref[q], tol, dtype), None))
+    return rows
+
+
+def compare_per_sample(q: str, got: object, ref: np.ndarray, tol: float, dtype: torch.dtype) -> Check:
+    """compare() for the whole (N, ...) array's type, dtype and shape, then per sample; the worst sample's."""
+    whole = compare(q, got, ref, np.inf, dtype=dtype)
+    if not whole.ok:
+        return Check(q, whole.max_abs_err, whole.max_rel_err, tol, False, whole.problem)
+    checks = [compare(q, got[i], ref[i], tol, dtype=dtype) for i in range(ref.shape[0])]
+    i = max(range(len(checks)), key=lambda j: checks[j].max_rel_err)
+    worst = checks[i]
+    return Check(
+        q, worst.max_abs_err, worst.max_rel_err, tol, worst.ok, "" if worst.ok else f"sample {i}: {worst.problem}"
+    )
 
 
 def run_case(case: Case, cls: type[Implementation], matrix: Matrix) -> list[dict]:

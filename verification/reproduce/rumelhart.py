@@ -228,6 +228,16 @@ def run(opts: Options) -> Result:
             )
         )
         s = shape_df[shape_df["rule"] == rule]
+        meaning = {
+            "ratio_124_paper_positions": (
+                f"{s['ratio_124_sorted'].mean() / 6:.0%} if the three pairs took the 1:2:4 sizes in a random one of "
+                "6 orders: the figure's order (outer pair largest) is one solution among six"
+                if len(s)
+                else ""
+            ),
+            "ratio_124_sorted": "what the solution needs: distinct pair weights in binary ratios, so no "
+            "non-palindrome's pair differences can cancel to 0",
+        }
         for col, what in (
             ("mirror_equal_opposite", "mirror weights equal and opposite (±10% of the unit's largest)"),
             ("ratio_124_paper_positions", "pair magnitudes 1:2:4 in the paper's positions (±25%)"),
@@ -241,7 +251,7 @@ def run(opts: Options) -> Result:
                     f"{what}, {label}",
                     "yes (fig. 2)",
                     f"{s[col].mean():.0%} of {len(s)} solved nets" if len(s) else "no solved net",
-                    "",
+                    meaning.get(col, ""),
                 )
             )
     rows += [
