@@ -324,7 +324,7 @@ def test_per_sample_cli(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypat
     # 1e6 samples of 4-4-4: ~2.0 GiB for the batch check, ~0.9 GiB more for N x |theta| per-sample values
     monkeypatch.setattr(cli, "available_bytes", lambda: 2.5e9)
     cli.check_memory(cli.Matrix(batches=(1000000,)))  # fits
-    with pytest.raises(cli.UsageError, match="needs about 2.9"):
+    with pytest.raises(cli.UsageError, match=r"needs about 2\.9"):
         cli.check_memory(cli.Matrix(batches=(1000000,), per_sample=True))
     assert main(["--per-sample", "--impl", "batched", "--quiet", "--batch", "1000000"]) == 2
     assert "--batch 1000000 with size 4-4-4 needs about 2.9" in capsys.readouterr().err
