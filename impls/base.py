@@ -72,7 +72,8 @@ class Implementation(ABC):
         """Per-sample gradients at the current parameters, each (N, *shape): the gradient of sample n's share of
         the data loss (means divide by the batch size N, as in the batch loss), without the L2 term, which
         belongs to the batch; their sum over n plus the L2 gradient is the batch gradient. No update is made.
-        What DP-SGD clips and per-example diagnostics inspect."""
+        What DP-SGD clips and per-example diagnostics inspect. The tensors may be buffers that the next call
+        overwrites (N x |theta| values are large): copy them to keep them."""
         raise UnsupportedConfig(f"{self.name}: gives no per-sample gradients")
 
     def set_lr(self, lr: float) -> None:

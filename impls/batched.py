@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from impls import register
@@ -39,16 +40,23 @@ class Batched(ManualSGD):
     gives_per_sample_grads = True
 
     def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:
-        """The backward pass without the sum over the batch: outer products per sample, no Python loop."""
-        p, spec = self._p, self.spec
+        """The backward pass without the sum over the batch: outer products per sample, no Python loop. The (N, H, D)
+        and (N, C, H) results are written into buffers kept between calls (overwritten by the next call: copy
+        to keep): a fresh 157 MB tensor per call at N = 1000 on epfl costs page faults, 166 ms vs 27 ms measured."""
+        p, spec, n = self._p, self.spec, x.shape[0]
         a1, h, z, y = forward(spec, p["W1"], p["b1"], p["W2"], p["b2"], x)  # (N, H), (N, H), (N, C), (N, C)
-        _, dz = loss_and_delta(spec, z, y, t, x.shape[0])  # (N, C)
+        _, dz = loss_and_delta(spec, z, y, t, n)  # (N, C)
         dact = activation_grad(spec.hidden, a1, h)
         da1 = dz @ p["W2"] if dact is None else (dz @ p["W2"]) * dact  # (N, H)
+        key = (n, x.dtype, x.device)
+        if getattr(self, "_ps_key", None) != key:
+            self._ps_key = key
+            self._ps_W1 = x.new_empty((n, spec.H, spec.D))
+            self._ps_W2 = x.new_empty((n, spec.C, spec.H))
         return {
-            "W1": da1.unsqueeze(2) * x.unsqueeze(1),  # (N, H, 1) * (N, 1, D) -> (N, H, D): dW1[n] = da1[n] (x) x[n]
+            "W1": torch.mul(da1.unsqueeze(2), x.unsqueeze(1), out=self._ps_W1),  # (N,H,1)*(N,1,D): da1[n] (x) x[n]
             "b1": da1,  # (N, H)
-            "W2": dz.unsqueeze(2) * h.unsqueeze(1),  # (N, C, 1) * (N, 1, H) -> (N, C, H)
+            "W2": torch.mul(dz.unsqueeze(2), h.unsqueeze(1), out=self._ps_W2),  # (N, C, 1) * (N, 1, H) -> (N, C, H)
             "b2": dz,  # (N, C)
         }
 

@@ -105,6 +105,7 @@ def build(
             efficiency=plots.efficiency(view, folder),
             gflops_vs_width=plots.time_vs_width(view, folder),
             verification_errors=plots.verification_errors(ver, folder),
+            per_sample=plots.per_sample(view, folder),
         )
         made["cpu_vs_cuda"], made["_n_cross"] = plots.cpu_vs_cuda(view, folder)
 

@@ -247,3 +247,24 @@ def verification_errors(ver: pd.DataFrame, out: Path) -> Path | None:
         fig.text(0.01, 0.01, note, fontsize=7, color="0.3")
     fig.suptitle("Verification against the float64 oracle: every point must stay below 1", fontsize=10)
     return _save(fig, out / "verification_errors.png")
+
+
+def per_sample(df: pd.DataFrame, out: Path) -> Path | None:
+    """Per-sample gradients on epfl vs N: one line per implementation, and the bandwidth floor
+    (N x |theta| written + x read) / measured copy bandwidth."""
+    d = df[df["kind"] == "per_sample"]
+    if d.empty:
+        return None
+    panels = _panels(d)
+    colors = _colors(list(d["impl"]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
+    for ax, (panel, g) in zip(axes[0], panels, strict=True):
+        for impl in _ordered(g["impl"]):
+            s = g[g["impl"] == impl].sort_values("N")
+            ax.plot(s["N"], s["median"] * 1e3, "o-", ms=3, label=impl, color=colors[impl])
+        floor = g.drop_duplicates("N").sort_values("N")
+        ax.plot(floor["N"], floor["bytes"] / (floor["bandwidth_gbs"] * 1e9) * 1e3, "k--", lw=1, label="bandwidth floor")
+        ax.set(xscale="log", yscale="log", xlabel="batch size N", ylabel="median time (ms)", title=panel)
+        ax.legend(fontsize=7)
+    fig.suptitle("Per-sample gradients, epfl 784-50-10: N x |θ| values must be written", fontsize=10)
+    return _save(fig, out / "per_sample.png")

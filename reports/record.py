@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, fields
 SCHEMA = 2  # 1 = the untyped extra_info of runs before 2026-11-25
 UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable (benchmarks, tidy and summary use it)
 STEP_KINDS = ("named", "batch_sweep", "width_sweep")
-KINDS = (*STEP_KINDS, "peak_gemm", "peak_bandwidth", "harness", "anatomy", "many_nets")
+KINDS = (*STEP_KINDS, "peak_gemm", "peak_bandwidth", "harness", "anatomy", "many_nets", "per_sample")
 
 
 class RecordError(ValueError):

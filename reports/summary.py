@@ -173,6 +173,31 @@ def many_nets_table(df: pd.DataFrame) -> str:
     return _table(t)
 
 
+def per_sample_table(df: pd.DataFrame) -> str:
+    """Per-sample gradients: time per N and implementation, the bandwidth floor, and the speed-up over the loop."""
+    d = df[df["kind"] == "per_sample"].copy()
+    if d.empty:
+        return "_no per-sample rows (benchmarks/test_per_sample.py)_"
+    d["floor"] = d["bytes"] / (d["bandwidth_gbs"] * 1e9)
+    loop = d[d["impl"] == "loop"].set_index(["panel", "N"])["median"]
+    unit, scale = _unit(d["median"])
+    t = pd.DataFrame(
+        {
+            "hardware": d["panel"],
+            "N": d["N"].astype(int),
+            "implementation": d["impl"],
+            f"median ({unit})": d["median"].map(lambda v: _fmt(v, scale)),
+            f"floor ({unit})": d["floor"].map(lambda v: _fmt(v, scale)),
+            "median / floor": (d["median"] / d["floor"]).map(lambda v: f"{v:,.1f}×" if np.isfinite(v) else "–"),
+            "speed-up over loop": [
+                f"{loop.get((p, n), np.nan) / m:,.1f}×" if (p, n) in loop.index else "–"
+                for p, n, m in zip(d["panel"], d["N"], d["median"], strict=True)
+            ],
+        }
+    ).sort_values(["hardware", "N", "implementation"])
+    return _table(t)
+
+
 def unstable_table(df: pd.DataFrame) -> str:
     d = df[df["unstable"].fillna(False).astype(bool)]
     if d.empty:
@@ -243,6 +268,7 @@ def write_summary(
         ("cpu_vs_cuda", "CPU vs CUDA"),
         ("gflops_vs_width", "Throughput vs hidden width"),
         ("verification_errors", "Verification errors vs tolerances"),
+        ("per_sample", "Per-sample gradients vs N"),
     ]:
         if key in rel:
             parts += [f"### {title}", f"![{title}]({rel[key]})", ""]
@@ -270,6 +296,12 @@ def write_summary(
         "One step of K independent 64 × 6-2-1 nets with stacked parameters; per net-step = median / K.",
         "",
         many_nets_table(df),
+        "",
+        "## Per-sample gradients (epfl 784-50-10)",
+        "`python -m verification --per-sample` checks them sample by sample; the floor is the N × |θ| values written "
+        "plus x read, over the copy bandwidth measured in the same run.",
+        "",
+        per_sample_table(df),
         "",
         "## Stability",
         unstable_table(df),
