@@ -146,6 +146,15 @@ def test_module_entry_point_no_traceback() -> None:
 # ---- Trust: the code being checked cannot fake a pass, hang the checker, or slip through the data ----------
 
 VARIANTS_FILE = "tests/plugins/variants.py"
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    """The real `python -m verification` process: the exit status is the process's, not main()'s."""
+    return subprocess.run(
+        [sys.executable, "-m", "verification", *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+
+
 CORRECT = ("einsum", "float64_inside", "autograd_inside", "logsumexp_ce", "non_contiguous", "per_sample_loop")
 
 
@@ -193,13 +202,7 @@ def test_those_bugs_pass_without_the_corner_data(fn: str, capsys: pytest.Capture
 )
 def test_plugin_that_exits_cannot_pass(fn: str, message: str) -> None:
     """sys.exit(0) / os._exit(0) inside the function: exit 1 with ERROR rows, even next to a passing impl."""
-    r = subprocess.run(
-        [sys.executable, "-m", "verification", "--impl", "batched", "--impl", f"{VARIANTS_FILE}:{fn}", *QUICK],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    r = _cli("--impl", "batched", "--impl", f"{VARIANTS_FILE}:{fn}", *QUICK)
     assert r.returncode == 1, r.stdout + r.stderr
     assert message in r.stdout and "MISMATCH:" in r.stdout and "errors" in r.stdout.splitlines()[-1]
 
@@ -212,13 +215,7 @@ def test_plugin_that_exits_cannot_pass(fn: str, message: str) -> None:
     ],
 )
 def test_plugin_that_exits_at_import_is_a_usage_error(file: str, message: str) -> None:
-    r = subprocess.run(
-        [sys.executable, "-m", "verification", "--impl", "batched", "--impl", f"{file}:fn", *QUICK],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    r = _cli("--impl", "batched", "--impl", f"{file}:fn", *QUICK)
     assert r.returncode == 2 and message in r.stderr and r.stderr.count("\n") == 1, r.stdout + r.stderr
 
 
