@@ -325,3 +325,13 @@ def test_per_sample_cli(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypat
         cli.check_memory(cli.Matrix(batches=(1000000,), per_sample=True))
     assert main(["--per-sample", "--impl", "batched", "--quiet", "--batch", "1000000"]) == 2
     assert "--batch 1000000 with size 4-4-4 needs about 2.9" in capsys.readouterr().err
+
+
+def test_a_narrowed_registry_run_does_not_replace_the_committed_csv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import verification.__main__ as cli
+
+    target = tmp_path / "verification.csv"
+    monkeypatch.setattr(cli, "DEFAULT_CSV", target)
+    assert main(["--quiet", "--sizes", "5-4-2", "--loss", "cross_entropy", "--batch", "7", "--dtype", "float64"]) == 0
+    assert not target.exists()
+    assert cli.whole_default_run(cli.build_parser().parse_args(["--quiet", "--threads", "2"]))

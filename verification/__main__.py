@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--csv",
         default=None,
-        help=f"where to write every row (default: {DEFAULT_CSV} when no --impl is given, else none)",
+        help=f"where to write every row (default: {DEFAULT_CSV} for the whole registry on the default matrix, "
+        "verification_per_sample.csv beside it with --per-sample; none for a narrowed run)",
     )
     p.add_argument(
         "--variant",
@@ -216,6 +217,28 @@ def resolve_impls(refs: list[str], timeout: float, threads: int) -> dict:
     return out
 
 
+MATRIX_OPTIONS = (
+    "impl",
+    "hidden",
+    "output",
+    "loss",
+    "l2",
+    "sizes",
+    "batch",
+    "dtype",
+    "device",
+    "steps",
+    "full",
+    "variant",
+)
+
+
+def whole_default_run(args: argparse.Namespace) -> bool:
+    """True when every matrix option has its default (the run the committed verification CSV stands for)."""
+    defaults = build_parser().parse_args([])
+    return all(getattr(args, k) == getattr(defaults, k) for k in MATRIX_OPTIONS)
+
+
 def keep_per_sample(executors: dict) -> dict:
     """Only the implementations that give per-sample gradients; one line for each one dropped, and a
     UsageError (exit 2) when none is left."""
@@ -309,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     default_csv = DEFAULT_CSV.with_name("verification_per_sample.csv") if args.per_sample else DEFAULT_CSV
-    csv = Path(args.csv) if args.csv else (default_csv if not args.impl else None)  # only whole-registry runs
+    # only the full default matrix over the whole registry replaces the committed CSV; a narrowed run writes none
+    csv = Path(args.csv) if args.csv else (default_csv if whole_default_run(args) else None)
     try:
         matrix = matrix_from_args(args)
         if csv:

@@ -147,7 +147,7 @@ def case_data(case: Case, matrix: Matrix) -> CaseData:
     spec, n, seed = case.spec, case.n, matrix.seed
     p = init_params(spec, seed=seed, dtype=torch.float64)
     batches = [make_batch(spec, n, seed=seed + 1 + k, dtype=torch.float64) for k in range(matrix.steps)]
-    if spec.loss == "cross_entropy" and spec.C > 2:
+    if spec.loss == "cross_entropy":  # (C = 2 too: one batch all class 0, one all class 1)
         # step 2 lacks the last class, step 3 lacks class 0 (a one-hot/bincount without the class count breaks)
         for k, shift in ((1, 0), (2, 1)):
             if k < len(batches):
