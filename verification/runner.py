@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -387,9 +387,7 @@ class InProcess:
 Executor = InProcess  # or verification.isolate.Isolated: .compiles, .run(case, matrix) -> rows, .close()
 
 
-def run(
-    executors: dict[str, Executor], matrix: Matrix, progress: bool = True, on_case: Callable | None = None
-) -> tuple[list[dict], list[Case]]:
+def run(executors: dict[str, Executor], matrix: Matrix, progress: bool = True) -> tuple[list[dict], list[Case]]:
     """Every planned case of every implementation, with a progress bar on a terminal; returns rows and the plan."""
     from tqdm import tqdm
 

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from reports.reproduced import render
     from verification.data import DataError, load
-    from verification.reproduce.common import Options
+    from verification.reproduce.common import Options, finish
 
     args = build_parser().parse_args(argv)
     names = list(EXPERIMENTS) if "all" in args.names else args.names
@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads < 1:
         print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
         return 2
+    data = None
     try:
         if any(module(n).USES_MNIST for n in names):
-            load(args.mnist)  # fail fast, before any experiment, on missing or corrupt data
+            data = load(args.mnist)  # once for every experiment, and before any: missing or corrupt data fail fast
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -69,16 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         quick=args.quick,
         mnist=args.mnist,
         out=args.out,
-        threads=args.threads,
         progress=not args.quiet,
         extra={"full_loop": args.full_loop},
+        data=data,
     )
     for name in names:
         mod = module(name)
         print(f"== {name}: {mod.TITLE}\n   source: {mod.SOURCE}", flush=True)
         result = mod.run(opts)
-        from verification.reproduce.common import finish
-
         finish(result, opts, mod.data_label(opts))
         pngs = render(opts.out / name)
         width = max(len(r.quantity) for r in result.rows)

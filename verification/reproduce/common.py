@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from reports.atomic import atomic_write
 from reports.reproduced import Comparison, write_summary
+from verification.data import Digits, load
 
 DEFAULT_OUT = Path("reports/results/reproduce")
 
-__all__ = ["DEFAULT_OUT", "Comparison", "Options", "Result", "Timer", "write_csv"]
+__all__ = ["DEFAULT_OUT", "Comparison", "Options", "Result", "Timer", "digits", "write_csv"]
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,9 @@ class Options:
     quick: bool = False  # a small, fast form for CI: same code path, fewer steps/starts
     mnist: Path | None = None  # full MNIST folder (torchvision layout); None = the embedded 5000 digits
     out: Path = DEFAULT_OUT
-    threads: int = 2
     progress: bool = True
     extra: dict = field(default_factory=dict)  # experiment-specific switches (e.g. epfl's full per-sample loop)
+    data: Digits | None = None  # the digits, loaded once by the command line for every experiment of the run
 
 
 @dataclass
@@ -72,6 +72,6 @@ def fmt(v: float, digits: int = 4) -> str:
     return f"{v:.{digits}g}"
 
 
-def torch_threads(n: int) -> None:
-    """Fix torch's thread count for the run (recorded in the summary's note)."""
-    torch.set_num_threads(n)
+def digits(opts: Options) -> Digits:
+    """The run's MNIST digits: those the command line loaded, else loaded now (embedded, or from opts.mnist)."""
+    return opts.data if opts.data is not None else load(opts.mnist)

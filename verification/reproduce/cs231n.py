@@ -18,8 +18,7 @@ import torch
 import impls
 from impls.base import SGD
 from impls.spec import NetSpec
-from verification.data import load
-from verification.reproduce.common import Comparison, Options, Result, Timer, write_csv
+from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy
 
 NAME = "cs231n"
@@ -100,7 +99,7 @@ def run(opts: Options) -> Result:
         {"series": "toy (N=5)", "iteration": i + 1, "loss": v, "val_accuracy": np.nan} for i, v in enumerate(toy_curve)
     ]
 
-    d = load(opts.mnist)
+    d = digits(opts)
     xtr = torch.tensor(d.x_train, dtype=torch.float32) / 255
     mean_image = xtr.mean(0)
     xtr, xte = xtr - mean_image, torch.tensor(d.x_test, dtype=torch.float32) / 255 - mean_image
@@ -184,4 +183,4 @@ def run(opts: Options) -> Result:
 
 def data_label(opts: Options) -> str:
     """What the experiment trained on."""
-    return f"toy: N=5 random points; MNIST: {load(opts.mnist).source}"
+    return f"toy: N=5 random points; MNIST: {digits(opts).source}"

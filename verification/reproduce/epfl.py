@@ -20,8 +20,7 @@ from impls.functional import predict
 from impls.spec import NetSpec
 from verification import oracle
 from verification.compare import tolerance, trajectory_tolerance
-from verification.data import load
-from verification.reproduce.common import Comparison, Options, Result, Timer, write_csv
+from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 
 NAME = "epfl"
 TITLE = "EPFL practical 3: per-sample backprop, 784-50-10 tanh"
@@ -36,7 +35,7 @@ LOOP_PREFIX = 30  # steps of the per-sample loop checked by default (~75 ms each
 def data(opts: Options) -> tuple[torch.Tensor, ...]:
     """1000 train / 1000 test digits (embedded: 100 per class of the train split), normalised with the training
     set's scalar mean and std; targets -zeta everywhere, +zeta at the class."""
-    d = load(opts.mnist)
+    d = digits(opts)
     if opts.mnist is None:
         rows = np.concatenate([np.flatnonzero(d.y_train == c)[: N_TRAIN // 10] for c in range(10)])
         xtr, ytr = d.x_train[rows], d.y_train[rows]
@@ -98,7 +97,8 @@ def run(opts: Options) -> Result:
     oracle.loss_and_grads(p64, d[0].double().numpy(), d[1].double().numpy(), SPEC, kappa=kappa)
     step_tol = max(tolerance(torch.float32, 784, 50, 10, N_TRAIN, kappa[q]) for q in kappa)
     bound = trajectory_tolerance(torch.float32, step_tol, loop_steps)
-    ref_params = _params_after("batched", p0, loop_steps, d)
+    _, ref = train("batched", p0, loop_steps, d, "batched (reference)", False)
+    ref_params = ref.params()
     rel = max(float((net_l.params()[k] - ref_params[k]).abs().max()) for k in p0) / max(
         float(ref_params[k].abs().max()) for k in p0
     )
@@ -137,13 +137,6 @@ def run(opts: Options) -> Result:
         ),
     ]
     return Result(NAME, rows, timer.seconds)
-
-
-def _params_after(impl: str, p0: dict, steps: int, d: tuple) -> dict[str, torch.Tensor]:
-    net = impls.get(impl)(SPEC, p0, SGD(lr=0.1 / len(d[0])))
-    for _ in range(steps):
-        net.step(d[0], d[1])
-    return net.params()
 
 
 def data_label(opts: Options) -> str:

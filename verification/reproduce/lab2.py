@@ -15,8 +15,7 @@ import impls
 from impls.autograd import autograd_loss
 from impls.base import SGD
 from impls.spec import NetSpec, init_params, make_batch
-from verification.data import load
-from verification.reproduce.common import Comparison, Options, Result, Timer, write_csv
+from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy, epoch_batches, normalised
 
 NAME = "lab2"
@@ -47,7 +46,7 @@ def run(opts: Options) -> Result:
 
     timer = Timer()
     err = accumulation_error(opts.seed)
-    xtr, ytr, xte, yte = normalised(load(opts.mnist))
+    xtr, ytr, xte, yte = normalised(digits(opts))
     epochs = 2 if opts.quick else EPOCHS
     rows, final = [], {}
     for series, gamma in (("ExponentialLR(gamma 0.8)", GAMMA), ("constant lr", 1.0)):
@@ -95,4 +94,4 @@ def run(opts: Options) -> Result:
 
 def data_label(opts: Options) -> str:
     """What the experiment trained on."""
-    return load(opts.mnist).source
+    return digits(opts).source

@@ -16,8 +16,7 @@ import impls
 from impls.base import SGD
 from impls.spec import NetSpec, init_params
 from verification.compare import tolerance, trajectory_tolerance
-from verification.data import load
-from verification.reproduce.common import Comparison, Options, Result, Timer, write_csv
+from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy, epoch_batches, normalised
 
 NAME = "umons"
@@ -34,7 +33,7 @@ def run(opts: Options) -> Result:
     from tqdm import tqdm
 
     timer = Timer()
-    d = load(opts.mnist)
+    d = digits(opts)
     xtr, ytr, xte, yte = normalised(d)
     epochs = 2 if opts.quick else EPOCHS
     p0 = init_params(SPEC, seed=opts.seed)
@@ -98,4 +97,4 @@ def run(opts: Options) -> Result:
 
 def data_label(opts: Options) -> str:
     """What the experiment trained on."""
-    return load(opts.mnist).source
+    return digits(opts).source
