@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from benchmarks.workloads import SETS
+from impls.precision import LOW_DTYPES, hardware_reason
 from reports.record import SCHEMA, UNSTABLE_IQR, BenchRecord
 
 WARMUP = 3  # untimed calls before every timed row (after any first call that compiles)
@@ -114,6 +115,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "bench_set": config.getoption("--bench-set"),
         "commit": _git_commit(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        # per device and low precision: "native", or why its rows were skipped (the report says so)
+        "low_precision": {d: {p: hardware_reason(p, d) or "native" for p in LOW_DTYPES} for d in ("cpu", "cuda")},
     }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)

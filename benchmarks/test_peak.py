@@ -1,4 +1,5 @@
-"""The roofline's two ceilings, measured on each device in the same run: fp32 GEMM peak and memory bandwidth."""
+"""The roofline's ceilings, measured on each device in the same run: GEMM peak (fp32, and bf16/fp16 where the
+hardware has them), the GEMM ceilings of the step's own two big products, and memory bandwidth."""
 
 from __future__ import annotations
 
@@ -7,17 +8,22 @@ import torch
 
 from benchmarks.conftest import device_marks, devices, record, time_it
 from benchmarks.workloads import MNIST
+from impls.precision import LOW_DTYPES, hardware_reason
+
+PEAK_PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def _gemm_shapes(device: str, bench_set: str) -> list[tuple[str, int, int, int]]:
-    """(name, M, K, N): a large square matmul, and the net's largest matmul shapes (forward X.W1^T and dW1)."""
+    """(name, M, K, N): a large square matmul, and the step's two big products alone (forward X.W1^T and dW1 =
+    da1^T X) at each large batch size of the set: the ceiling the BLAS reaches on exactly the step's shapes."""
     square = 8192 if device == "cuda" else (1024 if bench_set == "quick" else 2048)
-    n = 8192 if bench_set == "quick" else 60000
-    return [
-        (f"square-{square}", square, square, square),
-        (f"net-forward-{n}x{MNIST.D}x{MNIST.H}", n, MNIST.D, MNIST.H),
-        (f"net-dW1-{MNIST.H}x{n}x{MNIST.D}", MNIST.H, n, MNIST.D),
-    ]
+    shapes = [(f"square-{square}", square, square, square)]
+    for n in (8192,) if bench_set == "quick" else (8192, 60000):
+        shapes += [
+            (f"net-forward-{n}x{MNIST.D}x{MNIST.H}", n, MNIST.D, MNIST.H),
+            (f"net-dW1-{MNIST.H}x{n}x{MNIST.D}", MNIST.H, n, MNIST.D),
+        ]
+    return shapes
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -25,21 +31,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params = []
         for name, marks in device_marks(metafunc.config):
             shapes = _gemm_shapes(name, metafunc.config.getoption("--bench-set"))
-            params += [pytest.param(name, s, marks=marks, id=f"{name}-{s[0]}") for s in shapes]
-        metafunc.parametrize(("device", "gemm"), params)
+            for prec in PEAK_PRECISIONS:
+                reason = hardware_reason(prec, name) if prec in LOW_DTYPES else None
+                m = [*marks, *([pytest.mark.skip(reason=f"{prec} peak: {reason}")] if reason else [])]
+                for s in shapes if prec == "fp32" else shapes[:1]:  # low precisions: the square peak only
+                    params.append(pytest.param(name, s, prec, marks=m, id=f"{name}-{s[0]}-{prec}"))
+        metafunc.parametrize(("device", "gemm", "precision"), params)
     elif "device" in metafunc.fixturenames:
         metafunc.parametrize("device", devices(metafunc.config))
 
 
-def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int]) -> None:
-    """C = A @ B in fp32 (TF32 off), output preallocated: achieved GFLOP/s = 2 M K N / median."""
+def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int], precision: str) -> None:
+    """C = A @ B in `precision` (TF32 off), output preallocated: achieved GFLOP/s = 2 M K N / median."""
     name, M, K, N = gemm
-    a = torch.randn(M, K, device=device)
-    b = torch.randn(K, N, device=device)
-    out = torch.empty(M, N, device=device)
+    dtype = LOW_DTYPES.get(precision, torch.float32)
+    a = torch.randn(M, K, device=device, dtype=dtype)
+    b = torch.randn(K, N, device=device, dtype=dtype)
+    out = torch.empty(M, N, device=device, dtype=dtype)
     time_it(benchmark, lambda: torch.mm(a, b, out=out), device, f"peak ({device})", warmup=1)
-    ref = (a[:64].double() @ b.double()).float()
-    assert torch.allclose(out[:64], ref, rtol=1e-3, atol=1e-3 * K**0.5)
+    ref = a[:64].double() @ b.double()
+    # fp32 accumulation, the result rounded once to the format: |err| <= u |ref| + gamma_K sum|a b| (<= 1e-3 sqrt K)
+    u = {"fp32": 2.0**-24, "bf16": 2.0**-8, "fp16": 2.0**-11}[precision]
+    assert torch.allclose(out[:64].double(), ref, rtol=2 * u + 1e-3, atol=1e-3 * K**0.5)
     median = benchmark.stats.stats.median
     flops = 2 * M * K * N
     record(
@@ -47,6 +60,7 @@ def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int]) -> N
         kind="peak_gemm",
         device=device,
         workload=name,
+        precision=precision,
         impl="torch.mm",
         flops=flops,
         gflops=flops / median / 1e9,

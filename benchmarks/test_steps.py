@@ -13,6 +13,7 @@ import impls
 from benchmarks.conftest import device_marks, record, sync, time_it
 from benchmarks.workloads import WORKLOADS, Workload, bytes_per_step, select
 from impls.base import SGD
+from impls.precision import LOW_DTYPES, build, precision_reason
 from impls.spec import init_params, make_batch
 from verification import oracle
 from verification.compare import compare, tolerance
@@ -41,10 +42,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for name in _impl_names(config):
             cls = impls.get(name)
             for dev_name, marks in device_marks(config):
-                precisions = ["fp32"] + (["tf32"] if dev_name == "cuda" and w.large else [])
+                # low precisions where they matter: the large, GEMM-bound workloads
+                precisions = ["fp32"] + ((["tf32"] if dev_name == "cuda" else []) + ["bf16", "fp16"] if w.large else [])
                 for prec in precisions:
                     m = list(marks)
                     reason = cls.unsupported_reason(w.spec, dev_name, torch.float32)
+                    if not reason and prec in LOW_DTYPES:
+                        reason = precision_reason(cls, prec, dev_name, torch.float32)
                     if reason:
                         m.append(pytest.mark.skip(reason=f"{name}: {reason}"))
                     elif cls.per_sample and cap and w.n > cap:
@@ -81,13 +85,13 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
     try:
         p = init_params(spec, seed=0, dtype=torch.float32, device=device)
         x, t = make_batch(spec, n, seed=1, dtype=torch.float32, device=device)  # inputs allocated before timing
-        impl = cls(spec, p, SGD(lr=0.01, momentum=0.9))
+        impl = build(cls, spec, p, SGD(lr=0.01, momentum=0.9), "fp32" if tf32 else precision)
 
         start = time.perf_counter()
         loss, grads = impl.step(x, t)  # first call: compiles where the implementation compiles
         sync(device)
         first_call_s = time.perf_counter() - start
-        _check_against_oracle(w, loss, grads, tf32)
+        _check_against_oracle(w, loss, grads, precision)
         compilations = getattr(impl, "compilations", None)
         stance = torch.compiler.set_stance("fail_on_recompile") if cls.compiles else None
         time_it(benchmark, lambda: impl.step(x, t), device, f"{w.name} ({device})", during=stance)
@@ -124,13 +128,15 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
     assert recompiles == 0, f"{impl_name} recompiled {recompiles} time(s) during timing"
 
 
-def _check_against_oracle(workload: Workload, loss, grads, tf32: bool) -> None:
-    """A benchmark that checks its result cannot time a broken step (TF32 rows get the TF32 unit roundoff)."""
+def _check_against_oracle(workload: Workload, loss, grads, precision: str) -> None:
+    """A benchmark that checks its result cannot time a broken step (TF32 rows get the TF32 unit roundoff, bf16 and
+    fp16 rows their derived low-precision tolerance)."""
     ref, kappa = _oracle(workload)
     spec = workload.spec
     for q in ("loss", "W1", "b1", "W2", "b2"):
-        tol = tolerance(torch.float32, spec.D, spec.H, spec.C, workload.n, kappa[q])
-        if tf32:
+        low = precision if precision in LOW_DTYPES else "fp32"
+        tol = tolerance(torch.float32, spec.D, spec.H, spec.C, workload.n, kappa[q], low)
+        if precision == "tf32":
             tol *= 2.0**13  # TF32 keeps 10 mantissa bits: unit roundoff 2^-11 instead of 2^-24
         got = loss if q == "loss" else grads[q]
         check = compare(q, got, np.asarray(ref[q]), tol)

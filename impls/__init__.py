@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[Implementation]] = {}
-_NOT_IMPLS = {"base", "spec", "functional"}
+_NOT_IMPLS = {"base", "spec", "functional", "precision"}
 
 
 class UnknownImplementation(KeyError):

@@ -8,6 +8,7 @@ from torch import Tensor
 from impls import register
 from impls.base import SGD, Grads, ManualSGD
 from impls.functional import activate
+from impls.precision import PRECISIONS
 from impls.spec import NetSpec
 
 
@@ -29,6 +30,7 @@ class Autograd(ManualSGD):
     """torch.autograd on leaf tensors; the update is the shared manual momentum step."""
 
     summary = "raw tensors with requires_grad, loss.backward()"
+    precisions = PRECISIONS
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         super().__init__(spec, params, sgd)

@@ -41,6 +41,8 @@ class Implementation(ABC):
     compiles: ClassVar[bool] = False
     #: True when the step's cost or memory is per sample (Python loop, per-sample grads): benchmarks cap its N.
     per_sample: ClassVar[bool] = False
+    #: precisions the step can run in (impls.precision): low ones under torch.autocast, so torch implementations only
+    precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     #: True when per_sample_grads() is implemented (verified by python -m verification --per-sample).
     gives_per_sample_grads: ClassVar[bool] = False
 

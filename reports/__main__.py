@@ -56,6 +56,21 @@ def choose_runs(df: pd.DataFrame, wanted: list[str] | None) -> tuple[pd.DataFram
     return df[mask], lines
 
 
+def low_precision_lines(runs: list, shown: set[str]) -> list[str]:
+    """'run NAME, cpu: bf16 native; fp16 <why not>' for each run shown that recorded it (older runs did not)."""
+    out = []
+    for run in runs:
+        info = run.machine_info["twolayer"].get("low_precision")
+        if run.name in shown:
+            if not isinstance(info, dict):
+                out.append(f"run {run.name}: not recorded (benchmarked before the bf16/fp16 rows existed)")
+                continue
+            for device, formats in info.items():
+                text = "; ".join(f"{p} {why}" for p, why in formats.items())
+                out.append(f"run {run.name}, {device}: {text}")
+    return out
+
+
 def build(
     inputs: list[Path],
     out: Path,
@@ -118,7 +133,7 @@ def build(
     extra, rwarn = section(reproduced, out)
     for w in rwarn:
         print(w, file=sys.stderr)
-    text = write_summary(view, ver, made, n_cross, out, warnings, used)
+    text = write_summary(view, ver, made, n_cross, out, warnings, used, low_precision_lines(runs, set(view["run"])))
     md = atomic_write_text(out / "README.md", text + extra)
     n_plots = sum(p is not None for p in made.values())
     print(f"read {len(runs)} run(s), {len(df)} rows; wrote {csv}, {md} and {n_plots} plots in {plot_dir}")

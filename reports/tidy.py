@@ -9,6 +9,8 @@ from reports.load import Run
 from reports.record import STEP_KINDS, UNSTABLE_IQR
 
 KEY = ["impl", "device", "workload", "precision"]
+SQUARE_PREFIX = "square-"  # benchmarks/test_peak.py names its square GEMM so; the others are the step's own shapes
+LOW_PRECISIONS = ("bf16", "fp16")
 #: the record's fields that become columns as they are
 RECORD_COLUMNS = (
     *KEY,
@@ -99,9 +101,13 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
         return pd.DataFrame(columns=COLUMNS)
     df["iqr_over_median"] = df["iqr"] / df["median"]
     df["unstable"] = df["iqr_over_median"] > UNSTABLE_IQR
-    peaks = df[df["kind"] == "peak_gemm"].groupby(["run", "device"])["gflops"].max().rename("peak_gflops")
+    # each row's roofline uses the square-GEMM peak of its own precision (bf16/fp16), else the fp32 one (fp32, TF32)
+    gemm = df[(df["kind"] == "peak_gemm") & df["workload"].str.startswith(SQUARE_PREFIX)]
+    peaks = gemm.groupby(["run", "device", "precision"])["gflops"].max().rename("peak_gflops")
     bw = df[df["kind"] == "peak_bandwidth"].groupby(["run", "device"])["_gbs"].max().rename("bandwidth_gbs")
-    df = df.join(peaks, on=["run", "device"]).join(bw, on=["run", "device"]).drop(columns="_gbs")
+    df["_peak_precision"] = np.where(df["precision"].isin(LOW_PRECISIONS), df["precision"], "fp32")
+    df = df.join(peaks, on=["run", "device", "_peak_precision"]).join(bw, on=["run", "device"])
+    df = df.drop(columns=["_gbs", "_peak_precision"])
     is_step = df["kind"].isin(STEP_KINDS)
     compute_s = df["flops"] / (df["peak_gflops"] * 1e9)
     memory_s = df["bytes"] / (df["bandwidth_gbs"] * 1e9)

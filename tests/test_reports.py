@@ -418,3 +418,53 @@ def test_cpu_only_inputs_draw_no_cuda_plot_and_say_why(runs: Path, tmp_path: Pat
     assert main([str(runs / "cpu.json"), "--out", str(out)]) == 0
     assert not (out / "plots" / "cpu_vs_cuda.png").exists()
     assert "No plot: the runs shown hold no CUDA rows" in (out / "README.md").read_text()
+
+
+def _peak(device: str, workload: str, gflops: float, precision: str = "fp32") -> dict:
+    return {
+        "name": "test_gemm_peak",
+        "stats": {"median": 0.01, "min": 0.01, "mean": 0.01, "iqr": 0.0, "rounds": 5},
+        "extra_info": {
+            "kind": "peak_gemm",
+            "device": device,
+            "workload": workload,
+            "gflops": gflops,
+            "impl": "torch.mm",
+            "precision": precision,
+            "schema": SCHEMA,
+        },
+    }
+
+
+def test_bf16_rows_use_their_own_peak_and_the_gap_is_split_into_kernel_and_ours(tmp_path: Path) -> None:
+    """A bf16 row's roofline comes from the bf16 square peak of the same run; the summary gives its speed-up over
+    fp32, and splits the fp32 gap at batch 8192 into the BLAS on the step's own shapes vs the rest of the step."""
+    run = _run("cpu", 1.0)
+    run["machine_info"]["twolayer"]["low_precision"] = {"cpu": {"bf16": "native", "fp16": "no native fp16 here"}}
+    n = 8192
+    fp32 = _bench("numpy_flat", "cpu", f"batch-{n}", n, 0.004, large=True)
+    bf16 = _bench("batched", "cpu", f"batch-{n}", n, 0.001, large=True, precision="bf16")
+    run["benchmarks"] += [
+        fp32,
+        bf16,
+        _peak("cpu", "square-2048", 720.0, "bf16"),
+        _peak("cpu", f"net-forward-{n}x784x30", 90.0),
+        _peak("cpu", f"net-dW1-30x{n}x784", 120.0),
+    ]
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "cpu.json").write_text(json.dumps(run))
+    out = tmp_path / "out"
+    assert main([str(raw), "--out", str(out), "--reproduced", str(tmp_path)]) == 0
+    df = pd.read_csv(out / "benchmarks.csv")
+    row = df[(df["workload"] == f"batch-{n}") & (df["precision"] == "bf16")].iloc[0]
+    assert row["peak_gflops"] == 720.0
+    assert row["roofline_eff"] == pytest.approx(bf16["extra_info"]["flops"] / 720e9 / 0.001)
+    assert df[(df["workload"] == f"batch-{n}") & (df["precision"] == "fp32")].iloc[0]["peak_gflops"] == 180.0
+    summary = (out / "README.md").read_text()
+    assert f"| cpu: Test CPU | batch-{n} | bf16 | batched | 1,000 | 4,000 | 4.00× | 720 |" in summary
+    assert "cpu: bf16 native; fp16 no native fp16 here" in summary
+    flops = 2 * n * 784 * 30
+    t_shape = flops / 90e9 + flops / 120e9
+    kernel, ours = 2 * flops / 180e9 / t_shape, t_shape / 0.004
+    assert f"| 90 | 120 | {kernel * 100:.0f} | {ours * 100:.0f} |" in summary

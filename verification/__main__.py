@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 import impls
+from impls.precision import PRECISIONS, hardware_reason
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from reports.atomic import atomic_write, check_writable
 from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
@@ -25,7 +26,7 @@ DEFAULT_CSV = Path("reports/results/verification.csv")
 #: oracle's NumPy and the checked code then do not fight over the cores); the thread count is in every CSV row
 DEFAULT_THREADS = 1
 #: the options a failure can concentrate on, in the order the summary names them
-FACETS = ("hidden", "output", "loss_fn", "l2", "shape", "N", "dtype", "device", "variant")
+FACETS = ("hidden", "output", "loss_fn", "l2", "shape", "N", "dtype", "precision", "device", "variant")
 
 
 class UsageError(Exception):
@@ -93,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="check per-sample gradients (N, ...) of the implementations that give them (vmap, loop, batched), "
         "each sample against the oracle's, instead of loss, batch gradients and trajectory",
     )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="compute precision (default fp32); bf16/fp16 run the float32 cases under torch.autocast, with the "
+        "tolerance derived from that format's unit roundoff, for the implementations that support it",
+    )
+    p.add_argument(
+        "--allow-emulated",
+        action="store_true",
+        help="run a --precision this hardware lacks (torch emulates it in software): checks the arithmetic",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -145,10 +158,30 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
     batches = _ints(args.batch, "batch")
     m = Matrix(hidden, output, loss, l2, sizes, batches, dtypes, devices, args.steps, full=args.full, variants=variants)
     m.per_sample = args.per_sample
+    m.precision, m.allow_emulated = args.precision, args.allow_emulated
+    if m.precision != "fp32":
+        check_precision(m, explicit_dtype=args.dtype != build_parser().get_default("dtype"))
     if not m.specs():
         raise UsageError("no sensible configuration in that selection (cross_entropy needs --output identity)")
     check_memory(m)
     return m
+
+
+def check_precision(m: Matrix, explicit_dtype: bool) -> None:
+    """A low precision needs float32 cases, no --per-sample, and hardware that has it (or --allow-emulated)."""
+    if m.per_sample:
+        raise UsageError(f"--per-sample checks fp32 per-sample gradients; not with --precision {m.precision}")
+    if "float32" not in m.dtypes or (explicit_dtype and "float64" in m.dtypes):
+        raise UsageError(f"--precision {m.precision} runs float32 parameters under autocast; use --dtype float32")
+    m.dtypes = ("float32",)
+    if not m.allow_emulated:
+        reasons = [f"{d}: {r}" for d in m.devices if (r := hardware_reason(m.precision, d))]
+        if len(reasons) == len(m.devices):
+            raise UsageError(
+                f"--precision {m.precision}: unsupported here ({'; '.join(reasons)}); "
+                "--allow-emulated checks the arithmetic anyway"
+            )
+        m.devices = tuple(d for d in m.devices if not hardware_reason(m.precision, d))
 
 
 def case_bytes(D: int, H: int, C: int, n: int, steps: int) -> int:
@@ -217,7 +250,7 @@ def resolve_impls(refs: list[str], timeout: float, threads: int) -> dict:
     return out
 
 
-MATRIX_OPTIONS = (
+MATRIX_OPTIONS = (  # not per_sample, precision, allow_emulated: those runs have a default CSV of their own
     "impl",
     "hidden",
     "output",
@@ -237,6 +270,22 @@ def whole_default_run(args: argparse.Namespace) -> bool:
     """True when every matrix option has its default (the run the committed verification CSV stands for)."""
     defaults = build_parser().parse_args([])
     return all(getattr(args, k) == getattr(defaults, k) for k in MATRIX_OPTIONS)
+
+
+def keep_precision(executors: dict, precision: str) -> dict:
+    """Only the implementations that run in `precision`; one line for each one dropped, and a UsageError (exit 2)
+    when none is left. (Plug-ins run in any precision: the user's function is called under autocast.)"""
+    keep = {}
+    for name, ex in executors.items():
+        cls = getattr(ex, "cls", None)
+        if cls is None or precision in cls.precisions:
+            keep[name] = ex
+        else:
+            print(f"unsupported: {name} runs in {', '.join(cls.precisions)} only, not {precision}", file=sys.stderr)
+            ex.close()
+    if not keep:
+        raise UsageError(f"--precision {precision}: none of the selected implementations runs in {precision}")
+    return keep
 
 
 def keep_per_sample(executors: dict) -> dict:
@@ -287,7 +336,8 @@ def failures(df: pd.DataFrame, csv: Path | None, per_group: int = 3) -> list[str
     out = []
     for (impl, quantity), group in bad.groupby(["impl", "quantity"], sort=False):
         for _, r in group.head(per_group).iterrows():
-            cfg = f"{r.hidden}/{r.output} {r.loss_fn} l2={r.l2:g} {r.D}-{r.H}-{r.C} N={r.N} {r['dtype']} {r.device}"
+            dtype = r["dtype"] if r.precision == "fp32" else f"{r['dtype']}/{r.precision}"
+            cfg = f"{r.hidden}/{r.output} {r.loss_fn} l2={r.l2:g} {r.D}-{r.H}-{r.C} N={r.N} {dtype} {r.device}"
             cfg += "" if r.variant == "normal" else f" {r.variant}"
             if r.status == "error":
                 out.append(f"ERROR {impl} [{cfg}]: {r.problem}")
@@ -331,7 +381,8 @@ def concentration(df: pd.DataFrame) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
-    default_csv = DEFAULT_CSV.with_name("verification_per_sample.csv") if args.per_sample else DEFAULT_CSV
+    suffix = "_per_sample" if args.per_sample else ("" if args.precision == "fp32" else f"_{args.precision}")
+    default_csv = DEFAULT_CSV.with_name(f"verification{suffix}.csv")
     # only the full default matrix over the whole registry replaces the committed CSV; a narrowed run writes none
     csv = Path(args.csv) if args.csv else (default_csv if whole_default_run(args) else None)
     try:
@@ -342,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         executors = resolve_impls(args.impl, args.timeout, args.threads)
         if matrix.per_sample:
             executors = keep_per_sample(executors)
+        if matrix.precision != "fp32":
+            executors = keep_precision(executors, matrix.precision)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -375,7 +428,12 @@ def main(argv: list[str] | None = None) -> int:
         print("NOTHING VERIFIED: every configuration was unsupported")
         return 1
     n_ok = int((df["status"] == "ok").sum())
-    print(f"OK: {n_ok} checks in {len(plan)} planned cases match the float64 oracle ({args.threads} torch thread(s))")
+    where = "" if matrix.precision == "fp32" else f", computed in {matrix.precision}"
+    emulated = " (emulated)" if matrix.precision != "fp32" and matrix.allow_emulated else ""
+    print(
+        f"OK: {n_ok} checks in {len(plan)} planned cases match the float64 oracle{where}{emulated} "
+        f"({args.threads} torch thread(s))"
+    )
     return 0
 
 

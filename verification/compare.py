@@ -15,6 +15,20 @@ For float32 that is ~1.2e-7 * k * kappa; for float64 ~2.2e-16 * k * kappa. A K-s
 accumulates at most K such gradient errors plus one rounding of each update per step, so the final
 parameters get  K * (max_Q tol_Q + 2u)  relative to max|W_ref|. tests/test_tolerance.py checks the bound
 against a float32 evaluation of the oracle itself, which must fall inside it.
+
+Low precision (bf16 u_l = 2^-8, fp16 u_l = 2^-11, under torch.autocast: impls.precision): every matrix product
+rounds its inputs to the low format and its result back to it, but accumulates in fp32 (oneDNN/MKL/cuBLAS), and
+every elementwise op rounds its result to the low format. So the k-dependent part keeps the fp32 gamma_k, and
+each rounding to the low format adds u_l relative to the magnitudes flowing through it (derivatives <= 1).
+Counting the roundings on the longest chain, x -> a1 -> h -> z -> y -> dz -> dh -> da1 -> dW1 (two inputs and
+one output per product, one output per elementwise op), gives LOW_PRECISION_ROUNDINGS = 16:
+
+    tol_low = 2 * (16 * u_l + gamma_k(u_fp32)) * kappa_Q       (bf16: ~0.125 kappa; fp16: ~0.016 kappa)
+
+The update stays in fp32 (master weights), so the trajectory bound is K * (tol_low + 2 u_fp32). What such a
+check can see: a bug whose effect on a quantity exceeds tol_low relative to its largest entry -- a transposed
+product, a wrong derivative, a missing term, a factor of 2 -- and not one below it (in bf16 an error of a few
+percent, e.g. an L2 coefficient off by 5%, or one wrong sample's term among 64).
 """
 
 from __future__ import annotations
@@ -26,6 +40,9 @@ import torch
 
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.float64: 2.0**-53}
 ELEMENTWISE_ULPS = 8
+#: unit roundoff of the compute precisions below float32 (8 and 11 significand bits)
+LOW_UNIT_ROUNDOFF = {"bf16": 2.0**-8, "fp16": 2.0**-11}
+LOW_PRECISION_ROUNDINGS = 16
 
 
 def gamma(k: int, u: float) -> float:
@@ -33,9 +50,13 @@ def gamma(k: int, u: float) -> float:
     return k * u / (1 - k * u)
 
 
-def tolerance(dtype: torch.dtype, D: int, H: int, C: int, n: int, kappa: float) -> float:
-    """Normwise relative error bound for one quantity computed in `dtype` (see the module docstring)."""
-    return 2.0 * gamma(D + H + C + n + ELEMENTWISE_ULPS, UNIT_ROUNDOFF[dtype]) * kappa
+def tolerance(dtype: torch.dtype, D: int, H: int, C: int, n: int, kappa: float, precision: str = "fp32") -> float:
+    """Normwise relative error bound for one quantity computed in `dtype`, or in a low `precision` with fp32
+    accumulation (see the module docstring)."""
+    k_part = gamma(D + H + C + n + ELEMENTWISE_ULPS, UNIT_ROUNDOFF[dtype])
+    if precision == "fp32":
+        return 2.0 * k_part * kappa
+    return 2.0 * (LOW_PRECISION_ROUNDINGS * LOW_UNIT_ROUNDOFF[precision] + k_part) * kappa
 
 
 def trajectory_tolerance(dtype: torch.dtype, step_tol: float, steps: int) -> float:

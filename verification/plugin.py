@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from impls.base import SGD, Grads, ManualSGD, apply_sgd
+from impls.precision import PRECISIONS
 from impls.spec import NetSpec
 
 UserFn = Callable[[dict[str, Tensor], Tensor, Tensor, NetSpec], tuple[Tensor, dict[str, Tensor]]]
@@ -74,6 +75,12 @@ class InputMutated(RuntimeError):
     """The plug-in changed a tensor it was given (params, x or t) in place; callers rely on their tensors."""
 
 
+def _autocast_dtype(p: Tensor) -> torch.dtype | None:
+    """The low dtype autocast is computing in on p's device, or None (gradients may come back in it)."""
+    device = p.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+
+
 def plugin_class(ref: str) -> type[ManualSGD]:
     """An implementation class whose loss_and_grads calls the user's function on copies of the parameters."""
     fn = load_function(ref)
@@ -81,6 +88,7 @@ def plugin_class(ref: str) -> type[ManualSGD]:
     class Plugin(ManualSGD):
         name = ref
         summary = f"user function {ref}"
+        precisions = PRECISIONS  # a low precision calls the function under torch.autocast
 
         def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
             super().__init__(spec, params, sgd)
@@ -109,7 +117,7 @@ def plugin_class(ref: str) -> type[ManualSGD]:
                 for k in shapes
                 if not isinstance(grads.get(k), Tensor)
                 or tuple(grads[k].shape) != shapes[k]
-                or grads[k].dtype != self._p[k].dtype
+                or grads[k].dtype not in (self._p[k].dtype, _autocast_dtype(self._p[k]))
             ]
             if bad:
                 self.update_skipped = f"update not applied: gradient {', '.join(bad)} missing, misshapen or mistyped"

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from impls.base import SGD, CompileError, Implementation, UnsupportedConfig
 from impls.functional import activate
+from impls.precision import build
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec, all_specs, init_params, make_batch
 from verification import oracle
 from verification.compare import Check, Returned, compare, tolerance, trajectory_tolerance
@@ -34,7 +35,9 @@ QUANTITIES = ("loss", "W1", "b1", "W2", "b2")
 VARIANTS = ("normal", "large-logits", "exact-zeros")
 LARGE_LOGIT = 800.0  # > log(max float64) = 709.8 > log(max float32) = 88.7: an unshifted exp() overflows
 #: the identity of one case in the CSV (one case = several rows, one per quantity)
-CASE_KEY = ("impl", "hidden", "output", "loss_fn", "l2", "D", "H", "C", "N", "dtype", "device", "variant")
+CASE_KEY = (
+    "impl", "hidden", "output", "loss_fn", "l2", "D", "H", "C", "N", "dtype", "precision", "device", "variant",
+)  # fmt: skip
 COLUMNS = (
     *CASE_KEY,
     "threads",
@@ -58,20 +61,24 @@ class Case:
     dtype: str
     device: str
     variant: str = "normal"
+    precision: str = "fp32"  # compute precision (impls.precision): bf16/fp16 run the float32 case under autocast
 
     @property
     def label(self) -> str:
-        """'sigmoid/identity sse l2=0 5-4-3 N=7 float32 cpu' (+ the variant when not normal)."""
+        """'sigmoid/identity sse l2=0 5-4-3 N=7 float32 cpu' (+ the precision and variant when not the default)."""
         s = self.spec
-        text = f"{s.hidden}/{s.output} {s.loss} l2={s.l2:g} {s.D}-{s.H}-{s.C} N={self.n} {self.dtype} {self.device}"
+        dtype = self.dtype if self.precision == "fp32" else f"{self.dtype}/{self.precision}"
+        text = f"{s.hidden}/{s.output} {s.loss} l2={s.l2:g} {s.D}-{s.H}-{s.C} N={self.n} {dtype} {self.device}"
         return text if self.variant == "normal" else f"{text} {self.variant}"
 
 
-def variants_for(spec: NetSpec) -> tuple[str, ...]:
-    """The data variants that exercise this spec's corners (large logits need softmax, exact zeros need ReLU)."""
+def variants_for(spec: NetSpec, precision: str = "fp32") -> tuple[str, ...]:
+    """The data variants that exercise this spec's corners (large logits need softmax, exact zeros need ReLU).
+    Not large-logits in bf16/fp16: a logit of 800 carries an absolute error of 800 u (3.1 in bf16, 0.4 in fp16),
+    so its softmax has no accuracy to check (the derived tolerance exceeds 1)."""
     return (
         "normal",
-        *(("large-logits",) if spec.loss == "cross_entropy" else ()),
+        *(("large-logits",) if spec.loss == "cross_entropy" and precision == "fp32" else ()),
         *(("exact-zeros",) if spec.hidden == "relu" else ()),
     )
 
@@ -96,6 +103,8 @@ class Matrix:
     full: bool = False  # False: implementations that compile get a covering subset (compiles cost seconds)
     variants: tuple[str, ...] = VARIANTS
     per_sample: bool = False  # check per-sample gradients (N, ...) instead of loss, batch gradients and trajectory
+    precision: str = "fp32"  # fp32, or bf16/fp16 under autocast (float32 cases only)
+    allow_emulated: bool = False  # run a low precision the hardware lacks (software emulation) to check the arithmetic
 
     def specs(self, sizes: tuple[tuple[int, int, int], ...] | None = None) -> list[NetSpec]:
         """Every sensible combination of the chosen activations, losses and L2 values, for each size."""
@@ -113,10 +122,11 @@ class Matrix:
         if compiles and not self.full:
             specs = covering_subset(self.specs(self.sizes[:1]))
             batches = tuple(sorted(set(batches)))[:2]
-        for spec, n, dtype, device in itertools.product(specs, batches, self.dtypes, self.devices):
-            for variant in variants_for(spec):
+        dtypes = self.dtypes if self.precision == "fp32" else tuple(d for d in self.dtypes if d == "float32")
+        for spec, n, dtype, device in itertools.product(specs, batches, dtypes, self.devices):
+            for variant in variants_for(spec, self.precision):
                 if variant in self.variants:
-                    yield Case(impl, spec, n, dtype, device, variant)
+                    yield Case(impl, spec, n, dtype, device, variant, self.precision)
 
 
 def covering_subset(specs: list[NetSpec]) -> list[NetSpec]:
@@ -188,6 +198,7 @@ def case_row(case: Case, threads: int, **fields: object) -> dict:
         "C": s.C,
         "N": case.n,
         "dtype": case.dtype,
+        "precision": case.precision,
         "device": case.device,
         "variant": case.variant,
         "threads": threads,
@@ -239,7 +250,7 @@ def execute(case: Case, cls: type[Implementation], matrix: Matrix) -> Outputs:
     out = Outputs(threads=torch.get_num_threads())
     p, batches, sgd = case_tensors(case, matrix)
     try:
-        impl = cls(case.spec, p, sgd)
+        impl = build(cls, case.spec, p, sgd, case.precision, matrix.allow_emulated)
         if matrix.per_sample:
             grads = impl.per_sample_grads(*batches[0])
             out.grads = {k: _portable(grads.get(k)) for k in QUANTITIES[1:]}
@@ -276,13 +287,13 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
     ref_loss, ref_grads = oracle.loss_and_grads(p64, *b64[0], spec, kappa=kappa)
     ref = {"loss": ref_loss, **ref_grads}
     ref32 = None
-    if dtype == torch.float32:
+    if dtype == torch.float32 and case.precision == "fp32":
         l32, g32 = oracle.loss_and_grads(p64, *b64[0], spec, dtype=np.float32)
         ref32 = {"loss": l32, **g32}
     got = {"loss": out.loss, **out.grads}
     rows, tols = [], []
     for q in QUANTITIES:
-        tol = tolerance(dtype, spec.D, spec.H, spec.C, case.n, kappa[q])
+        tol = tolerance(dtype, spec.D, spec.H, spec.C, case.n, kappa[q], case.precision)
         tols.append(tol)
         check = compare(q, got.get(q), ref[q], tol, dtype=dtype)
         ref32_err = compare(q, ref32[q], ref[q], tol).max_rel_err if ref32 else None

@@ -1,0 +1,152 @@
+"""bf16/fp16 under autocast: really run in the low format, checked at the derived tolerance, refused with the reason
+where the hardware, the implementation or the dtype cannot run it -- never silently run in fp32."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import impls
+from impls import precision
+from impls.base import SGD
+from impls.precision import UnsupportedPrecision, build, hardware_reason, precision_reason
+from impls.spec import NetSpec, init_params, make_batch
+from verification import __main__ as cli
+from verification import oracle
+from verification.compare import tolerance
+from verification.runner import Case, Matrix, run_case
+
+ROOT = Path(__file__).resolve().parents[1]
+PLUGINS = ROOT / "tests" / "plugins"
+SPEC = NetSpec(5, 4, 3, "tanh", "identity", "cross_entropy", l2=0.1)
+LOW = ["bf16", "fp16"]
+
+
+@pytest.mark.parametrize("name", ["batched", "autograd", "module"])
+@pytest.mark.parametrize("prec", LOW)
+def test_low_precision_passes_its_tolerance_and_is_really_low(name: str, prec: str) -> None:
+    """Every quantity inside the derived bf16/fp16 tolerance, and the gradient error far above the same case's
+    fp32 error (> 30x; measured ~1e3-1e4x): proof the step ran in the low format, not silently in fp32."""
+    m = Matrix(precision=prec, allow_emulated=True)
+    rows = run_case(Case(name, SPEC, 64, "float32", "cpu", precision=prec), impls.get(name), m)
+    assert {r["status"] for r in rows} == {"ok"}, [r["problem"] for r in rows if r["status"] != "ok"]
+    assert {r["precision"] for r in rows} == {prec}
+    fp32 = run_case(Case(name, SPEC, 64, "float32", "cpu"), impls.get(name), Matrix())
+    err = {r["quantity"]: r["max_rel_err"] for r in fp32}
+    assert next(r for r in rows if r["quantity"] == "W1")["max_rel_err"] > 30 * err["W1"]
+
+
+def test_autocast_wrapper_returns_the_parameters_dtype() -> None:
+    p = init_params(SPEC)
+    step = build(impls.get("batched"), SPEC, p, SGD(0.1, 0.9), "bf16", allow_emulated=True)
+    loss, grads = step.step(*make_batch(SPEC, 7))
+    assert loss.dtype == torch.float32 and {g.dtype for g in grads.values()} == {torch.float32}
+    assert step.params()["W1"].dtype == torch.float32  # fp32 master weights
+
+
+def test_low_precision_tolerance_is_derived_from_the_unit_roundoff() -> None:
+    """2 (16 u_low + gamma_k(u_fp32)) kappa: bf16 u = 2^-8, fp16 u = 2^-11."""
+    k = 5 + 4 + 3 + 64 + 8
+    g32 = k * 2.0**-24 / (1 - k * 2.0**-24)
+    assert tolerance(torch.float32, 5, 4, 3, 64, 1.0, "bf16") == pytest.approx(2 * (16 * 2.0**-8 + g32))
+    assert tolerance(torch.float32, 5, 4, 3, 64, 3.0, "fp16") == pytest.approx(6 * (16 * 2.0**-11 + g32))
+
+
+@pytest.mark.parametrize(
+    ("cls_name", "prec", "dtype", "expected"),
+    [
+        ("numpy_flat", "bf16", torch.float32, "numpy_flat runs in fp32 only, not bf16"),
+        ("batched", "bf16", torch.float64, "bf16 autocast applies to float32 parameters, not float64"),
+        ("batched", "int8", torch.float32, "unknown precision 'int8'; choose from fp32, bf16, fp16"),
+    ],
+)
+def test_unsupported_precision_says_why(cls_name: str, prec: str, dtype: torch.dtype, expected: str) -> None:
+    assert precision_reason(impls.get(cls_name), prec, "cpu", dtype, allow_emulated=True) == expected
+    with pytest.raises(UnsupportedPrecision, match=expected.split(";")[0]):
+        build(impls.get(cls_name), SPEC, init_params(SPEC, dtype=dtype), SGD(), prec, allow_emulated=True)
+
+
+def test_hardware_support_comes_from_the_cpu_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset({"avx2", "avx512f", "avx512_bf16"}))
+    assert hardware_reason("bf16", "cpu") is None
+    reason = hardware_reason("fp16", "cpu")
+    assert reason == (
+        "this CPU has no native fp16 (avx512_fp16 or amx_fp16; it has avx2, avx512_bf16, avx512f): "
+        "torch would emulate it in software"
+    )
+    monkeypatch.setattr(precision, "cpu_flags", lambda: frozenset())
+    assert "it has neither" in hardware_reason("bf16", "cpu")
+    assert hardware_reason("fp32", "cpu") is None
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]:
+    code = cli.main(["--quiet", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_refuses_a_precision_the_hardware_lacks(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    monkeypatch.setattr(cli, "hardware_reason", lambda p, d: f"this CPU has no native {p}")
+    code, out, err = _cli(["--precision", "bf16", "--impl", "batched"], capsys)
+    assert code == 2 and not out
+    assert err.strip() == (
+        "error: --precision bf16: unsupported here (cpu: this CPU has no native bf16); "
+        "--allow-emulated checks the arithmetic anyway"
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--impl", "numpy_flat"], "--precision bf16: none of the selected implementations runs in bf16"),
+        (["--impl", "batched", "--dtype", "float64"], "--precision bf16 runs float32 parameters under autocast"),
+        (["--impl", "batched", "--per-sample"], "--per-sample checks fp32 per-sample gradients"),
+    ],
+)
+def test_cli_bad_precision_requests_exit_2(argv: list[str], message: str, capsys) -> None:
+    code, _, err = _cli(["--precision", "bf16", "--allow-emulated", *argv], capsys)
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_cli_runs_bf16_where_native_and_drops_what_cannot(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """With native bf16 (simulated), the supported implementation runs and the fp32-only one is named, one line."""
+    monkeypatch.setattr(cli, "hardware_reason", lambda p, d: None)
+    monkeypatch.setattr(precision, "hardware_reason", lambda p, d: None)
+    argv = ["--precision", "bf16", "--impl", "batched", "--impl", "numba", "--hidden", "relu", "--batch", "7"]
+    code, out, err = _cli(argv, capsys)
+    assert code == 0, out + err
+    assert err.strip() == "unsupported: numba runs in fp32 only, not bf16"
+    assert "computed in bf16 (" in out and "(emulated)" not in out
+
+
+BUGS_CAUGHT_IN_BF16 = ["transposed", "wrong_tensor", "mean_vs_sum", "l2_doubled", "bias_not_summed"]
+
+
+@pytest.mark.parametrize("bug", BUGS_CAUGHT_IN_BF16)
+def test_planted_bugs_are_caught_in_bf16(bug: str, capsys) -> None:
+    code, out, _ = _cli(
+        ["--precision", "bf16", "--allow-emulated", "--impl", f"{PLUGINS / 'backprops.py'}:{bug}", "--batch", "7,64"],
+        capsys,
+    )
+    assert code == 1 and "MISMATCH" in out
+
+
+def test_correct_plugin_passes_in_bf16(capsys) -> None:
+    code, out, _ = _cli(
+        ["--precision", "bf16", "--allow-emulated", "--impl", f"{PLUGINS / 'backprops.py'}:correct", "--batch", "7"],
+        capsys,
+    )
+    assert code == 0 and "computed in bf16 (emulated)" in out
+
+
+def test_bf16_gradients_are_no_closer_than_bf16_allows() -> None:
+    """Sanity of the premise: a float64 oracle with only its inputs rounded to bf16 already differs by ~u_bf16."""
+    p = {k: v.numpy() for k, v in init_params(SPEC, dtype=torch.float64).items()}
+    x, t = make_batch(SPEC, 64, dtype=torch.float64)
+    _, g = oracle.loss_and_grads(p, x.numpy(), t.numpy(), SPEC)
+    xr = x.to(torch.bfloat16).double().numpy()
+    _, gr = oracle.loss_and_grads(p, xr, t.numpy(), SPEC)
+    rel = abs(gr["W1"] - g["W1"]).max() / abs(g["W1"]).max()
+    assert 2.0**-12 < rel < 16 * 2.0**-8
