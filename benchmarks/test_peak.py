@@ -8,6 +8,7 @@ import torch
 
 from benchmarks.conftest import device_marks, devices, record, time_it
 from benchmarks.workloads import MNIST
+from impls.numpy_flat import padded_hidden
 from impls.precision import LOW_DTYPES, hardware_reason
 
 PEAK_PRECISIONS = ("fp32", "bf16", "fp16")
@@ -18,11 +19,10 @@ def _gemm_shapes(device: str, bench_set: str) -> list[tuple[str, int, int, int]]
     da1^T X) at each large batch size of the set: the ceiling the BLAS reaches on exactly the step's shapes."""
     square = 8192 if device == "cuda" else (1024 if bench_set == "quick" else 2048)
     shapes = [(f"square-{square}", square, square, square)]
+    D = MNIST.D
     for n in (8192,) if bench_set == "quick" else (8192, 60000):
-        shapes += [
-            (f"net-forward-{n}x{MNIST.D}x{MNIST.H}", n, MNIST.D, MNIST.H),
-            (f"net-dW1-{MNIST.H}x{n}x{MNIST.D}", MNIST.H, n, MNIST.D),
-        ]
+        for H in sorted({MNIST.H, padded_hidden(MNIST.H)}):  # as written, and padded as numpy_flat runs it
+            shapes += [(f"net-forward-{n}x{D}x{H}", n, D, H), (f"net-dW1-{H}x{n}x{D}", H, n, D)]
     return shapes
 
 

@@ -229,7 +229,8 @@ def precision_table(df: pd.DataFrame, availability: list[str]) -> str:
 
 def gemm_ceiling_table(df: pd.DataFrame) -> str:
     """Where the gap to the square-GEMM roofline lies on the large MNIST batches: "kernel" (the BLAS on exactly the
-    step's two big products, forward X W1^T and dW1 = da1^T X, alone) vs "ours" (the rest of the step)."""
+    step's two big products, forward X W1^T and dW1 = da1^T X, alone: the faster of H as written and H padded to
+    the SIMD width, counting the useful flops only) vs "ours" (the rest of the step)."""
     peaks = df[df["kind"] == "peak_gemm"]
     d = steps(df)
     d = d[(d["precision"] == "fp32") & d["large"].fillna(False).astype(bool) & d["peak_gflops"].notna()]
@@ -238,20 +239,31 @@ def gemm_ceiling_table(df: pd.DataFrame) -> str:
         best = g.loc[g["median"].idxmin()]
         n, D, H = int(best["N"]), int(best["D"]), int(best["H"])
         p = peaks[(peaks["panel"] == panel) & (peaks["precision"] == "fp32")].set_index("workload")["gflops"]
-        fwd, dw1 = f"net-forward-{n}x{D}x{H}", f"net-dW1-{H}x{n}x{D}"
-        if fwd not in p.index or dw1 not in p.index:
+
+        def product_s(name: str, H: int = H, n: int = n, D: int = D, p: pd.Series = p) -> tuple[float, int]:
+            """Fastest time of one big product over the measured hidden widths Hp >= H, and that Hp."""
+            found = [
+                (2 * n * D * Hp / (p[k] * 1e9), Hp)
+                for Hp in range(H, H + 65)
+                if (k := name.format(n=n, D=D, H=Hp)) in p.index
+            ]
+            return min(found) if found else (np.nan, 0)
+
+        t_fwd, h_fwd = product_s("net-forward-{n}x{D}x{H}")
+        t_dw1, h_dw1 = product_s("net-dW1-{H}x{n}x{D}")
+        if not (np.isfinite(t_fwd) and np.isfinite(t_dw1)):
             continue
-        flops = 2 * n * D * H  # each of the two products
-        t_square = 2 * flops / (best["peak_gflops"] * 1e9)
-        t_shape = flops / (p[fwd] * 1e9) + flops / (p[dw1] * 1e9)
+        useful = 2 * n * D * H  # flops of each product without padding
+        t_square = 2 * useful / (best["peak_gflops"] * 1e9)
+        t_shape = t_fwd + t_dw1
         rows.append(
             {
                 "hardware": panel,
                 "workload": workload,
                 "best impl": best["impl"],
                 "roofline eff. (%)": _pct(best["roofline_eff"]),
-                "forward GEMM alone (GFLOP/s)": f"{p[fwd]:,.0f}",
-                "dW1 GEMM alone (GFLOP/s)": f"{p[dw1]:,.0f}",
+                "forward alone (useful GFLOP/s)": f"{useful / t_fwd / 1e9:,.0f} (H={h_fwd})",
+                "dW1 alone (useful GFLOP/s)": f"{useful / t_dw1 / 1e9:,.0f} (H={h_dw1})",
                 "kernel: square peak time / shape time (%)": _pct(t_square / t_shape),
                 "ours: shape time / step time (%)": _pct(t_shape / best["median"]),
             }

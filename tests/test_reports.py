@@ -450,6 +450,8 @@ def test_bf16_rows_use_their_own_peak_and_the_gap_is_split_into_kernel_and_ours(
         _peak("cpu", "square-2048", 720.0, "bf16"),
         _peak("cpu", f"net-forward-{n}x784x30", 90.0),
         _peak("cpu", f"net-dW1-30x{n}x784", 120.0),
+        _peak("cpu", f"net-forward-{n}x784x32", 128.0),  # padded: 120 useful GFLOP/s, faster than 90
+        _peak("cpu", f"net-dW1-32x{n}x784", 96.0),  # padded: 90 useful, slower than 120
     ]
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -465,6 +467,6 @@ def test_bf16_rows_use_their_own_peak_and_the_gap_is_split_into_kernel_and_ours(
     assert f"| cpu: Test CPU | batch-{n} | bf16 | batched | 1,000 | 4,000 | 4.00× | 720 |" in summary
     assert "cpu: bf16 native; fp16 no native fp16 here" in summary
     flops = 2 * n * 784 * 30
-    t_shape = flops / 90e9 + flops / 120e9
+    t_shape = flops / 120e9 + flops / 120e9
     kernel, ours = 2 * flops / 180e9 / t_shape, t_shape / 0.004
-    assert f"| 90 | 120 | {kernel * 100:.0f} | {ours * 100:.0f} |" in summary
+    assert f"| 120 (H=32) | 120 (H=30) | {kernel * 100:.0f} | {ours * 100:.0f} |" in summary
