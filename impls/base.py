@@ -64,7 +64,8 @@ class Implementation(ABC):
 
     @abstractmethod
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
-        """One SGD step on the batch; returns the loss and gradients at the parameters *before* the update."""
+        """One SGD step on the batch; returns the loss and gradients at the parameters *before* the update. They may
+        be buffers the next step overwrites (numpy_flat, numba: no allocation per step): copy them to keep them."""
 
     @abstractmethod
     def params(self) -> dict[str, Tensor]:

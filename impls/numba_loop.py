@@ -3,9 +3,10 @@
 The `loop` implementation is slow because every scalar operation goes through the Python interpreter and a torch
 dispatch, not because it is a loop. Here the whole step -- per-sample forward, backward into the gradient
 accumulators, the L2 term and the momentum update -- is one @njit function over one flat parameter vector, so a
-step is one call into machine code. numba compiles it on the first call for each dtype (float32, float64; the
-spec's sizes, activations and loss are run-time arguments, so a new spec does not recompile); benchmarks report
-that first call apart, like torch.compile's.
+step is one call into machine code. The spec's sizes, activations and loss are compiled in as constants, so numba
+compiles once per (spec, dtype) on the first call (0.5-2.5 s); benchmarks report that first call apart, like
+torch.compile's. The returned loss and gradients are buffers the next step overwrites (as numpy_flat's): copy
+them to keep them.
 
 The loops run over contiguous rows (W1[j, :] . x[n, :]) so LLVM vectorises the inner products; nothing is
 allocated per step (the hidden/output scratch vectors live in the object). For wide nets this is a naive
@@ -25,7 +26,7 @@ from torch import Tensor
 
 from impls import register
 from impls.base import SGD, Grads, Implementation
-from impls.spec import PARAM_NAMES, NetSpec
+from impls.spec import PARAM_NAMES, InputError, NetSpec
 
 ACT_CODE = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 LOSS_CODE = {"sse": 0, "half_sse": 1, "mse": 2, "cross_entropy": 3}
@@ -41,7 +42,7 @@ def _act(code: int, a: float) -> float:  # pragma: no cover - compiled
     if code == 2:
         return math.tanh(a)
     if code == 3:
-        return a if a > 0 else 0.0 * a
+        return a if (a > 0 or a != a) else 0.0  # relu(-inf) = 0, relu(nan) = nan, as torch
     return a
 
 
@@ -181,13 +182,33 @@ class Numba(Implementation):
         self.compilations = 0  # numba compilations this object's calls triggered (benchmarks assert none in timing)
 
     def _arrays(self, x: Tensor, t: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """NumPy views of x and t, remembered while the same tensors come back unmodified (tensor._version counts
-        in-place changes): Tensor.numpy() costs ~1 us, a third of the tiny step."""
+        """NumPy views of x and t, checked (the kernel indexes without bounds checks) and remembered while the same
+        contiguous tensors come back unmodified (tensor._version counts in-place changes; a view shares their
+        memory, so even a change that bypasses the counter is seen): Tensor.numpy() costs ~1 us, a third of the
+        tiny step. A non-contiguous input is copied, so it is converted again at every step."""
         lx, vx, xn, lt, vt, tn = self._inputs
-        if x is not lx or x._version != vx or t is not lt or t._version != vt:
-            xn, tn = np.ascontiguousarray(x.numpy()), np.ascontiguousarray(t.numpy())
+        if x is lx and x._version == vx and t is lt and t._version == vt:
+            return xn, tn
+        self._check(x, t)
+        xn, tn = np.ascontiguousarray(x.numpy()), np.ascontiguousarray(t.numpy())
+        if x.is_contiguous() and t.is_contiguous():
             self._inputs = (x, x._version, xn, t, t._version, tn)
         return xn, tn
+
+    def _check(self, x: Tensor, t: Tensor) -> None:
+        """InputError (one line) for inputs the kernel would misread: dtype, shape, labels out of [0, C)."""
+        spec, dtype = self.spec, self._tp["W1"].dtype
+        if x.dtype != dtype or x.dim() != 2 or x.shape[1] != spec.D or x.shape[0] < 1:
+            raise InputError(f"x must be {dtype} of shape (N, {spec.D}) with N >= 1, got {x.dtype} {tuple(x.shape)}")
+        n = x.shape[0]
+        if spec.loss == "cross_entropy":
+            if t.dtype != torch.int64 or tuple(t.shape) != (n,):
+                got = f"{t.dtype} {tuple(t.shape)}"
+                raise InputError(f"cross_entropy targets must be int64 labels of shape ({n},), got {got}")
+            if int(t.min()) < 0 or int(t.max()) >= spec.C:
+                raise InputError(f"class labels must lie in [0, {spec.C}), got [{int(t.min())}, {int(t.max())}]")
+        elif t.dtype != dtype or tuple(t.shape) != (n, spec.C):
+            raise InputError(f"targets must be {dtype} of shape ({n}, {spec.C}), got {t.dtype} {tuple(t.shape)}")
 
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         xn, tn = self._arrays(x, t)

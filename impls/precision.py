@@ -98,6 +98,11 @@ class Autocast:
             loss, grads = self.inner.step(x, t)
         return _cast(loss, self.dtype), {k: _cast(g, self.dtype) for k, g in grads.items()}
 
+    def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:
+        """Not under autocast: refused rather than computed in fp32 (per-sample gradients are checked in fp32)."""
+        name = self.inner.name
+        raise UnsupportedPrecision(f"{name}: per-sample gradients are computed in fp32 only, not {self.precision}")
+
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 

@@ -219,7 +219,9 @@ def precision_table(df: pd.DataFrame, availability: list[str]) -> str:
             "best impl": best["impl"],
             f"median ({unit})": best["median"].map(lambda v: _fmt(v, scale)),
             f"best fp32 ({unit})": [_fmt(b, scale) for b in base],
-            "speed-up over fp32": [f"{b / m:,.2f}×" for b, m in zip(base, best["median"], strict=True)],
+            "speed-up over fp32": [
+                f"{b / m:,.2f}×" if np.isfinite(b / m) else "–" for b, m in zip(base, best["median"], strict=True)
+            ],
             "GEMM peak (GFLOP/s)": best["peak_gflops"].map(lambda v: f"{v:,.0f}" if np.isfinite(v) else "–"),
             "roofline eff. (%)": best["roofline_eff"].map(_pct),
         }

@@ -29,7 +29,7 @@ RECORD_COLUMNS = (
     "graphs",
     "graph_breaks",
 )
-IMPL_ORDER = ["loop", "vmap", "module", "autograd", "batched", "compiled", "numpy_flat", "cudagraph"]
+IMPL_ORDER = ["loop", "vmap", "module", "autograd", "batched", "compiled", "many", "numba", "numpy_flat", "cudagraph"]
 
 COLUMNS = [
     "run",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import impls
 from impls.base import SGD
-from impls.spec import NetSpec, init_params, make_batch
+from impls.spec import InputError, NetSpec, init_params, make_batch
 from verification import oracle
 
 SPEC = NetSpec(5, 4, 3, "tanh", "sigmoid", "sse", l2=0.01)
@@ -61,3 +62,29 @@ def test_inputs_changed_in_place_or_strided_are_read_again() -> None:
     grads = impl.step(strided, t)[1]
     for k, ref in _oracle_grads(p, strided.contiguous(), t).items():
         np.testing.assert_allclose(grads[k].numpy(), ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("spec", "x", "t", "message"),
+    [
+        (NetSpec(5, 4, 3, "tanh", "identity", "cross_entropy"), torch.zeros(2, 5), torch.tensor([0, 3]),
+         r"class labels must lie in \[0, 3\), got \[0, 3\]"),
+        (NetSpec(5, 4, 3, "tanh", "identity", "cross_entropy"), torch.zeros(2, 5), torch.tensor([-1, 0]),
+         r"class labels must lie in \[0, 3\), got \[-1, 0\]"),
+        (SPEC, torch.zeros(2, 5, dtype=torch.float64), torch.zeros(2, 3), "x must be torch.float32 of shape"),
+        (SPEC, torch.zeros(2, 5), torch.zeros(2, 2), r"targets must be torch.float32 of shape \(2, 3\)"),
+    ],
+)  # fmt: skip
+def test_inputs_the_kernel_would_misread_are_refused(spec: NetSpec, x, t, message: str) -> None:
+    """The kernel indexes without bounds checks: a label outside [0, C) would read or write outside its arrays."""
+    with pytest.raises(InputError, match=message):
+        impls.get("numba")(spec, init_params(spec)).step(x, t)
+
+
+def test_relu_of_minus_infinity_is_zero_as_in_torch() -> None:
+    spec = NetSpec(2, 3, 2, "relu", "identity", "sse")
+    p = init_params(spec, dtype=torch.float64)
+    p["b1"][0] = -float("inf")
+    x, t = make_batch(spec, 4, dtype=torch.float64)
+    loss = float(impls.get("numba")(spec, p, SGD(lr=0.0)).step(x, t)[0])
+    assert loss == pytest.approx(float(impls.get("batched")(spec, p, SGD(lr=0.0)).step(x, t)[0]), rel=1e-12)

@@ -150,3 +150,23 @@ def test_bf16_gradients_are_no_closer_than_bf16_allows() -> None:
     _, gr = oracle.loss_and_grads(p, xr, t.numpy(), SPEC)
     rel = abs(gr["W1"] - g["W1"]).max() / abs(g["W1"]).max()
     assert 2.0**-12 < rel < 16 * 2.0**-8
+
+
+def test_a_plugin_that_avoids_the_low_precision_is_an_error_not_a_pass(capsys) -> None:
+    code, out, _ = _cli(
+        ["--precision", "bf16", "--allow-emulated", "--impl", f"{PLUGINS / 'backprops.py'}:fp32_despite_autocast",
+         "--batch", "7", "--hidden", "tanh"],
+        capsys,
+    )  # fmt: skip
+    assert code == 1 and "ran no bf16 operation under torch.autocast" in out and "MISMATCH" in out
+
+
+def test_per_sample_gradients_are_refused_in_low_precision() -> None:
+    step = build(impls.get("batched"), SPEC, init_params(SPEC), SGD(), "bf16", allow_emulated=True)
+    with pytest.raises(UnsupportedPrecision, match="per-sample gradients are computed in fp32 only, not bf16"):
+        step.per_sample_grads(*make_batch(SPEC, 7))
+
+
+def test_both_dtypes_named_with_a_precision_exit_2(capsys) -> None:
+    code, _, err = _cli(["--precision", "bf16", "--allow-emulated", "--dtype", "float32,float64"], capsys)
+    assert code == 2 and "use --dtype float32" in err

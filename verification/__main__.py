@@ -58,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         "gradient, equal sizes let a transposed product run and be named by its values)",
     )
     p.add_argument("--batch", default="1,7,64", help="batch sizes, comma-separated (default 1,7,64)")
-    p.add_argument("--dtype", default="float32,float64", help="float32 and/or float64 (default: both)")
+    p.add_argument("--dtype", default=None, help="float32 and/or float64 (default: both; float32 with --precision)")
     p.add_argument("--device", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)")
     p.add_argument("--steps", type=int, default=4, help="SGD steps in the trajectory check (default 4)")
     p.add_argument(
@@ -126,7 +126,7 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
         hidden = parse_list(args.hidden, HIDDEN_ACTIVATIONS, "hidden activation")
         output = parse_list(args.output, OUTPUT_ACTIVATIONS, "output activation")
         loss = parse_list(args.loss, LOSSES, "loss")
-        dtypes = parse_list(args.dtype, DTYPES, "dtype")
+        dtypes = parse_list(args.dtype or "float32,float64", DTYPES, "dtype")
         try:
             l2 = tuple(float(v) for v in parse_list(args.l2, what="l2"))
         except ValueError:
@@ -160,7 +160,7 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
     m.per_sample = args.per_sample
     m.precision, m.allow_emulated = args.precision, args.allow_emulated
     if m.precision != "fp32":
-        check_precision(m, explicit_dtype=args.dtype != build_parser().get_default("dtype"))
+        check_precision(m, explicit_dtype=args.dtype is not None)
     if not m.specs():
         raise UsageError("no sensible configuration in that selection (cross_entropy needs --output identity)")
     check_memory(m)

@@ -10,7 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+import torch.utils._pytree as pytree
 from torch import Tensor
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from impls.base import SGD, Grads, ManualSGD, apply_sgd
 from impls.precision import PRECISIONS
@@ -75,6 +77,25 @@ class InputMutated(RuntimeError):
     """The plug-in changed a tensor it was given (params, x or t) in place; callers rely on their tensors."""
 
 
+class LowPrecisionNotUsed(RuntimeError):
+    """A plug-in asked to run in bf16/fp16 computed nothing in that format (an error row, never a pass)."""
+
+
+class LowPrecisionWitness(TorchDispatchMode):
+    """Counts the torch operations that return a tensor of the low dtype while the user's function runs: evidence
+    that autocast reached its arithmetic (a NumPy function, or one that casts to float32 itself, shows none)."""
+
+    def __init__(self, low: torch.dtype) -> None:
+        super().__init__()
+        self.low, self.ops = low, 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if any(isinstance(o, Tensor) and o.dtype == self.low for o in pytree.tree_leaves(out)):
+            self.ops += 1
+        return out
+
+
 def _autocast_dtype(p: Tensor) -> torch.dtype | None:
     """The low dtype autocast is computing in on p's device, or None (gradients may come back in it)."""
     device = p.device.type
@@ -97,7 +118,18 @@ def plugin_class(ref: str) -> type[ManualSGD]:
         def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
             given = {**{k: v.clone() for k, v in p.items()}, "x": x.clone(), "t": t.clone()}
             originals = {**p, "x": x, "t": t}
-            out = fn({k: given[k] for k in p}, given["x"], given["t"], self.spec)
+            low = _autocast_dtype(p["W1"])
+            if low is None:
+                out = fn({k: given[k] for k in p}, given["x"], given["t"], self.spec)
+            else:
+                with LowPrecisionWitness(low) as seen:
+                    out = fn({k: given[k] for k in p}, given["x"], given["t"], self.spec)
+                if not seen.ops:
+                    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(low, str(low))
+                    raise LowPrecisionNotUsed(
+                        f"the function ran no {name} operation under torch.autocast (NumPy, or explicit float32 "
+                        f"casts?): it was not computed in {name}, so it cannot be checked in {name}"
+                    )
             changed = [k for k, v in given.items() if not _same(v, originals[k])]
             if changed:
                 raise InputMutated(
