@@ -333,8 +333,9 @@ def write_summary(
         named_table(df),
         "",
         "## Roofline on the large workloads (best implementation)",
-        "Roofline time = max(flops / measured fp32 GEMM peak, bytes / measured copy bandwidth), both measured in "
-        "the same run on the same device; efficiency = roofline time / measured time.",
+        "Roofline time = max(flops / measured GEMM peak of the row's precision (fp32 for fp32 and TF32 rows), "
+        "bytes / measured copy bandwidth), both measured in the same run on the same device; efficiency = roofline "
+        "time / measured time.",
         "",
         roofline_table(df),
         "",
