@@ -10,6 +10,7 @@ from benchmarks.conftest import device_marks, devices, record, time_it
 from benchmarks.workloads import MNIST
 from impls.numpy_flat import padded_hidden
 from impls.precision import LOW_DTYPES, hardware_reason
+from verification.compare import LOW_UNIT_ROUNDOFF, UNIT_ROUNDOFF
 
 PEAK_PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -51,7 +52,7 @@ def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int], prec
     time_it(benchmark, lambda: torch.mm(a, b, out=out), device, f"peak ({device})", warmup=1)
     ref = a[:64].double() @ b.double()
     # fp32 accumulation, the result rounded once to the format: |err| <= u |ref| + gamma_K sum|a b| (<= 1e-3 sqrt K)
-    u = {"fp32": 2.0**-24, "bf16": 2.0**-8, "fp16": 2.0**-11}[precision]
+    u = LOW_UNIT_ROUNDOFF.get(precision, UNIT_ROUNDOFF[torch.float32])
     assert torch.allclose(out[:64].double(), ref, rtol=2 * u + 1e-3, atol=1e-3 * K**0.5)
     median = benchmark.stats.stats.median
     flops = 2 * M * K * N

@@ -133,8 +133,8 @@ def _check_against_oracle(workload: Workload, loss, grads, precision: str) -> No
     fp16 rows their derived low-precision tolerance)."""
     ref, kappa = _oracle(workload)
     spec = workload.spec
+    low = precision if precision in LOW_DTYPES else "fp32"  # TF32: the fp32 bound, scaled below
     for q in ("loss", "W1", "b1", "W2", "b2"):
-        low = precision if precision in LOW_DTYPES else "fp32"
         tol = tolerance(torch.float32, spec.D, spec.H, spec.C, workload.n, kappa[q], low)
         if precision == "tf32":
             tol *= 2.0**13  # TF32 keeps 10 mantissa bits: unit roundoff 2^-11 instead of 2^-24

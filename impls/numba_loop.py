@@ -26,7 +26,7 @@ from torch import Tensor
 
 from impls import register
 from impls.base import SGD, Grads, Implementation
-from impls.spec import PARAM_NAMES, InputError, NetSpec
+from impls.spec import PARAM_NAMES, NetSpec, check_inputs
 
 ACT_CODE = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 LOSS_CODE = {"sse": 0, "half_sse": 1, "mse": 2, "cross_entropy": 3}
@@ -182,33 +182,18 @@ class Numba(Implementation):
         self.compilations = 0  # numba compilations this object's calls triggered (benchmarks assert none in timing)
 
     def _arrays(self, x: Tensor, t: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        """NumPy views of x and t, checked (the kernel indexes without bounds checks) and remembered while the same
+        """NumPy views of x and t, checked by impls.spec.check_inputs and remembered while the same
         contiguous tensors come back unmodified (tensor._version counts in-place changes; a view shares their
         memory, so even a change that bypasses the counter is seen): Tensor.numpy() costs ~1 us, a third of the
         tiny step. A non-contiguous input is copied, so it is converted again at every step."""
         lx, vx, xn, lt, vt, tn = self._inputs
         if x is lx and x._version == vx and t is lt and t._version == vt:
             return xn, tn
-        self._check(x, t)
+        check_inputs(self.spec, self._tp, x, t, finite=False)  # the kernel indexes without bounds checks
         xn, tn = np.ascontiguousarray(x.numpy()), np.ascontiguousarray(t.numpy())
         if x.is_contiguous() and t.is_contiguous():
             self._inputs = (x, x._version, xn, t, t._version, tn)
         return xn, tn
-
-    def _check(self, x: Tensor, t: Tensor) -> None:
-        """InputError (one line) for inputs the kernel would misread: dtype, shape, labels out of [0, C)."""
-        spec, dtype = self.spec, self._tp["W1"].dtype
-        if x.dtype != dtype or x.dim() != 2 or x.shape[1] != spec.D or x.shape[0] < 1:
-            raise InputError(f"x must be {dtype} of shape (N, {spec.D}) with N >= 1, got {x.dtype} {tuple(x.shape)}")
-        n = x.shape[0]
-        if spec.loss == "cross_entropy":
-            if t.dtype != torch.int64 or tuple(t.shape) != (n,):
-                got = f"{t.dtype} {tuple(t.shape)}"
-                raise InputError(f"cross_entropy targets must be int64 labels of shape ({n},), got {got}")
-            if int(t.min()) < 0 or int(t.max()) >= spec.C:
-                raise InputError(f"class labels must lie in [0, {spec.C}), got [{int(t.min())}, {int(t.max())}]")
-        elif t.dtype != dtype or tuple(t.shape) != (n, spec.C):
-            raise InputError(f"targets must be {dtype} of shape ({n}, {spec.C}), got {t.dtype} {tuple(t.shape)}")
 
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         xn, tn = self._arrays(x, t)

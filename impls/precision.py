@@ -29,6 +29,11 @@ LOW_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.floa
 CPU_FLAGS: dict[str, tuple[str, ...]] = {"bf16": ("avx512_bf16", "amx_bf16"), "fp16": ("avx512_fp16", "amx_fp16")}
 
 
+def precision_name(dtype: torch.dtype) -> str:
+    """'bf16' for torch.bfloat16, 'fp16' for torch.float16 (the inverse of LOW_DTYPES), else the dtype's name."""
+    return next((k for k, v in LOW_DTYPES.items() if v == dtype), str(dtype).removeprefix("torch."))
+
+
 class UnsupportedPrecision(NotImplementedError):
     """This precision cannot run here (hardware, implementation or dtype); reported with the reason, never run
     silently in another precision."""

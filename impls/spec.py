@@ -123,8 +123,9 @@ def make_batch(
     return x.to(dtype=dtype, device=device), t
 
 
-def check_inputs(spec: NetSpec, params: dict[str, Tensor], x: Tensor, t: Tensor) -> None:
-    """Raise InputError with one clear line if params/x/t do not fit the spec (shape, dtype, device, finiteness)."""
+def check_inputs(spec: NetSpec, params: dict[str, Tensor], x: Tensor, t: Tensor, finite: bool = True) -> None:
+    """Raise InputError with one clear line if params/x/t do not fit the spec (shape, dtype, device, and with
+    `finite` NaN/inf; without it non-finite values pass through, as in a torch step)."""
     if not isinstance(x, Tensor) or not isinstance(t, Tensor):
         raise InputError("x and t must be torch tensors")
     if x.dtype not in FLOAT_DTYPES:
@@ -142,9 +143,9 @@ def check_inputs(spec: NetSpec, params: dict[str, Tensor], x: Tensor, t: Tensor)
             raise InputError(f"{name} is {p.dtype} but x is {x.dtype}; use one dtype")
         if p.device != x.device:
             raise InputError(f"{name} is on {p.device} but x is on {x.device}; use one device")
-        if not torch.isfinite(p).all():
+        if finite and not torch.isfinite(p).all():
             raise InputError(f"{name} contains NaN or inf")
-    if not torch.isfinite(x).all():
+    if finite and not torch.isfinite(x).all():
         raise InputError("x contains NaN or inf")
     n = x.shape[0]
     if t.device != x.device:
@@ -161,5 +162,5 @@ def check_inputs(spec: NetSpec, params: dict[str, Tensor], x: Tensor, t: Tensor)
             raise InputError(f"targets must have shape (N={n}, C={spec.C}), got {tuple(t.shape)}")
         if t.dtype != x.dtype:
             raise InputError(f"t is {t.dtype} but x is {x.dtype}; use one dtype")
-        if not torch.isfinite(t).all():
+        if finite and not torch.isfinite(t).all():
             raise InputError("t contains NaN or inf")

@@ -72,21 +72,33 @@ def named_table(df: pd.DataFrame) -> str:
     )
 
 
+def _fastest(d: pd.DataFrame) -> pd.DataFrame:
+    """The fastest row per (hardware panel, workload, precision)."""
+    return d.loc[d.groupby(["panel", "workload", "precision"])["median"].idxmin()]
+
+
+def _lead_columns(best: pd.DataFrame, unit: str, scale: float) -> dict[str, pd.Series]:
+    """The columns that name a fastest row and give its median: hardware, workload, precision, impl, median."""
+    return {
+        "hardware": best["panel"],
+        "workload": best["workload"],
+        "precision": best["precision"],
+        "best impl": best["impl"],
+        f"median ({unit})": best["median"].map(lambda v: _fmt(v, scale)),
+    }
+
+
 def roofline_table(df: pd.DataFrame) -> str:
     """Best implementation per large workload: time, roofline time, efficiency, GFLOP/s and % of GEMM peak."""
     d = steps(df)
     d = d[d["large"].fillna(False).astype(bool) & d["roofline_eff"].notna()]
     if d.empty:
         return "_no large workloads with measured peaks in the inputs_"
-    best = d.loc[d.groupby(["panel", "workload", "precision"])["median"].idxmin()]
+    best = _fastest(d)
     unit, scale = _unit(pd.concat([best["median"], best["roofline_s"]]))
     t = pd.DataFrame(
         {
-            "hardware": best["panel"],
-            "workload": best["workload"],
-            "precision": best["precision"],
-            "best impl": best["impl"],
-            f"median ({unit})": best["median"].map(lambda v: _fmt(v, scale)),
+            **_lead_columns(best, unit, scale),
             f"roofline ({unit})": best["roofline_s"].map(lambda v: _fmt(v, scale)),
             "roofline eff. (%)": best["roofline_eff"].map(_pct),
             "GFLOP/s": best["gflops"].map(lambda v: f"{v:,.0f}"),
@@ -208,16 +220,12 @@ def precision_table(df: pd.DataFrame, availability: list[str]) -> str:
     if low.empty:
         return "No bf16/fp16 rows in the runs shown. Native support, as each run recorded it:\n\n" + "\n".join(lines)
     fp32 = d[d["precision"] == "fp32"].groupby(["panel", "workload"])["median"].min()
-    best = low.loc[low.groupby(["panel", "workload", "precision"])["median"].idxmin()]
+    best = _fastest(low)
     unit, scale = _unit(best["median"])
     base = [fp32.get((p, w), np.nan) for p, w in zip(best["panel"], best["workload"], strict=True)]
     t = pd.DataFrame(
         {
-            "hardware": best["panel"],
-            "workload": best["workload"],
-            "precision": best["precision"],
-            "best impl": best["impl"],
-            f"median ({unit})": best["median"].map(lambda v: _fmt(v, scale)),
+            **_lead_columns(best, unit, scale),
             f"best fp32 ({unit})": [_fmt(b, scale) for b in base],
             "speed-up over fp32": [
                 f"{b / m:,.2f}×" if np.isfinite(b / m) else "–" for b, m in zip(base, best["median"], strict=True)

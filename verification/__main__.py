@@ -175,13 +175,13 @@ def check_precision(m: Matrix, explicit_dtype: bool) -> None:
         raise UsageError(f"--precision {m.precision} runs float32 parameters under autocast; use --dtype float32")
     m.dtypes = ("float32",)
     if not m.allow_emulated:
-        reasons = [f"{d}: {r}" for d in m.devices if (r := hardware_reason(m.precision, d))]
-        if len(reasons) == len(m.devices):
+        reasons = {d: hardware_reason(m.precision, d) for d in m.devices}
+        if all(reasons.values()):
             raise UsageError(
-                f"--precision {m.precision}: unsupported here ({'; '.join(reasons)}); "
+                f"--precision {m.precision}: unsupported here ({'; '.join(f'{d}: {r}' for d, r in reasons.items())}); "
                 "--allow-emulated checks the arithmetic anyway"
             )
-        m.devices = tuple(d for d in m.devices if not hardware_reason(m.precision, d))
+        m.devices = tuple(d for d, r in reasons.items() if not r)
 
 
 def case_bytes(D: int, H: int, C: int, n: int, steps: int) -> int:

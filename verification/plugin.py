@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import inspect
@@ -15,7 +16,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from impls.base import SGD, Grads, ManualSGD, apply_sgd
-from impls.precision import PRECISIONS
+from impls.precision import PRECISIONS, precision_name
 from impls.spec import NetSpec
 
 UserFn = Callable[[dict[str, Tensor], Tensor, Tensor, NetSpec], tuple[Tensor, dict[str, Tensor]]]
@@ -119,17 +120,15 @@ def plugin_class(ref: str) -> type[ManualSGD]:
             given = {**{k: v.clone() for k, v in p.items()}, "x": x.clone(), "t": t.clone()}
             originals = {**p, "x": x, "t": t}
             low = _autocast_dtype(p["W1"])
-            if low is None:
+            witness = LowPrecisionWitness(low) if low is not None else contextlib.nullcontext()
+            with witness:
                 out = fn({k: given[k] for k in p}, given["x"], given["t"], self.spec)
-            else:
-                with LowPrecisionWitness(low) as seen:
-                    out = fn({k: given[k] for k in p}, given["x"], given["t"], self.spec)
-                if not seen.ops:
-                    name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(low, str(low))
-                    raise LowPrecisionNotUsed(
-                        f"the function ran no {name} operation under torch.autocast (NumPy, or explicit float32 "
-                        f"casts?): it was not computed in {name}, so it cannot be checked in {name}"
-                    )
+            if low is not None and not witness.ops:
+                name = precision_name(low)
+                raise LowPrecisionNotUsed(
+                    f"the function ran no {name} operation under torch.autocast (NumPy, or explicit float32 "
+                    f"casts?): it was not computed in {name}, so it cannot be checked in {name}"
+                )
             changed = [k for k, v in given.items() if not _same(v, originals[k])]
             if changed:
                 raise InputMutated(
