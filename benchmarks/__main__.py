@@ -7,15 +7,14 @@ writes it to a temp file first, which is renamed only once it is complete and pa
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
-import re
 import sys
 from pathlib import Path
 
 import pytest
+
+from reports.provenance import run_name
 
 RAW_DIR = Path("reports/results/raw")
 
@@ -27,9 +26,7 @@ def default_name(devices: str) -> str:
     tag = "cpu"
     if "cuda" in devices and torch.cuda.is_available():
         tag = "cuda-" + torch.cuda.get_device_name(0)
-    host = platform.node() or "host"
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H%M")
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", f"{stamp}_{tag}_{host}") + ".json"
+    return run_name(tag) + ".json"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import platform
 import re
-import subprocess
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
@@ -15,6 +13,7 @@ import torch
 
 from benchmarks.workloads import SETS
 from impls.precision import LOW_DTYPES, hardware_reason
+from reports.provenance import commit_details, cpu_model, project_commit
 from reports.record import SCHEMA, UNSTABLE_IQR, BenchRecord
 
 WARMUP = 3  # untimed calls before every timed row (after any first call that compiles)
@@ -74,29 +73,16 @@ def pytest_configure(config: pytest.Config) -> None:
     torch.backends.cudnn.allow_tf32 = False
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _blas() -> str:
     cfg = torch.__config__.show()
     m = re.search(r"BLAS_INFO=(\w+)", cfg)
     return m.group(1) if m else ("mkl" if torch.backends.mkl.is_available() else "unknown")
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
-        return out.stdout.strip() or "unknown"
-    except OSError:
-        return "unknown"
+def pytest_benchmark_update_commit_info(config: pytest.Config, commit_info: dict) -> None:
+    """pytest-benchmark reads the repository enclosing the working directory; record this project's own."""
+    commit_info.clear()
+    commit_info.update(commit_details())
 
 
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
@@ -106,14 +92,14 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cuda_available": torch.cuda.is_available(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "blas": _blas(),
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "allow_tf32": torch.backends.cuda.matmul.allow_tf32,
         "bench_set": config.getoption("--bench-set"),
-        "commit": _git_commit(),
+        "commit": project_commit(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         # per device and low precision: "native", or why its rows were skipped (the report says so)
         "low_precision": {d: {p: hardware_reason(p, d) or "native" for p in LOW_DTYPES} for d in ("cpu", "cuda")},

@@ -15,14 +15,13 @@ import pandas as pd
 from reports import plots
 from reports.atomic import atomic_write, atomic_write_text, check_writable, replace_folder
 from reports.compare import DEFAULT_MIN_COVERAGE, EXIT_USAGE, compare_runs, parse_threshold
-from reports.load import DEFAULT_INPUTS, load_runs
+from reports.load import DEFAULT_INPUTS, DEFAULT_VERIFICATION, load_runs, load_verification
 from reports.record import STEP_KINDS
 from reports.reproduced import PLOTTERS, render, section
 from reports.summary import write_summary
-from reports.tidy import label, tidy
+from reports.tidy import label, tidy, verification_view
 
 DEFAULT_OUT = Path("reports/results")
-DEFAULT_VERIFICATION = Path("reports/results/verification.csv")
 DEFAULT_REPRODUCED = Path("reports/results/reproduce")
 
 
@@ -74,7 +73,7 @@ def low_precision_lines(runs: list, shown: set[str]) -> list[str]:
 def build(
     inputs: list[Path],
     out: Path,
-    verification_csv: Path | None,
+    verification: list[Path],
     reproduced: Path = DEFAULT_REPRODUCED,
     wanted_runs: list[str] | None = None,
 ) -> int:
@@ -100,16 +99,15 @@ def build(
     if unknown:
         print(f"error: --runs: no such run {unknown[0]!r}; read: {', '.join(sorted(set(df['run'])))}", file=sys.stderr)
         return 2
-    ver = None
-    if verification_csv and verification_csv.is_file():
-        try:
-            ver = pd.read_csv(verification_csv, low_memory=False)
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            print(f"warning: skipping {verification_csv}: {exc}", file=sys.stderr)
+    ver_all, vwarn = load_verification(verification)
+    for w in vwarn:
+        print(w, file=sys.stderr)
+    warnings += vwarn
+    ver, vused = verification_view(ver_all) if ver_all is not None else (None, [])
     out.mkdir(parents=True, exist_ok=True)
     csv = atomic_write(out / "benchmarks.csv", lambda tmp: df.drop(columns="panel").to_csv(tmp, index=False))
     view, used = choose_runs(df, wanted_runs)
-    for line in used:
+    for line in (*used, *vused):
         print(f"using {line}")
     made: dict[str, Path | None] = {}
 
@@ -122,10 +120,10 @@ def build(
             verification_errors=plots.verification_errors(ver, folder),
             per_sample=plots.per_sample(view, folder),
         )
-        made["cpu_vs_cuda"], made["_n_cross"] = plots.cpu_vs_cuda(view, folder)
+        made["cpu_vs_cuda"], made["_cross"] = plots.cpu_vs_cuda(view, folder)
 
     plot_dir = replace_folder(out / "plots", draw)  # a fresh folder: no plot of an earlier run survives
-    n_cross = made.pop("_n_cross")
+    cross = made.pop("_cross")
     made = {k: (plot_dir / p.name if p is not None else None) for k, p in made.items()}
     for folder in sorted(p.parent for p in reproduced.glob("*/summary.csv")) if reproduced.is_dir() else []:
         if folder.name in PLOTTERS:
@@ -133,7 +131,8 @@ def build(
     extra, rwarn = section(reproduced, out)
     for w in rwarn:
         print(w, file=sys.stderr)
-    text = write_summary(view, ver, made, n_cross, out, warnings, used, low_precision_lines(runs, set(view["run"])))
+    lows = low_precision_lines(runs, set(view["run"]))
+    text = write_summary(view, ver, made, cross, out, warnings, [*used, *vused], lows)
     md = atomic_write_text(out / "README.md", text + extra)
     n_plots = sum(p is not None for p in made.values())
     print(f"read {len(runs)} run(s), {len(df)} rows; wrote {csv}, {md} and {n_plots} plots in {plot_dir}")
@@ -184,8 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--verification",
         type=Path,
+        action="append",
         default=None,
-        help=f"verification CSV to plot (default {DEFAULT_VERIFICATION} when it exists; a named file must exist)",
+        help=f"verification runs: CSV files or folders of them, repeatable (default {DEFAULT_VERIFICATION}/ when it "
+        "exists; a named path must exist); the newest run per hardware, check and precision is shown",
     )
     p.add_argument(
         "--runs",
@@ -200,11 +201,13 @@ def main(argv: list[str] | None = None) -> int:
         help="reproduced experiments (python -m verification.reproduce) for the summary (default %(default)s)",
     )
     a = p.parse_args(argv)
-    if a.verification is not None and not a.verification.is_file():
-        print(f"error: --verification {a.verification}: no such file", file=sys.stderr)
-        return 2
+    for v in a.verification or []:
+        if not v.exists():
+            print(f"error: --verification {v}: no such file or folder", file=sys.stderr)
+            return 2
     wanted = [r.strip() for r in a.runs.split(",") if r.strip()] if a.runs else None
-    return build(a.inputs or list(DEFAULT_INPUTS), a.out, a.verification or DEFAULT_VERIFICATION, a.reproduced, wanted)
+    inputs = a.inputs or list(DEFAULT_INPUTS)
+    return build(inputs, a.out, a.verification or [DEFAULT_VERIFICATION], a.reproduced, wanted)
 
 
 if __name__ == "__main__":

@@ -3,14 +3,19 @@ JSON, or this suite's older schema) or NaN-timed input is skipped with a warning
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from reports.record import SCHEMA, BenchRecord, RecordError
+import pandas as pd
+
+from reports.record import SCHEMA, BenchRecord, RecordError, read_verification
 
 DEFAULT_INPUTS = (Path("reports/results/raw"), Path(".benchmarks"))
+DEFAULT_VERIFICATION = Path("reports/results/verification")
 
 
 @dataclass(frozen=True)
@@ -27,18 +32,30 @@ class Run:
 
     @property
     def name(self) -> str:
-        return self.path.stem
+        return run_name(self.path)
 
 
-def find_json(inputs: list[Path]) -> list[Path]:
-    """Files given directly, and every *.json below given folders, sorted for deterministic output."""
+def find_files(inputs: list[Path], suffixes: tuple[str, ...]) -> list[Path]:
+    """Files given directly, and every file ending in one of `suffixes` below given folders (hidden temp files
+    left out), sorted for deterministic output."""
     files: set[Path] = set()
     for p in inputs:
         if p.is_dir():
-            files.update(f for f in p.rglob("*.json") if not f.name.startswith("."))
+            files.update(f for f in p.rglob("*") if f.name.endswith(suffixes) and not f.name.startswith("."))
         elif p.is_file():
             files.add(p)
     return sorted(files)
+
+
+def find_json(inputs: list[Path]) -> list[Path]:
+    """Saved runs: *.json and gzipped *.json.gz (how the committed runs are stored)."""
+    return find_files(inputs, (".json", ".json.gz"))
+
+
+def run_name(path: Path) -> str:
+    """A saved file's run name: its name without .json/.csv and .gz."""
+    name = path.name.removesuffix(".gz")
+    return name.rsplit(".", 1)[0] if "." in name else name
 
 
 def load_run(path: Path, drop_invalid: bool = True) -> Run:
@@ -46,7 +63,10 @@ def load_run(path: Path, drop_invalid: bool = True) -> Run:
     positive finite time are dropped (counted in Run.dropped) unless drop_invalid is False (the regression gate
     keeps them, to refuse a verdict on them)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = gzip.decompress(path.read_bytes()) if path.name.endswith(".gz") else path.read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
+        raise ValueError(f"corrupt gzip ({exc})") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 text ({exc.reason})") from None
     except json.JSONDecodeError as exc:
@@ -93,3 +113,15 @@ def load_runs(inputs: list[Path], drop_invalid: bool = True) -> tuple[list[Run],
         if run.dropped:
             warnings.append(f"warning: {f}: dropped {run.dropped} row(s) whose median is NaN, inf or <= 0")
     return runs, warnings
+
+
+def load_verification(inputs: list[Path]) -> tuple[pd.DataFrame | None, list[str]]:
+    """Every usable verification run (*.csv, *.csv.gz) under `inputs` as one frame, and a warning per skipped
+    file (another schema, corrupt, foreign). None when there is none."""
+    frames, warnings = [], []
+    for f in find_files(inputs, (".csv", ".csv.gz")):
+        try:
+            frames.append(read_verification(f))
+        except RecordError as exc:
+            warnings.append(f"warning: skipping {f}: {exc}")
+    return (pd.concat(frames, ignore_index=True) if frames else None), warnings

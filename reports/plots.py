@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from reports.atomic import atomic_write
+from reports.record import CHECKED
 from reports.tidy import IMPL_ORDER, steps
 
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9})
@@ -28,9 +30,9 @@ def _colors(names: list[str]) -> dict[str, tuple]:
     return {n: cmap(i % 10) for i, n in enumerate(_ordered(IMPL_ORDER + names))}
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    """Atomic PNG write; fixed metadata keeps the bytes identical for identical inputs."""
-    fig.tight_layout()
+def _save(fig: plt.Figure, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
+    """Atomic PNG write (tight layout inside `rect`); fixed metadata keeps the bytes identical for identical inputs."""
+    fig.tight_layout(rect=rect)
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
     plt.close(fig)
     return path
@@ -145,39 +147,78 @@ def crossover(cpu: pd.Series, cuda: pd.Series) -> int | None:
     return None
 
 
-def cpu_vs_cuda(df: pd.DataFrame, out: Path) -> tuple[Path | None, int | None]:
-    """Best implementation per device vs batch size, side by side, with the crossover batch size marked."""
+@dataclass(frozen=True)
+class Crossover:
+    """Where the best CUDA step overtakes the best CPU step, and whether both ran on one host."""
+
+    n: int | None  # None: CUDA never wins at every larger batch
+    cuda_panel: str
+    cpu_panel: str
+    same_host: bool
+    cuda_host: str
+    cpu_host: str
+
+    def sentence(self) -> str:
+        """The summary's statement, saying when the two devices are not in one machine."""
+        where = (
+            f"on one host ({self.cpu_host})"
+            if self.same_host
+            else f"from different machines (the GPU's host: {self.cuda_host}; the CPU run: {self.cpu_host}), "
+            "so the comparison mixes hosts"
+        )
+        won = f"from N = {self.n} on" if self.n else "at no batch size from which it keeps winning"
+        return f"CUDA's best step ({self.cuda_panel}) beats the CPU's best ({self.cpu_panel}) {won}; both ran {where}."
+
+
+def pair_cpu(best: pd.DataFrame, cuda_host: str) -> str | None:
+    """The CPU panel to compare with a GPU: the one measured on the GPU's own host when there is one, else the
+    CPU panel with the most batch sizes."""
+    cpu = best[best["device"] == "cpu"]
+    if cpu.empty:
+        return None
+    same = cpu[cpu["host"] == cuda_host]
+    pool = same if len(same) else cpu
+    return pool.groupby("panel")["N"].nunique().sort_index().idxmax()
+
+
+def cpu_vs_cuda(df: pd.DataFrame, out: Path) -> tuple[Path | None, Crossover | None]:
+    """The best implementation per batch size on the GPU and on the CPU it is compared with (its own host's when
+    that run is among the inputs), with the crossover batch size marked."""
     d = _sweep(df, "batch_sweep")
     if d.empty or not (d["device"] == "cuda").any():
         return None, None  # a CPU-only plot would compare nothing; the summary says why it is absent
     best = d.loc[d.groupby(["device", "panel", "N"])["median"].idxmin()].sort_values("N")
+    cuda_panel = sorted(best.loc[best["device"] == "cuda", "panel"].unique())[0]
+    cuda_host = best.loc[best["panel"] == cuda_panel, "host"].iloc[0]
+    cpu_panel = pair_cpu(best, cuda_host)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for (device, panel), g in best.groupby(["device", "panel"]):
+    for panel in (p for p in (cpu_panel, cuda_panel) if p):
+        g = best[best["panel"] == panel]
+        device = g["device"].iloc[0]
         color = "C3" if device == "cuda" else "C0"
         ax.plot(g["N"], g["median"] * 1e6, "o-", ms=3, label=f"best on {panel}", color=color)
         for n, t, impl in zip(g["N"], g["median"], g["impl"], strict=True):
+            dy = 6 if device == "cpu" else -10
             ax.annotate(
-                impl,
-                (n, t * 1e6),
-                textcoords="offset points",
-                xytext=(0, 6 if device == "cpu" else -10),
-                fontsize=6,
-                ha="center",
-                color=color,
+                impl, (n, t * 1e6), textcoords="offset points", xytext=(0, dy), fontsize=6, ha="center", color=color
             )
-    cpu = best[best["device"] == "cpu"].groupby("N")["median"].min()
-    cuda = best[best["device"] == "cuda"].groupby("N")["median"].min()
-    n_cross = crossover(cpu, cuda) if len(cuda) else None
-    if n_cross is not None:
-        ax.axvline(n_cross, color="k", ls="--", lw=0.8)
-        ax.annotate(f"CUDA wins from N={n_cross}", (n_cross, ax.get_ylim()[1]), ha="left", va="top", fontsize=8)
-    elif not len(cuda):
-        ax.text(0.02, 0.02, "no CUDA run among the inputs", transform=ax.transAxes, fontsize=8, color="C3")
+    cross = None
+    if cpu_panel:
+        cpu = best[best["panel"] == cpu_panel].set_index("N")["median"]
+        cuda = best[best["panel"] == cuda_panel].set_index("N")["median"]
+        cpu_host = best.loc[best["panel"] == cpu_panel, "host"].iloc[0]
+        cross = Crossover(crossover(cpu, cuda), cuda_panel, cpu_panel, cpu_host == cuda_host, cuda_host, cpu_host)
+        if cross.n is not None:
+            ax.axvline(cross.n, color="k", ls="--", lw=0.8)
+            text = f"CUDA wins from N={cross.n}" + ("" if cross.same_host else " (different machines)")
+            ax.annotate(text, (cross.n, ax.get_ylim()[1]), ha="left", va="top", fontsize=8)
+    else:
+        ax.text(0.02, 0.02, "no CPU run among the inputs", transform=ax.transAxes, fontsize=8, color="C0")
     ax.set(xscale="log", yscale="log", xlabel="batch size N", ylabel="best median step time (µs)")
     ax.set_xscale("log", base=2)
     ax.legend(fontsize=8)
     ax.set_title("CPU vs CUDA: fastest implementation at each batch size", fontsize=10)
-    return _save(fig, out / "cpu_vs_cuda.png"), n_cross
+    return _save(fig, out / "cpu_vs_cuda.png"), cross
 
 
 def efficiency(df: pd.DataFrame, out: Path) -> Path | None:
@@ -213,40 +254,45 @@ def efficiency(df: pd.DataFrame, out: Path) -> Path | None:
     return _save(fig, out / "efficiency.png")
 
 
-def verification_errors(ver: pd.DataFrame, out: Path) -> Path | None:
-    """Each check's error as a fraction of its derived tolerance, per implementation and quantity."""
+def verification_errors(ver: pd.DataFrame | None, out: Path) -> Path | None:
+    """Each check's error as a fraction of its derived tolerance, per implementation and quantity: a row of panels
+    per (hardware, check kind, precision), a panel per dtype."""
     if ver is None or ver.empty:
         return None
-    v = ver[ver["status"].isin(["ok", "FAIL"])].copy()
+    v = ver[ver["status"].isin(CHECKED)].copy()
     if v.empty:
         return None
     v["ratio"] = (v["max_rel_err"] / v["tol"]).clip(lower=1e-6)
     quantities = ["loss", "W1", "b1", "W2", "b2", "trajectory"]
-    impls = _ordered(v["impl"])
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, dtype in zip(axes, ["float32", "float64"], strict=True):
-        d = v[v["dtype"] == dtype]
-        for i, impl in enumerate(impls):
-            for j, q in enumerate(quantities):
-                r = d[(d["impl"] == impl) & (d["quantity"] == q)]["ratio"]
-                if len(r):
-                    x = i + (j - 2.5) * 0.13
-                    ax.plot([x, x], [r.min(), r.max()], color=f"C{j}", lw=1)
-                    ax.plot(x, r.median(), "o", ms=3, color=f"C{j}", label=q if i == 0 else None)
-        ax.axhline(1, color="r", lw=1)
-        ax.text(-0.45, 1.25, "tolerance", color="r", fontsize=7, ha="left")
-        ax.set_xticks(range(len(impls)), impls, rotation=20)
-        ax.set(yscale="log", title=f"{dtype} ({len(d)} checks)")
-    axes[0].set_ylabel("max rel. error / derived tolerance (median, range)\nexact matches drawn at 1e-6")
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, ncol=6, loc="lower center", bbox_to_anchor=(0.5, -0.02))
-    fig.subplots_adjust(bottom=0.25)
-    missing = sorted(set(ver["impl"]) - set(impls))
-    if missing:
-        note = f"not run here (unsupported on these devices): {', '.join(missing)}"
-        fig.text(0.01, 0.01, note, fontsize=7, color="0.3")
+    groups = list(v.groupby(["panel", "check", "precision"], sort=True))
+    dtypes = sorted(set(v["dtype"]))
+    fig, axes = plt.subplots(
+        len(groups), len(dtypes), figsize=(5.5 * len(dtypes), 3.2 * len(groups) + 0.8), squeeze=False, sharey=True
+    )
+    for row, ((panel, check, precision), g) in zip(axes, groups, strict=True):
+        impls = _ordered(g["impl"])
+        for ax, dtype in zip(row, dtypes, strict=True):
+            d = g[g["dtype"] == dtype]
+            for i, impl in enumerate(impls):
+                for j, q in enumerate(quantities):
+                    r = d[(d["impl"] == impl) & (d["quantity"] == q)]["ratio"]
+                    if len(r):
+                        x = i + (j - 2.5) * 0.13
+                        ax.plot([x, x], [r.min(), r.max()], color=f"C{j}", lw=1)
+                        ax.plot(x, r.median(), "o", ms=3, color=f"C{j}", label=q)
+            ax.axhline(1, color="r", lw=1)
+            ax.text(-0.45, 1.25, "tolerance", color="r", fontsize=7, ha="left")
+            ax.set_xticks(range(len(impls)), impls, rotation=20, fontsize=7)
+            ax.set(yscale="log")
+            ax.set_title(f"{panel}\n{check} · {precision} · {dtype} ({len(d)} checks)", fontsize=8)
+            if d.empty:
+                ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", color="0.4")
+        row[0].set_ylabel("max rel. error / tolerance\n(median, range; exact = 1e-6)", fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    by_label = dict(zip(labels, handles, strict=True))
+    fig.legend(by_label.values(), by_label.keys(), fontsize=7, ncol=6, loc="lower center", bbox_to_anchor=(0.5, 0))
     fig.suptitle("Verification against the float64 oracle: every point must stay below 1", fontsize=10)
-    return _save(fig, out / "verification_errors.png")
+    return _save(fig, out / "verification_errors.png", rect=(0, 0.04, 1, 1))
 
 
 def per_sample(df: pd.DataFrame, out: Path) -> Path | None:

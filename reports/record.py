@@ -1,16 +1,25 @@
-"""The typed record one benchmark row carries from the benchmarks to the reports (pytest-benchmark's extra_info).
+"""The typed records that cross from the producers to the reports: a benchmark row (BenchRecord, stored in
+pytest-benchmark's extra_info) and a verification row (VerificationRecord, a CSV row), with the Status of a check.
 
 Benchmarks build a BenchRecord (a misspelt field is a TypeError there) and store to_extra_info(); reports read it
 back with from_extra_info(), which rejects an unknown field, a missing one, a wrong type or another schema
 version with a RecordError naming it, so a typo fails loudly instead of becoming NaN. A run carries the schema
 version in machine_info["twolayer"]["schema"]: that is how a run of this suite is told from another project's
 pytest-benchmark JSON (like torch.utils.benchmark's Measurement, which is versioned the same way).
+A verification CSV carries its schema version and its run's provenance in every row; read_verification() checks
+columns, types, statuses and that one file holds one run.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
 import math
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
+from pathlib import Path
+
+import pandas as pd
 
 SCHEMA = 2  # 1 = the untyped extra_info of runs before 2026-11-25
 UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable (benchmarks, tidy and summary use it)
@@ -112,3 +121,150 @@ _TYPES = {
     **{k: _FLOAT for k in ("ratio", "iqr_over_median")},
     "break_reasons": (tuple,),
 }
+
+
+# ---- verification ---------------------------------------------------------------------------------------------
+
+
+class Status(str, Enum):
+    """The verdict of one compared quantity (or of a whole case that produced nothing to compare)."""
+
+    OK = "ok"
+    FAIL = "FAIL"  # compared, and outside the derived tolerance (or misshapen, non-finite, wrong type)
+    ERROR = "error"  # the case crashed, timed out or its process died: nothing to compare
+    UNSUPPORTED = "unsupported"  # the implementation declares it does not run this case
+
+    def __str__(self) -> str:
+        return self.value
+
+    __format__ = str.__format__  # f"{Status.OK}" is "ok", as in the CSV
+
+    @property
+    def checked(self) -> bool:
+        """A number was compared with the oracle (pass or fail)."""
+        return self in (Status.OK, Status.FAIL)
+
+    @property
+    def bad(self) -> bool:
+        """Counts against a verdict of 'verified'."""
+        return self in (Status.FAIL, Status.ERROR)
+
+
+CHECKED = tuple(s.value for s in Status if s.checked)
+BAD = tuple(s.value for s in Status if s.bad)
+
+
+def status_is(column: pd.Series, *statuses: Status) -> pd.Series:
+    """Rows whose status is one of `statuses` (a Status never equals a CSV's string column under ==)."""
+    return column.isin([Status(s).value for s in statuses])
+
+
+VERIFICATION_SCHEMA = 2  # 1 = the CSVs before 2026-11-30 (column loss_fn, no check kind, no provenance)
+CHECK_KINDS = ("batch", "per_sample")  # loss + batch gradients + trajectory, or per-sample gradients
+
+
+@dataclass(frozen=True)
+class VerificationRecord:
+    """One compared quantity of one case, and which code on which machine produced it (a CSV row)."""
+
+    impl: str
+    check: str
+    hidden: str
+    output: str
+    loss: str
+    l2: float
+    D: int
+    H: int
+    C: int
+    N: int
+    dtype: str
+    precision: str
+    device: str
+    variant: str
+    threads: int
+    quantity: str
+    status: Status
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    tol: float | None = None
+    ref32_rel_err: float | None = None
+    problem: str = ""
+    # provenance: the same in every row of one run
+    run: str = ""
+    commit: str = ""
+    torch: str = ""
+    cpu_model: str = ""
+    gpu_name: str = ""
+    schema: int = VERIFICATION_SCHEMA
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))  # ValueError on an unknown status
+        if self.check not in CHECK_KINDS:
+            raise RecordError(f"unknown check {self.check!r}; choose from {', '.join(CHECK_KINDS)}")
+
+
+#: columns of a verification CSV, in order; CASE_KEY identifies a case (a case has a row per quantity)
+VERIFICATION_COLUMNS = tuple(f.name for f in fields(VerificationRecord))
+CASE_KEY = (
+    "impl", "check", "hidden", "output", "loss", "l2", "D", "H", "C", "N", "dtype", "precision", "device", "variant",
+)  # fmt: skip
+RUN_FIELDS = ("run", "commit", "torch", "cpu_model", "gpu_name", "schema")
+_NUMERIC = ("l2", "D", "H", "C", "N", "threads", "max_abs_err", "max_rel_err", "tol", "ref32_rel_err", "schema")
+
+
+def read_verification(path: str | Path) -> pd.DataFrame:
+    """A verification CSV (plain or .gz) as a frame, checked: the columns of this schema, known statuses and check
+    kinds, numbers where numbers belong, one run's provenance throughout. RecordError names what is wrong."""
+    try:
+        text_cols = {c: str for c in VERIFICATION_COLUMNS if c not in _NUMERIC}
+        df = pd.read_csv(path, low_memory=False, keep_default_na=False, na_values=[""], dtype=text_cols)
+    except (OSError, ValueError, EOFError, pd.errors.ParserError) as exc:
+        raise RecordError(f"unreadable CSV ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    cols = tuple(df.columns)
+    if "schema" not in cols:
+        raise RecordError("not a twolayer verification CSV of this version (no schema column; re-run verification)")
+    if cols != VERIFICATION_COLUMNS:
+        missing = [c for c in VERIFICATION_COLUMNS if c not in cols]
+        extra = [c for c in cols if c not in VERIFICATION_COLUMNS]
+        raise RecordError(f"columns differ from schema {VERIFICATION_SCHEMA}: missing {missing}, unknown {extra}")
+    if df.empty:
+        raise RecordError("no rows")
+    for c in _NUMERIC:
+        if not pd.api.types.is_numeric_dtype(df[c]):
+            raise RecordError(f"column {c!r} holds non-numbers, e.g. {df[c].iloc[0]!r}")
+    schemas = set(df["schema"].unique())
+    if schemas != {VERIFICATION_SCHEMA}:
+        raise RecordError(f"schema {sorted(schemas)}, this version reads {VERIFICATION_SCHEMA}")
+    bad_status = sorted(set(df["status"]) - {s.value for s in Status})
+    if bad_status:
+        raise RecordError(f"unknown status {bad_status[0]!r}; known: {', '.join(s.value for s in Status)}")
+    bad_check = sorted(set(df["check"]) - set(CHECK_KINDS))
+    if bad_check:
+        raise RecordError(f"unknown check {bad_check[0]!r}; known: {', '.join(CHECK_KINDS)}")
+    for c in ("problem", "gpu_name", "commit", "torch", "cpu_model", "run"):
+        df[c] = df[c].fillna("")
+    for c in RUN_FIELDS:
+        if df[c].nunique(dropna=False) > 1:
+            raise RecordError(f"rows of more than one run (column {c!r} differs)")
+    if not df["run"].iloc[0]:
+        raise RecordError("no run name (column 'run' is empty)")
+    return df
+
+
+def write_verification(path: str | Path, records: list[VerificationRecord]) -> Path:
+    """Write the records as a CSV (gzip when the name ends .gz), atomically."""
+    from reports.atomic import atomic_write
+
+    df = pd.DataFrame([asdict(r) for r in records], columns=list(VERIFICATION_COLUMNS))
+    df["status"] = df["status"].map(lambda s: Status(s).value)
+
+    def write(tmp: str) -> None:
+        if not str(path).endswith(".gz"):
+            df.to_csv(tmp, index=False)
+            return
+        # no name and mtime 0 in the gzip header: the same rows give the same bytes (no spurious diff)
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+            with io.TextIOWrapper(gz, encoding="utf-8", newline="") as text:
+                df.to_csv(text, index=False)
+
+    return atomic_write(path, write)

@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from reports.record import UNSTABLE_IQR
+from reports.plots import Crossover
+from reports.record import CASE_KEY, CHECKED, UNSTABLE_IQR, Status, status_is
 from reports.tidy import LOW_PRECISIONS, steps
+
+VER_GROUP = ("panel", "check", "precision", "impl")  # one row of the verification table
 
 
 def _pct(v: float) -> str:
@@ -43,14 +46,26 @@ def _fmt(v: float, scale: float) -> str:
 
 
 def named_table(df: pd.DataFrame) -> str:
-    """Median time per step: implementation x (workload, device), one unit per column (in its heading); the best
-    in each column in bold; † marks a row whose IQR/median exceeds the stability threshold."""
+    """Median time per step, one table per hardware: implementation x workload, one unit per column (in its
+    heading); the best in each column in bold; † marks a row whose IQR/median exceeds the stability threshold."""
     d = steps(df)
     d = d[d["kind"] == "named"]
     if d.empty:
         return "_no named workloads in the inputs_"
-    d = d.assign(col=d["workload"] + " · " + d["device"] + np.where(d["precision"] == "tf32", " (TF32)", ""))
-    piv = d.pivot_table(index="impl", columns="col", values="median", aggfunc="min")
+    parts = []
+    for panel, g in d.groupby("panel", sort=True):
+        parts += [f"### {panel}", "", _named_panel(g), ""]
+    return "\n".join(parts) + (
+        f"\n– not run: per-sample implementations are capped at N = 1024 (`--loop-max-n`), or the "
+        f"implementation does not support the device. † IQR/median > {UNSTABLE_IQR:.0%} (unstable; see Stability)."
+    )
+
+
+def _named_panel(d: pd.DataFrame) -> str:
+    """One hardware's named-workload table (see named_table)."""
+    d = d.assign(col=d["workload"] + np.where(d["precision"] == "tf32", " (TF32)", ""))
+    order = list(dict.fromkeys(d.sort_values(["flops", "col"])["col"]))  # the smallest step first
+    piv = d.pivot_table(index="impl", columns="col", values="median", aggfunc="min")[order]
     shaky = d.pivot_table(index="impl", columns="col", values="unstable", aggfunc="max").reindex_like(piv)
     cols = {}
     for c in piv.columns:
@@ -65,11 +80,7 @@ def named_table(df: pd.DataFrame) -> str:
                 text += " †"
             cells.append(text)
         cols[f"{c} ({unit})"] = cells
-    out = pd.DataFrame(cols, index=piv.index).reset_index().rename(columns={"impl": "implementation"})
-    return (
-        _table(out) + f"\n\n– not run: per-sample implementations are capped at N = 1024 (`--loop-max-n`), or the "
-        f"implementation does not support the device. † IQR/median > {UNSTABLE_IQR:.0%} (unstable; see Stability)."
-    )
+    return _table(pd.DataFrame(cols, index=piv.index).reset_index().rename(columns={"impl": "implementation"}))
 
 
 def _fastest(d: pd.DataFrame) -> pd.DataFrame:
@@ -299,21 +310,38 @@ def unstable_table(df: pd.DataFrame) -> str:
 
 
 def verification_section(ver: pd.DataFrame | None) -> str:
+    """Per hardware, check kind, precision and implementation: cases checked, unsupported and failed, checks ok,
+    and the worst error as a fraction of its derived tolerance."""
     if ver is None or ver.empty:
-        return "_no verification CSV found (run `python -m verification`)_"
-    v = ver.copy()
-    checked = v[v["status"].isin(["ok", "FAIL"])]
-    ratio = (checked["max_rel_err"] / checked["tol"]).groupby(checked["impl"]).max()
-    t = v.groupby("impl")["status"].value_counts().unstack(fill_value=0)
-    t["worst err / tol"] = ratio.map(lambda r: f"{r:.3g}")
-    return _table(t.reset_index())
+        return "_no verification run found (run `python -m verification`)_"
+    checked = ver[ver["status"].isin(CHECKED)]
+    ratio = (checked["max_rel_err"] / checked["tol"]).groupby([checked[k] for k in VER_GROUP]).max()
+    key = [*VER_GROUP]
+    cases = ver.drop_duplicates(list(CASE_KEY))  # an unsupported or error case is one row
+
+    def count(rows: pd.DataFrame, status: Status) -> pd.Series:
+        return rows[status_is(rows["status"], status)].groupby(key).size()
+
+    t = pd.DataFrame(
+        {
+            "cases": cases.groupby(key).size(),
+            "unsupported cases": count(cases, Status.UNSUPPORTED),
+            "error cases": count(cases, Status.ERROR),
+            "checks ok": count(ver, Status.OK),
+            "failed checks": count(ver, Status.FAIL),
+            "worst err / tol": ratio.map(lambda r: f"{r:.3g}"),
+        }
+    )
+    t[t.columns[:-1]] = t[t.columns[:-1]].fillna(0).astype(int)
+    t = t.reset_index().rename(columns={"panel": "hardware", "impl": "implementation"})
+    return _table(t.fillna("–"))
 
 
 def write_summary(
     df: pd.DataFrame,
     ver: pd.DataFrame | None,
     plots: dict[str, Path | None],
-    n_cross: int | None,
+    cross: Crossover | None,
     out: Path,
     warnings: list[str],
     used: list[str] | None = None,
@@ -373,9 +401,7 @@ def write_summary(
         parts += ["### CPU vs CUDA", "No plot: the runs shown hold no CUDA rows (no GPU was benchmarked).", ""]
     parts += [
         "## CPU vs CUDA crossover",
-        f"CUDA's best step beats the CPU's best from N = {n_cross} on."
-        if n_cross
-        else "No crossover found (no CUDA run among the inputs, or CUDA never wins at every larger batch).",
+        cross.sentence() if cross else "No crossover: the runs shown hold no CUDA rows, or no CPU rows.",
         "",
         "## Per-sample loop vs best vectorised implementation",
         loop_ratio_table(df),

@@ -34,6 +34,7 @@ IMPL_ORDER = ["loop", "vmap", "module", "autograd", "batched", "compiled", "many
 COLUMNS = [
     "run",
     "machine",
+    "host",
     "cpu_model",
     "gpu_name",
     "torch",
@@ -72,6 +73,13 @@ COLUMNS = [
 ]
 
 
+def host_of(run: Run) -> str:
+    """The machine a run came from, as far as a run can tell: CPU model, core count and host name (a GPU's host
+    is the machine of its CUDA rows, so a CPU run on the same machine has the same host)."""
+    info = run.machine_info["twolayer"]
+    return f"{info.get('cpu_model', '?')} x {info.get('cpu_count', '?')} ({run.machine_info.get('node', '?')})"
+
+
 def tidy(runs: list[Run]) -> pd.DataFrame:
     """All benchmark rows, with each device's measured peaks (from the same run) joined on."""
     rows = []
@@ -83,6 +91,7 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
                 {
                     "run": run.name,
                     "machine": run.machine_info.get("node", "?"),
+                    "host": host_of(run),
                     "cpu_model": info.get("cpu_model", "?"),
                     "gpu_name": info.get("gpu_name", "") if r.device == "cuda" else "",
                     "torch": info.get("torch", "?"),
@@ -132,3 +141,24 @@ def label(row: pd.Series) -> str:
         if row["device"] == "cuda"
         else f"cpu: {row['cpu_model']}"
     )
+
+
+def verification_panel(ver: pd.DataFrame) -> pd.Series:
+    """'cpu: <model>' / 'cuda: <gpu>' for each verification row, as label() names a benchmark row's hardware."""
+    cuda = "cuda: " + ver["gpu_name"].astype(str)
+    return cuda.where(ver["device"] == "cuda", "cpu: " + ver["cpu_model"].astype(str))
+
+
+def verification_view(ver: pd.DataFrame, wanted: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The verification rows to show: per hardware, check kind and precision, the run named in `wanted`, else the
+    newest (run names start with their UTC time); and one line per shown run saying what it covers."""
+    v = ver.assign(panel=verification_panel(ver))
+    if wanted:
+        v = v[v["run"].isin(wanted)]
+    keep, lines = [], []
+    for (panel, check, precision), g in v.groupby(["panel", "check", "precision"], sort=True):
+        chosen = max(g["run"])
+        keep.append(g[g["run"] == chosen])
+        commit = g.loc[g["run"] == chosen, "commit"].iloc[0]
+        lines.append(f"{panel}, {check}, {precision}: run {chosen} (commit {commit})")
+    return (pd.concat(keep, ignore_index=True) if keep else v.iloc[:0]), lines

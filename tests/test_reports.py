@@ -16,7 +16,7 @@ from reports.__main__ import main
 from reports.atomic import atomic_write, atomic_write_text
 from reports.compare import parse_threshold
 from reports.plots import crossover
-from reports.record import SCHEMA
+from reports.record import SCHEMA, VerificationRecord, read_verification, write_verification
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -113,6 +113,43 @@ def _run(device: str, scale: float, gpu: str | None = None) -> dict:
     }
 
 
+def write_ver(path: Path, run: str, rows: list[tuple[str, str, float, float]], device: str = "cpu") -> Path:
+    """A verification run file of (impl, status, max_rel_err, tol) rows, written as the verifier writes one."""
+    recs = [
+        VerificationRecord(
+            impl,
+            "batch",
+            "sigmoid",
+            "identity",
+            "sse",
+            0.0,
+            5,
+            4,
+            3,
+            7,
+            "float32",
+            "fp32",
+            device,
+            "normal",
+            1,
+            "W1",
+            status,
+            err,
+            err,
+            tol,
+            None,
+            "",
+            run,
+            "abc1234",
+            "2.13.0",
+            "Test CPU",
+            "Test GPU" * (device == "cuda"),
+        )  # fmt: skip
+        for impl, status, err, tol in rows
+    ]
+    return write_verification(path, recs)
+
+
 @pytest.fixture
 def runs(tmp_path: Path) -> Path:
     raw = tmp_path / "raw"
@@ -133,10 +170,7 @@ def _digest(folder: Path) -> dict[str, str]:
 def test_report_writes_csv_plots_and_summary(runs: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     before = _digest(runs)
-    ver = tmp_path / "v.csv"
-    pd.DataFrame(
-        [{"impl": "batched", "quantity": "W1", "status": "ok", "max_rel_err": 1e-8, "tol": 1e-6, "dtype": "float32"}]
-    ).to_csv(ver, index=False)
+    ver = write_ver(tmp_path / "v.csv.gz", "v", [("batched", "ok", 1e-8, 1e-6)])
     assert main([str(runs), "--out", str(out), "--verification", str(ver)]) == 0
     df = pd.read_csv(out / "benchmarks.csv")
     assert {
@@ -166,7 +200,9 @@ def test_report_writes_csv_plots_and_summary(runs: Path, tmp_path: Path) -> None
     assert (
         "Test GPU" in summary and "Test CPU" in summary and "![Time vs batch size](plots/time_vs_batch.png)" in summary
     )
-    assert "CUDA's best step beats the CPU's best from N = " in summary
+    assert "CUDA's best step (cuda: Test GPU) beats the CPU's best (cpu: Test CPU) from N = " in summary
+    assert "both ran on one host" in summary  # the two runs share CPU model, core count and host name
+    assert "| cpu: Test CPU | batch | fp32 | batched | 1 | 0 | 0 | 1 | 0 | 0.01 |" in summary
     assert _digest(runs) == before, "raw runs must never be modified"
     assert not list(out.rglob("*.tmp"))
 
@@ -223,6 +259,74 @@ def test_compare_bad_threshold_and_missing_input(runs: Path, tmp_path: Path, cap
     assert main(["compare", str(runs / "cpu.json"), str(runs / "cpu.json"), "--threshold", "fast"]) == 2
     assert main(["compare", str(tmp_path / "nothing"), str(runs / "cpu.json")]) == 2
     assert parse_threshold("10%") == pytest.approx(0.1) == parse_threshold("0.1") == parse_threshold("10")
+
+
+def test_crossover_prefers_the_gpu_hosts_own_cpu_and_says_when_machines_differ(runs: Path, tmp_path: Path) -> None:
+    """Two CPU runs: another machine (faster, more batch sizes would not matter) and the GPU's own host. The
+    crossover compares the GPU with its own host's CPU; without that run it says the machines differ."""
+    other = _run("cpu", 0.5)
+    other["machine_info"]["twolayer"]["cpu_model"] = "Other CPU"
+    (runs / "other.json").write_text(json.dumps(other))
+    out = tmp_path / "o"
+    assert main([str(runs), "--out", str(out)]) == 0
+    text = (out / "README.md").read_text()
+    assert "beats the CPU's best (cpu: Test CPU)" in text and "both ran on one host" in text
+    (runs / "cpu.json").unlink()
+    assert main([str(runs), "--out", str(out)]) == 0
+    text = (out / "README.md").read_text()
+    assert "beats the CPU's best (cpu: Other CPU)" in text and "from different machines" in text
+
+
+def test_gzipped_runs_read_like_plain_ones(runs: Path, tmp_path: Path) -> None:
+    import gzip
+
+    (runs / "cuda.json.gz").write_bytes(gzip.compress((runs / "cuda.json").read_bytes()))
+    (runs / "cuda.json").unlink()
+    (runs / "broken.json.gz").write_bytes(b"\x1f\x8b not gzip")
+    out = tmp_path / "o"
+    r = subprocess.run(
+        [sys.executable, "-m", "reports", str(runs), "--out", str(out)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert r.returncode == 0 and "run cuda (" in r.stdout, r.stdout + r.stderr
+    assert "skipping" in r.stderr and "broken.json.gz: corrupt gzip" in r.stderr
+
+
+def test_verification_runs_round_trip_and_the_newest_per_hardware_is_shown(runs: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "ver"
+    write_ver(folder / "2026-01-01T000000_cpu_h.csv.gz", "2026-01-01T000000_cpu_h", [("batched", "ok", 5e-8, 1e-6)])
+    write_ver(folder / "2026-02-01T000000_cpu_h.csv", "2026-02-01T000000_cpu_h", [("batched", "ok", 2e-8, 1e-6)])
+    write_ver(folder / "c.csv.gz", "c", [("cudagraph", "ok", 3e-8, 1e-6)], device="cuda")
+    (folder / "old.csv").write_text("impl,loss_fn,status\nbatched,sse,ok\n")  # schema 1: no provenance
+    back = read_verification(folder / "2026-01-01T000000_cpu_h.csv.gz")
+    assert back["status"].tolist() == ["ok"] and back["max_rel_err"].iloc[0] == 5e-8 and back["problem"].iloc[0] == ""
+    out = tmp_path / "o"
+    r = subprocess.run(
+        [sys.executable, "-m", "reports", str(runs), "--out", str(out), "--verification", str(folder)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "old.csv: not a twolayer verification CSV of this version" in r.stderr
+    text = (out / "README.md").read_text()
+    assert "| cpu: Test CPU | batch | fp32 | batched | 1 | 0 | 0 | 1 | 0 | 0.02 |" in text  # the newer CPU run
+    assert "| cuda: Test GPU | batch | fp32 | cudagraph | 1 | 0 | 0 | 1 | 0 | 0.03 |" in text
+    assert "cpu: Test CPU, batch, fp32: run 2026-02-01T000000_cpu_h (commit abc1234)" in text
+
+
+def test_a_verification_file_of_two_runs_or_unknown_status_is_refused(tmp_path: Path) -> None:
+    from reports.record import RecordError
+
+    p = write_ver(tmp_path / "a.csv", "a", [("batched", "ok", 1e-8, 1e-6), ("loop", "ok", 1e-8, 1e-6)])
+    df = pd.read_csv(p)
+    df.loc[1, "run"] = "b"
+    df.to_csv(p, index=False)
+    with pytest.raises(RecordError, match="more than one run"):
+        read_verification(p)
+    df.loc[1, ["run", "status"]] = ["a", "passed"]
+    df.to_csv(p, index=False)
+    with pytest.raises(RecordError, match="unknown status 'passed'"):
+        read_verification(p)
 
 
 def test_crossover() -> None:
@@ -368,7 +472,7 @@ def test_nan_medians_are_dropped_with_a_warning(runs: Path, tmp_path: Path, caps
 
 def test_missing_verification_file_and_unwritable_out_exit_2(runs: Path, tmp_path: Path, capsys) -> None:
     assert main([str(runs), "--out", str(tmp_path / "o"), "--verification", str(tmp_path / "none.csv")]) == 2
-    assert f"--verification {tmp_path / 'none.csv'}: no such file" in capsys.readouterr().err
+    assert f"--verification {tmp_path / 'none.csv'}: no such file or folder" in capsys.readouterr().err
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert main([str(runs), "--out", str(blocker / "out")]) == 2

@@ -11,7 +11,7 @@ import pytest
 
 import impls
 from verification.__main__ import main
-from verification.runner import CASE_KEY
+from reports.record import CASE_KEY, read_verification
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = "tests/plugins/backprops.py"
@@ -28,8 +28,8 @@ def test_registry_run_writes_csv_and_exits_0(tmp_path: Path, capsys: pytest.Capt
     code = main(["--impl", "batched", "--impl", "loop", *QUICK, "--csv", str(csv)])
     out = capsys.readouterr().out
     assert code == 0, out
-    df = pd.read_csv(csv)
-    assert set(df["impl"]) == {"batched", "loop"} and (df["status"] == "ok").all()
+    df = read_verification(csv)  # the typed round trip: columns, statuses, one run's provenance
+    assert set(df["impl"]) == {"batched", "loop"} and (df["status"] == "ok").all() and set(df["run"]) == {"v"}
     assert {"max_abs_err", "max_rel_err", "tol", "quantity"} <= set(df.columns)
     assert "OK:" in out and "batched" in out
 
@@ -165,7 +165,7 @@ def test_correct_but_differently_written_plugins_pass_every_case(capsys: pytest.
     code = main([*refs, "--quiet", "--batch", "1,7"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "OK:" in out and "planned cases" in out
+    assert "OK:" in out and "checked cases" in out and "unsupported" not in out.splitlines()[-1]
 
 
 @pytest.mark.parametrize(
@@ -173,8 +173,8 @@ def test_correct_but_differently_written_plugins_pass_every_case(capsys: pytest.
     [
         ("unshifted_softmax", "only variant=large-logits", "contains NaN or inf"),
         ("relu_ge", "only hidden=relu; only variant=exact-zeros", "exceeds tolerance"),
-        ("one_hot_without_num_classes", "only loss_fn=cross_entropy", "ERROR"),
-        ("bincount_without_minlength", "only loss_fn=cross_entropy", "ERROR"),
+        ("one_hot_without_num_classes", "only loss=cross_entropy", "ERROR"),
+        ("bincount_without_minlength", "only loss=cross_entropy", "ERROR"),
         ("in_place_update", "spread over every option", "modified its argument(s) W1 in place"),
     ],
 )
@@ -316,7 +316,7 @@ def test_per_sample_cli(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypat
     assert set(pd.read_csv(csv)["quantity"]) == {"W1", "b1", "W2", "b2"}
     assert main(["--per-sample", "--impl", "module", *QUICK]) == 2
     assert "none of the selected implementations gives per-sample gradients" in capsys.readouterr().err
-    import verification.__main__ as cli
+    import verification.options as cli
 
     # 1e6 samples of 4-4-4: ~2.0 GiB for the batch check, ~0.9 GiB more for N x |theta| per-sample values
     monkeypatch.setattr(cli, "available_bytes", lambda: 2.5e9)
@@ -328,10 +328,25 @@ def test_per_sample_cli(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypat
 
 
 def test_a_narrowed_registry_run_does_not_replace_the_committed_csv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    import verification.__main__ as cli
+    import verification.options as cli
 
-    target = tmp_path / "verification.csv"
-    monkeypatch.setattr(cli, "DEFAULT_CSV", target)
+    monkeypatch.setattr(cli, "RESULTS", tmp_path)
     assert main(["--quiet", "--sizes", "5-4-2", "--loss", "cross_entropy", "--batch", "7", "--dtype", "float64"]) == 0
-    assert not target.exists()
+    assert not list(tmp_path.iterdir())
     assert cli.whole_default_run(cli.build_parser().parse_args(["--quiet", "--threads", "2"]))
+
+
+def test_a_whole_default_run_is_a_new_named_run_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Never overwritten: each whole default run is a new file named by time, device and host (issue 19), so a
+    user's own run cannot replace the committed runs that README quotes."""
+    import verification.options as cli
+
+    monkeypatch.setattr(cli, "RESULTS", tmp_path)
+    args = cli.build_parser().parse_args(["--quiet"])
+    first, second = cli.csv_path(args, ("cpu",)), cli.csv_path(args, ("cpu",))
+    assert first.parent == tmp_path and first.name.endswith(".csv.gz") and "_cpu_" in first.name
+    bf16 = cli.csv_path(cli.build_parser().parse_args(["--precision", "bf16"]), ("cpu",))
+    assert bf16.name.endswith("_bf16.csv.gz")
+    per = cli.csv_path(cli.build_parser().parse_args(["--per-sample"]), ("cpu",))
+    assert per.name.endswith("_per-sample.csv.gz")
+    assert cli.run_of(first) == first.name.removesuffix(".csv.gz") and first.name[:17] == second.name[:17]

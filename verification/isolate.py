@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 import torch
 
+from reports.record import Status
 from verification.compare import Returned
 from verification.runner import Case, Matrix, Outputs, crash_line, error_row, execute, judge
 
@@ -60,7 +61,10 @@ def decode(data: bytes) -> Outputs:
         (n,) = struct.unpack_from("<I", data)
         head = json.loads(data[4 : 4 + n])
         blob = memoryview(data)[4 + n :]
-        out = Outputs(threads=int(head["threads"]), status=str(head["status"]), problem=str(head["problem"]))
+        status = Status(head["status"])  # ValueError (a BadAnswer below) on anything else
+        if status == Status.FAIL:  # only the parent's judge() fails a check
+            raise BadAnswer(f"unexpected status {status.value!r}")
+        out = Outputs(threads=int(head["threads"]), status=status, problem=str(head["problem"]))
         out.update_skipped = str(head["update_skipped"])
         for key, v in head["values"].items():
             if v is None:
@@ -83,8 +87,6 @@ def decode(data: bytes) -> Outputs:
                 getattr(out, group)[name] = value
             else:
                 raise BadAnswer(f"unexpected field {key!r}")
-        if out.status not in ("ok", "unsupported", "error"):
-            raise BadAnswer(f"unexpected status {out.status!r}")
         return out
     except BadAnswer:
         raise
@@ -115,7 +117,7 @@ def _child(conn: Connection, ref: str, threads: int) -> None:
             out = execute(case, cls, matrix)
         except BaseException as exc:  # noqa: BLE001 - sys.exit() inside the function: an error, not an exit
             problem = f"the function tried to exit: {crash_line(exc)}"
-            out = Outputs(torch.get_num_threads(), status="error", problem=problem)
+            out = Outputs(torch.get_num_threads(), status=Status.ERROR, problem=problem)
         conn.send_bytes(encode(out))
 
 

@@ -27,6 +27,7 @@ from impls.base import SGD, CompileError, Implementation, UnsupportedConfig
 from impls.functional import activate
 from impls.precision import build
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec, all_specs, init_params, make_batch
+from reports.record import CASE_KEY, Status
 from verification import oracle
 from verification.compare import Check, Returned, compare, tolerance, trajectory_tolerance
 
@@ -34,21 +35,6 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 QUANTITIES = ("loss", "W1", "b1", "W2", "b2")
 VARIANTS = ("normal", "large-logits", "exact-zeros")
 LARGE_LOGIT = 800.0  # > log(max float64) = 709.8 > log(max float32) = 88.7: an unshifted exp() overflows
-#: the identity of one case in the CSV (one case = several rows, one per quantity)
-CASE_KEY = (
-    "impl", "hidden", "output", "loss_fn", "l2", "D", "H", "C", "N", "dtype", "precision", "device", "variant",
-)  # fmt: skip
-COLUMNS = (
-    *CASE_KEY,
-    "threads",
-    "quantity",
-    "status",
-    "max_abs_err",
-    "max_rel_err",
-    "tol",
-    "ref32_rel_err",
-    "problem",
-)
 
 
 @dataclass(frozen=True)
@@ -62,14 +48,12 @@ class Case:
     device: str
     variant: str = "normal"
     precision: str = "fp32"  # compute precision (impls.precision): bf16/fp16 run the float32 case under autocast
+    check: str = "batch"  # batch: loss, gradients and trajectory; per_sample: the (N, ...) per-sample gradients
 
     @property
     def label(self) -> str:
-        """'sigmoid/identity sse l2=0 5-4-3 N=7 float32 cpu' (+ the precision and variant when not the default)."""
-        s = self.spec
-        dtype = self.dtype if self.precision == "fp32" else f"{self.dtype}/{self.precision}"
-        text = f"{s.hidden}/{s.output} {s.loss} l2={s.l2:g} {s.D}-{s.H}-{s.C} N={self.n} {dtype} {self.device}"
-        return text if self.variant == "normal" else f"{text} {self.variant}"
+        """How messages name the case (case_label)."""
+        return case_label(case_row(self, 0))
 
 
 def variants_for(spec: NetSpec, precision: str = "fp32") -> tuple[str, ...]:
@@ -126,7 +110,8 @@ class Matrix:
         for spec, n, dtype, device in itertools.product(specs, batches, dtypes, self.devices):
             for variant in variants_for(spec, self.precision):
                 if variant in self.variants:
-                    yield Case(impl, spec, n, dtype, device, variant, self.precision)
+                    check = "per_sample" if self.per_sample else "batch"
+                    yield Case(impl, spec, n, dtype, device, variant, self.precision, check)
 
 
 def covering_subset(specs: list[NetSpec]) -> list[NetSpec]:
@@ -185,13 +170,15 @@ def case_data(case: Case, matrix: Matrix) -> CaseData:
 
 
 def case_row(case: Case, threads: int, **fields: object) -> dict:
-    """A CSV row for the case; `fields` fill the quantity, status and errors."""
+    """A row of the case (reports.record.VerificationRecord's fields but the run's provenance); `fields` fill the
+    quantity, status and errors."""
     s = case.spec
     base = {
         "impl": case.impl,
+        "check": case.check,
         "hidden": s.hidden,
         "output": s.output,
-        "loss_fn": s.loss,
+        "loss": s.loss,
         "l2": s.l2,
         "D": s.D,
         "H": s.H,
@@ -206,9 +193,19 @@ def case_row(case: Case, threads: int, **fields: object) -> dict:
     return {**base, **fields}
 
 
-def error_row(case: Case, problem: str, status: str = "error") -> dict:
+def error_row(case: Case, problem: str, status: Status = Status.ERROR) -> dict:
     """One row standing for the whole case: an error (crash, timeout, dead process) or 'unsupported'."""
     return case_row(case, torch.get_num_threads(), quantity="-", status=status, problem=problem)
+
+
+def case_label(row: dict | object) -> str:
+    """'sigmoid/identity sse l2=0 5-4-3 N=7 float32 cpu' (+ the precision and variant when not the default) of a
+    row (a dict or a pandas row with the case's fields): the one way a case is named in every message."""
+    r = row if isinstance(row, dict) else dict(row)
+    dtype = r["dtype"] if r["precision"] == "fp32" else f"{r['dtype']}/{r['precision']}"
+    text = f"{r['hidden']}/{r['output']} {r['loss']} l2={r['l2']:g} {r['D']}-{r['H']}-{r['C']} N={r['N']} {dtype}"
+    text += f" {r['device']}"
+    return text if r["variant"] == "normal" else f"{text} {r['variant']}"
 
 
 @dataclass
@@ -222,7 +219,7 @@ class Outputs:
     grads: dict[str, object] = field(default_factory=dict)
     params: dict[str, object] = field(default_factory=dict)
     update_skipped: str = ""
-    status: str = "ok"  # ok | unsupported | error
+    status: Status = Status.OK  # OK, UNSUPPORTED or ERROR: FAIL is judge()'s to give
     problem: str = ""
 
 
@@ -265,17 +262,17 @@ def execute(case: Case, cls: type[Implementation], matrix: Matrix) -> Outputs:
                 impl.step(x, t)
             out.params = {k: _portable(v) for k, v in impl.params().items()}
     except (UnsupportedConfig, NotImplementedError) as exc:
-        out.status, out.problem = "unsupported", _line(exc)
+        out.status, out.problem = Status.UNSUPPORTED, _line(exc)
     except CompileError as exc:
-        out.status, out.problem = "error", _line(exc)
+        out.status, out.problem = Status.ERROR, _line(exc)
     except Exception as exc:  # noqa: BLE001 - a crash in the implementation is a failed check, reported in one line
-        out.status, out.problem = "error", crash_line(exc)
+        out.status, out.problem = Status.ERROR, crash_line(exc)
     return out
 
 
 def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
     """Compare an implementation's outputs with the float64 oracle: a row per quantity, plus the trajectory."""
-    if out.status != "ok":
+    if out.status != Status.OK:
         return [case_row(case, out.threads, quantity="-", status=out.status, problem=out.problem)]
     if matrix.per_sample:
         return judge_per_sample(case, matrix, out)
@@ -367,7 +364,7 @@ def _row(case: Case, threads: int, c: Check, ref32_err: float | None) -> dict:
         case,
         threads,
         quantity=c.quantity,
-        status="ok" if c.ok else "FAIL",
+        status=Status.OK if c.ok else Status.FAIL,
         max_abs_err=c.max_abs_err,
         max_rel_err=c.max_rel_err,
         tol=c.tol,

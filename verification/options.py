@@ -1,0 +1,269 @@
+"""The command line of `python -m verification`: options, their validation into a Matrix, and the checks made
+before the first case (memory, a writable CSV, hardware for a low precision). A bad option is a UsageError
+(one line, exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import torch
+
+from impls.precision import PRECISIONS, hardware_reason
+from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
+from reports.atomic import check_writable
+from reports.provenance import run_name
+from verification.isolate import DEFAULT_TIMEOUT_S
+from verification.runner import DTYPES, VARIANTS, Matrix, parse_list
+
+RESULTS = Path("reports/results/verification")
+#: measured on the 2-core CI machine: one torch thread is ~1.4x faster than two for these small cases (the
+#: oracle's NumPy and the checked code then do not fight over the cores); the thread count is in every CSV row
+DEFAULT_THREADS = 1
+
+
+class UsageError(Exception):
+    """Bad command line; one line, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m verification",
+        description="Compare loss, gradients and a K-step SGD trajectory with a float64 oracle.",
+        epilog="Your own backprop: --impl path/to/file.py:fn or package.module:fn, where "
+        "fn(params, x, t, spec) -> (loss, grads); raise NotImplementedError for configs you do not support.",
+    )
+    p.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="NAME|FILE.py:FN|PKG.MOD:FN",
+        help="registered name or plug-in function (repeatable; default: every registered one)",
+    )
+    p.add_argument("--hidden", default=",".join(HIDDEN_ACTIVATIONS), help="hidden activations (default: %(default)s)")
+    p.add_argument("--output", default=",".join(OUTPUT_ACTIVATIONS), help="output activations (default: %(default)s)")
+    p.add_argument("--loss", default=",".join(LOSSES), help="losses (default: %(default)s)")
+    p.add_argument("--l2", default="0,0.1", help="L2 coefficients, comma-separated (default 0,0.1)")
+    p.add_argument(
+        "--sizes",
+        default="5-4-3,4-4-4",
+        help="D-H-C shapes, comma-separated (default 5-4-3,4-4-4: distinct sizes name a misshapen "
+        "gradient, equal sizes let a transposed product run and be named by its values)",
+    )
+    p.add_argument("--batch", default="1,7,64", help="batch sizes, comma-separated (default 1,7,64)")
+    p.add_argument("--dtype", default=None, help="float32 and/or float64 (default: both; float32 with --precision)")
+    p.add_argument("--device", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)")
+    p.add_argument("--steps", type=int, default=4, help="SGD steps in the trajectory check (default 4)")
+    p.add_argument(
+        "--full", action="store_true", help="also run compiling implementations on every config (default: a subset)"
+    )
+    p.add_argument(
+        "--csv",
+        default=None,
+        help=f"where to write every row, .csv or .csv.gz (default: a new run in {RESULTS}/, named "
+        "<time>_<device>_<host>[_<precision>|_per-sample].csv.gz, for the whole registry on the default matrix; "
+        "none for a narrowed run)",
+    )
+    p.add_argument(
+        "--variant",
+        default=",".join(VARIANTS),
+        help="data variants (default: all): normal; large-logits (cross-entropy, the largest logit "
+        "+800); exact-zeros (ReLU, pre-activations exactly 0)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds a plug-in may take per case before it is killed and reported (default {DEFAULT_TIMEOUT_S:g})",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULT_THREADS,
+        help=f"torch threads, recorded in the CSV (default {DEFAULT_THREADS}: fastest for these small cases)",
+    )
+    p.add_argument(
+        "--per-sample",
+        action="store_true",
+        help="check per-sample gradients (N, ...) of the implementations that give them (vmap, loop, batched), "
+        "each sample against the oracle's, instead of loss, batch gradients and trajectory",
+    )
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=PRECISIONS,
+        help="compute precision (default fp32); bf16/fp16 run the float32 cases under torch.autocast, with the "
+        "tolerance derived from that format's unit roundoff, for the implementations that support it",
+    )
+    p.add_argument(
+        "--allow-emulated",
+        action="store_true",
+        help="run a --precision this hardware lacks (torch emulates it in software): checks the arithmetic",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        vals = tuple(int(v) for v in parse_list(text, what=what))
+    except ValueError as exc:
+        raise UsageError(f"--{what}: expected comma-separated integers, got {text!r}") from exc
+    if any(v < 1 for v in vals):
+        raise UsageError(f"--{what}: values must be >= 1, got {text!r}")
+    return vals
+
+
+def matrix_from_args(args: argparse.Namespace) -> Matrix:
+    """Validate every option into a Matrix; UsageError names the bad option."""
+    try:
+        hidden = parse_list(args.hidden, HIDDEN_ACTIVATIONS, "hidden activation")
+        output = parse_list(args.output, OUTPUT_ACTIVATIONS, "output activation")
+        loss = parse_list(args.loss, LOSSES, "loss")
+        dtypes = parse_list(args.dtype or "float32,float64", DTYPES, "dtype")
+        try:
+            l2 = tuple(float(v) for v in parse_list(args.l2, what="l2"))
+        except ValueError:
+            raise ValueError(f"--l2: expected comma-separated numbers, got {args.l2!r}") from None
+        if any(not (v >= 0 and v < float("inf")) for v in l2):
+            raise ValueError(f"--l2: coefficients must be finite and >= 0, got {args.l2!r}")
+        default_devices = "cpu,cuda" if torch.cuda.is_available() else "cpu"
+        devices = parse_list(args.device or default_devices, ("cpu", "cuda"), "device")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if "cuda" in devices and not torch.cuda.is_available():
+        raise UsageError("--device cuda: CUDA is not available (torch.cuda.is_available() is False)")
+    try:
+        sizes = tuple(tuple(int(v) for v in item.split("-")) for item in parse_list(args.sizes, what="sizes"))
+    except ValueError:
+        raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {args.sizes!r}") from None
+    if any(len(s) != 3 or min(s) < 1 for s in sizes):
+        raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {args.sizes!r}")
+    if args.steps < 1:
+        raise UsageError("--steps must be >= 1")
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout:g}")
+    if args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    try:
+        variants = parse_list(args.variant, VARIANTS, "variant")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    batches = _ints(args.batch, "batch")
+    m = Matrix(hidden, output, loss, l2, sizes, batches, dtypes, devices, args.steps, full=args.full, variants=variants)
+    m.per_sample = args.per_sample
+    m.precision, m.allow_emulated = args.precision, args.allow_emulated
+    if m.precision != "fp32":
+        check_precision(m, explicit_dtype=args.dtype is not None)
+    if not m.specs():
+        raise UsageError("no sensible configuration in that selection (cross_entropy needs --output identity)")
+    check_memory(m)
+    return m
+
+
+def check_precision(m: Matrix, explicit_dtype: bool) -> None:
+    """A low precision needs float32 cases, no --per-sample, and hardware that has it (or --allow-emulated)."""
+    if m.per_sample:
+        raise UsageError(f"--per-sample checks fp32 per-sample gradients; not with --precision {m.precision}")
+    if "float32" not in m.dtypes or (explicit_dtype and "float64" in m.dtypes):
+        raise UsageError(f"--precision {m.precision} runs float32 parameters under autocast; use --dtype float32")
+    m.dtypes = ("float32",)
+    if not m.allow_emulated:
+        reasons = {d: hardware_reason(m.precision, d) for d in m.devices}
+        if all(reasons.values()):
+            raise UsageError(
+                f"--precision {m.precision}: unsupported here ({'; '.join(f'{d}: {r}' for d, r in reasons.items())}); "
+                "--allow-emulated checks the arithmetic anyway"
+            )
+        m.devices = tuple(d for d, r in reasons.items() if not r)
+
+
+def case_bytes(D: int, H: int, C: int, n: int, steps: int) -> int:
+    """Peak bytes of one case, generously: the K float64 batches (kept by the case, by the oracle's trajectory and
+    as the implementation's copies) and the oracle's float64 intermediates (a1, h, dz, da1 and their |.| copies)."""
+    return 8 * n * ((D + C) * steps * 3 + (D + 4 * H + 6 * C) * 4)
+
+
+def available_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(m: Matrix) -> None:
+    """Refuse, before the first case, a batch whose tensors cannot fit in the memory available now."""
+    free = available_bytes()
+    if free is None:
+        return
+    need, (D, H, C), n = max(
+        (case_bytes(*s, n, m.steps) + (24 * n * (s[1] * (s[0] + s[2] + 1) + s[2]) if m.per_sample else 0), s, n)
+        for s in m.sizes
+        for n in m.batches
+    )  # per-sample: N x |theta| float64 values, three times (the implementation's, a copy, the oracle's)
+    if need > free:
+        raise UsageError(
+            f"--batch {n} with size {D}-{H}-{C} needs about {need / 2**30:.3g} GiB per case, "
+            f"but only {free / 2**30:.3g} GiB of memory is available"
+        )
+
+
+def check_writable_csv(path: Path) -> None:
+    """Fail before the first case if the CSV cannot be written where asked (UsageError, one line)."""
+    if path.is_dir():
+        raise UsageError(f"--csv {path}: is a folder, not a file")
+    try:
+        check_writable(path.parent if str(path.parent) else Path("."), f"--csv {path}: folder")
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+
+
+MATRIX_OPTIONS = (  # not per_sample, precision, allow_emulated: those runs have a default CSV of their own
+    "impl",
+    "hidden",
+    "output",
+    "loss",
+    "l2",
+    "sizes",
+    "batch",
+    "dtype",
+    "device",
+    "steps",
+    "full",
+    "variant",
+)
+
+
+def whole_default_run(args: argparse.Namespace) -> bool:
+    """True when every matrix option has its default (the run the committed verification CSV stands for)."""
+    defaults = build_parser().parse_args([])
+    return all(getattr(args, k) == getattr(defaults, k) for k in MATRIX_OPTIONS)
+
+
+def csv_path(args: argparse.Namespace, devices: tuple[str, ...]) -> Path | None:
+    """Where the rows go: --csv, else a new run file in RESULTS for the whole registry on the default matrix
+    (per precision and for --per-sample: each is its own run), else nowhere (a narrowed run is not a result)."""
+    if args.csv:
+        return Path(args.csv)
+    if not whole_default_run(args):
+        return None
+    tag = "cpu" if devices == ("cpu",) else "cuda-" + torch.cuda.get_device_name(0)
+    suffix = "per-sample" if args.per_sample else ("" if args.precision == "fp32" else args.precision)
+    return RESULTS / f"{run_name(tag, suffix)}.csv.gz"
+
+
+def run_of(path: Path) -> str:
+    """The run's name: the CSV's file name without .csv or .csv.gz."""
+    name = path.name
+    for ext in (".gz", ".csv"):
+        name = name.removesuffix(ext)
+    return name
