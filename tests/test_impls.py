@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import impl_params
 
 import impls
 from impls.base import SGD
@@ -11,14 +12,14 @@ from impls.spec import NetSpec, all_specs, init_params, make_batch
 from verification.runner import Case, Matrix, covering_subset, run_case
 
 MATRIX = Matrix()
-EAGER = [n for n in impls.names() if not impls.get(n).compiles]
-COMPILING = [n for n in impls.names() if impls.get(n).compiles]
 
 
-def _skip_unsupported(name: str, spec: NetSpec, device: str, dtype: torch.dtype = torch.float32) -> None:
-    reason = impls.get(name).unsupported_reason(spec, device, dtype)
-    if reason:
-        pytest.skip(f"{name}: {reason}")
+def eager(cls: type[impls.Implementation]) -> bool:
+    return not cls.compiles
+
+
+def compiling(cls: type[impls.Implementation]) -> bool:
+    return cls.compiles
 
 
 def _assert_rows_ok(rows: list[dict]) -> None:
@@ -27,30 +28,26 @@ def _assert_rows_ok(rows: list[dict]) -> None:
     assert {r["quantity"] for r in rows} == {"loss", "W1", "b1", "W2", "b2", "trajectory"}
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n", [1, 7])
 @pytest.mark.parametrize("spec", all_specs(5, 4, 3), ids=lambda s: s.label)
-@pytest.mark.parametrize("name", EAGER)
+@pytest.mark.parametrize(("name", "device", "dtype"), impl_params(("device", "dtype"), eager))
 def test_eager_matches_oracle(name: str, spec: NetSpec, n: int, dtype: str, device: str) -> None:
-    _skip_unsupported(name, spec, device, getattr(torch, dtype))
     _assert_rows_ok(run_case(Case(name, spec, n, dtype, device), impls.get(name), MATRIX))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("spec", covering_subset(all_specs(5, 4, 3)), ids=lambda s: s.label)
-@pytest.mark.parametrize("name", COMPILING)
+@pytest.mark.parametrize(("name", "device", "dtype"), impl_params(("device", "dtype"), compiling))
 def test_compiled_matches_oracle(name: str, spec: NetSpec, dtype: str, device: str) -> None:
     """A covering subset: every (output, loss) pair, every hidden activation, L2 on and off (compiles cost ~1.5 s)."""
     _assert_rows_ok(run_case(Case(name, spec, 7, dtype, device), impls.get(name), MATRIX))
 
 
-@pytest.mark.parametrize("name", impls.names())
-def test_relu_derivative_at_exactly_zero_is_zero(name: str, device: str) -> None:
+@pytest.mark.parametrize(("name", "device", "dtype"), impl_params(("device", "dtype"), dtypes=("float32",)))
+def test_relu_derivative_at_exactly_zero_is_zero(name: str, device: str, dtype: str) -> None:
     """x = 0 and b1 = 0 put every hidden pre-activation at exactly 0: torch's convention relu'(0) = 0
     makes dW1 and db1 exactly zero (a derivative of 1 at 0 would make db1 = W2^T dz != 0)."""
     spec = NetSpec(3, 4, 2, "relu", "identity", "sse")
-    _skip_unsupported(name, spec, device)
     p = init_params(spec, device=device)
     p["b1"] = torch.zeros_like(p["b1"])
     x = torch.zeros(5, 3, device=device)
@@ -60,11 +57,10 @@ def test_relu_derivative_at_exactly_zero_is_zero(name: str, device: str) -> None
     assert torch.count_nonzero(grads["b2"]) > 0
 
 
-@pytest.mark.parametrize("name", EAGER)
-def test_momentum_update_is_rumelhart_eq9(name: str, device: str) -> None:
+@pytest.mark.parametrize(("name", "device", "dtype"), impl_params(("device", "dtype"), eager, dtypes=("float64",)))
+def test_momentum_update_is_rumelhart_eq9(name: str, device: str, dtype: str) -> None:
     """Two steps with momentum 0.9 equal w - lr g0 then w + 0.9 (-lr g0) - lr g1, from the returned gradients."""
     spec = NetSpec(5, 4, 3, "sigmoid", "sigmoid", "half_sse", l2=0.01)
-    _skip_unsupported(name, spec, device, torch.float64)
     p = init_params(spec, dtype=torch.float64, device=device)
     x, t = make_batch(spec, 9, dtype=torch.float64, device=device)
     impl = impls.get(name)(spec, p, SGD(lr=0.2, momentum=0.9))
@@ -109,7 +105,7 @@ def test_numpy_flat_pads_hidden_units_exactly() -> None:
 
 # ---- per-sample gradients ----------------------------------------------------------------------------------------
 
-PER_SAMPLE = [n for n in impls.names() if impls.get(n).gives_per_sample_grads]
+PER_SAMPLE = [p.values[0] for p in impl_params((), lambda cls: cls.gives_per_sample_grads)]
 
 
 def test_per_sample_implementations_are_the_documented_ones() -> None:

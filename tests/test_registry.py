@@ -65,3 +65,37 @@ def test_unsupported_device_is_reported_not_crashed() -> None:
     spec = NetSpec(2, 2, 2)
     with pytest.raises(impls.UnsupportedConfig, match="runs on cuda only, not cpu"):
         CudaOnly(spec, init_params(spec))
+
+
+def test_collection_check_names_a_test_that_pairs_an_implementation_with_what_it_declares_unsupported() -> None:
+    """The GPU run's 20 failures were numba (CPU only) paired with cuda: the collection check (conftest) now turns
+    any such pairing into a usage error on CI's CPU. Fake items stand for what a slipped parametrization collects."""
+    from types import SimpleNamespace
+
+    from conftest import impl_params, pairing_problems
+
+    def item(**params: object) -> SimpleNamespace:
+        return SimpleNamespace(
+            nodeid=f"t[{'-'.join(map(str, params.values()))}]", callspec=SimpleNamespace(params=params)
+        )
+
+    bad = [
+        item(name="numba", device="cuda", dtype="float32"),
+        item(name="cudagraph", device="cpu"),
+        item(name="numpy_flat", precision="bf16"),
+    ]
+    good = [item(name="numba", device="cpu"), item(name="batched", precision="bf16"), item(name="x_not_registered")]
+    problems = pairing_problems(bad + good)
+    assert problems == [
+        "t[numba-cuda-float32]: numba runs on cpu only, not cuda",
+        "t[cudagraph-cpu]: cudagraph runs on cuda only, not cpu",
+        "t[numpy_flat-bf16]: numpy_flat runs in fp32 only, not bf16",
+    ]
+    generated = impl_params(("device", "dtype", "precision"), precisions=("fp32", "bf16", "fp16"))
+    assert not pairing_problems([item(**dict(zip(("name", *AXES), p.values, strict=True))) for p in generated])
+    assert ("numba", "cuda") not in {p.values[:2] for p in generated} and ("cudagraph", "cuda") in {
+        p.values[:2] for p in generated
+    }
+
+
+AXES = ("device", "dtype", "precision")

@@ -115,36 +115,25 @@ def _run(device: str, scale: float, gpu: str | None = None) -> dict:
 
 def write_ver(path: Path, run: str, rows: list[tuple[str, str, float, float]], device: str = "cpu") -> Path:
     """A verification run file of (impl, status, max_rel_err, tol) rows, written as the verifier writes one."""
+    case = dict(check="batch", hidden="sigmoid", output="identity", loss="sse", l2=0.0, D=5, H=4, C=3, N=7)
+    run_info = dict(run=run, commit="abc1234", torch="2.13.0", cpu_model="Test CPU")
     recs = [
         VerificationRecord(
-            impl,
-            "batch",
-            "sigmoid",
-            "identity",
-            "sse",
-            0.0,
-            5,
-            4,
-            3,
-            7,
-            "float32",
-            "fp32",
-            device,
-            "normal",
-            1,
-            "W1",
-            status,
-            err,
-            err,
-            tol,
-            None,
-            "",
-            run,
-            "abc1234",
-            "2.13.0",
-            "Test CPU",
-            "Test GPU" * (device == "cuda"),
-        )  # fmt: skip
+            impl=impl,
+            **case,
+            dtype="float32",
+            precision="fp32",
+            device=device,
+            variant="normal",
+            threads=1,
+            quantity="W1",
+            status=status,
+            max_abs_err=err,
+            max_rel_err=err,
+            tol=tol,
+            **run_info,
+            gpu_name="Test GPU" if device == "cuda" else "",
+        )
         for impl, status, err, tol in rows
     ]
     return write_verification(path, recs)

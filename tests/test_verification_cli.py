@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 import impls
-from verification.__main__ import main
 from reports.record import CASE_KEY, read_verification
+from verification.__main__ import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGINS = "tests/plugins/backprops.py"
