@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from benchmarks.workloads import SETS
+from impls.base import CompileError
 from impls.precision import LOW_DTYPES, hardware_reason
 from reports.provenance import commit_details, cpu_model, project_commit
 from reports.record import SCHEMA, UNSTABLE_IQR, BenchRecord
@@ -161,6 +163,19 @@ def time_it(
     benchmark.group = group
     with during or nullcontext():
         benchmark(run)
+
+
+def first_call(step: Callable[[], tuple], device: str) -> tuple[tuple, float]:
+    """The untimed first call (it compiles where the implementation compiles) and its seconds. A CompileError
+    (torch.compile or graph capture failed on this torch and hardware) skips the row with its one line: the row
+    says why it has no time, and no traceback lands in the benchmark table."""
+    start = time.perf_counter()
+    try:
+        out = step()
+    except CompileError as exc:
+        pytest.skip(f"CompileError: {exc}")
+    sync(device)
+    return out, time.perf_counter() - start
 
 
 def record(benchmark, **fields: object) -> BenchRecord:

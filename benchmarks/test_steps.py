@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import functools
-import time
 
 import numpy as np
 import pytest
 import torch
 
 import impls
-from benchmarks.conftest import device_marks, record, sync, time_it
+from benchmarks.conftest import device_marks, first_call, record, time_it
 from benchmarks.workloads import WORKLOADS, Workload, bytes_per_step, select
 from impls.base import SGD
 from impls.precision import LOW_DTYPES, build, precision_reason
@@ -87,10 +86,7 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
         x, t = make_batch(spec, n, seed=1, dtype=torch.float32, device=device)  # inputs allocated before timing
         impl = build(cls, spec, p, SGD(lr=0.01, momentum=0.9), "fp32" if tf32 else precision)
 
-        start = time.perf_counter()
-        loss, grads = impl.step(x, t)  # first call: compiles where the implementation compiles
-        sync(device)
-        first_call_s = time.perf_counter() - start
+        (loss, grads), first_call_s = first_call(lambda: impl.step(x, t), device)
         _check_against_oracle(w, loss, grads, precision)
         compilations = getattr(impl, "compilations", None)
         stance = torch.compiler.set_stance("fail_on_recompile") if cls.compiles else None

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from impls import register
 from impls.base import SGD, Grads, ManualSGD
-from impls.functional import activate
+from impls.functional import activate, wide_sum
 from impls.precision import PRECISIONS
 from impls.spec import NetSpec
 
@@ -19,9 +19,9 @@ def autograd_loss(spec: NetSpec, p: dict[str, Tensor], x: Tensor, t: Tensor) -> 
         loss = (torch.logsumexp(z, dim=1) - z.gather(1, t[:, None]).squeeze(1)).mean()
     else:
         sq = (activate(spec.output, z) - t).pow(2)
-        loss = {"sse": sq.sum, "half_sse": lambda: 0.5 * sq.sum(), "mse": sq.mean}[spec.loss]()
+        loss = {"sse": lambda: wide_sum(sq), "half_sse": lambda: 0.5 * wide_sum(sq), "mse": sq.mean}[spec.loss]()
     if spec.l2:
-        loss = loss + spec.l2 * (p["W1"].pow(2).sum() + p["W2"].pow(2).sum())
+        loss = loss + spec.l2 * (wide_sum(p["W1"].pow(2)) + wide_sum(p["W2"].pow(2)))
     return loss
 
 

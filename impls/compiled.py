@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import re
+import traceback
 
 import torch
 import torch._dynamo
@@ -41,6 +43,25 @@ class _Compiled:
 
 
 _CACHE: dict[tuple, _Compiled] = {}
+#: where a compiler failure is raised: dynamo/inductor themselves, or the code inductor generated (its cache folder
+#: is torchinductor_<user>); an error raised in our own step's Python is not the compiler's
+COMPILER_FILES = re.compile(r"[/\\]torch[/\\]_(dynamo|inductor)[/\\]|torchinductor_")
+
+
+def from_compiler(exc: BaseException) -> bool:
+    """True when the exception comes from torch.compile's machinery or from the code it generated: its type lives
+    in torch._dynamo / torch._inductor, or its innermost Python frame is in their files (e.g. a dtype mismatch
+    inside an inductor-generated `extern_kernels.mm(...)`, seen with torch 2.11 under CPU autocast)."""
+    if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
+        return True
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and bool(COMPILER_FILES.search(frames[-1].filename))
+
+
+def compile_failure(exc: BaseException, label: str, device: str) -> str:
+    """One line: what failed to compile or run compiled, where, with which torch, and the cause's first line."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"torch.compile failed for {label} on {device} (torch {torch.__version__}): {type(exc).__name__}: {first}"
 
 
 def _step(
@@ -94,9 +115,8 @@ class Compiled(Implementation):
         try:
             loss, grads, self._p, self._v = self._fn(self._p, self._v, x, t)
         except Exception as exc:
-            if type(exc).__module__.startswith(("torch._dynamo", "torch._inductor")):
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                raise CompileError(f"torch.compile failed for {self.spec.label} on {x.device.type}: {first}") from exc
+            if from_compiler(exc):
+                raise CompileError(compile_failure(exc, self.spec.label, x.device.type)) from exc
             raise
         return loss, dict(zip(PARAM_NAMES, grads, strict=True))
 

@@ -30,6 +30,17 @@ def activation_grad(name: str, a: Tensor, y: Tensor) -> Tensor | None:
     return None
 
 
+LOW_FLOATS = (torch.float16, torch.bfloat16)
+
+
+def wide_sum(x: Tensor, dims: tuple[int, ...] | int | None = None) -> Tensor:
+    """x summed over dims (all when None), accumulated and returned in fp32 when x is bf16/fp16: a loss summed
+    over a large batch exceeds fp16's largest value (65504) long before the mean is taken (CUDA's autocast sums in
+    fp32 by itself, CPU's does not), and bf16 keeps 8 bits of a running sum. Other dtypes sum as they are."""
+    dtype = torch.float32 if x.dtype in LOW_FLOATS else None
+    return x.sum(dim=dims, dtype=dtype) if dims is not None else x.sum(dtype=dtype)
+
+
 def loss_and_delta(
     spec: NetSpec, z: Tensor, y: Tensor, t: Tensor, n_total: int, sum_dims: tuple[int, ...] | None = None
 ) -> tuple[Tensor, Tensor]:
@@ -43,11 +54,11 @@ def loss_and_delta(
         logp = torch.log_softmax(z, dim=-1)
         # scatter, not F.one_hot: one_hot validates the labels with a device->host sync (breaks CUDA graph capture)
         onehot = torch.zeros_like(z).scatter_(-1, t.unsqueeze(-1), 1.0)
-        loss = -(logp * onehot).sum(sum_dims) / n_total
+        loss = -wide_sum(logp * onehot, sum_dims) / n_total
         return loss, (logp.exp() - onehot) / n_total
     diff = y - t
     scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / (n_total * spec.C)}[spec.loss]
-    loss = (diff * diff).sum(sum_dims) * (scale / 2)
+    loss = wide_sum(diff * diff, sum_dims) * (scale / 2)
     dy = diff * scale
     dact = activation_grad(spec.output, z, y)
     return loss, dy if dact is None else dy * dact
@@ -57,7 +68,7 @@ def l2_terms(spec: NetSpec, W1: Tensor, W2: Tensor) -> tuple[Tensor | float, Ten
     """The L2 penalty l2*(|W1|^2 + |W2|^2) and its gradients 2*l2*W1, 2*l2*W2 (zeros elided when l2 = 0)."""
     if not spec.l2:
         return 0.0, 0.0, 0.0
-    return spec.l2 * ((W1 * W1).sum() + (W2 * W2).sum()), 2 * spec.l2 * W1, 2 * spec.l2 * W2
+    return spec.l2 * (wide_sum(W1 * W1) + wide_sum(W2 * W2)), 2 * spec.l2 * W1, 2 * spec.l2 * W2
 
 
 def forward(spec: NetSpec, W1: Tensor, b1: Tensor, W2: Tensor, b2: Tensor, x: Tensor) -> tuple[Tensor, ...]:

@@ -18,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from reports.atomic import atomic_write
+from reports.provenance import project_commit
 
-SCHEMA = 1
+SCHEMA = 2  # 1: before the commit column (2026-11-30)
 SUMMARY = "summary.csv"
 
 
@@ -34,7 +35,7 @@ class Comparison:
     note: str = ""
 
 
-RUN_FIELDS = ("seed", "data", "quick", "seconds", "schema")
+RUN_FIELDS = ("seed", "data", "quick", "seconds", "commit", "schema")
 COLUMNS = (*(f.name for f in fields(Comparison)), *RUN_FIELDS)
 
 
@@ -43,8 +44,11 @@ class SummaryError(ValueError):
 
 
 def write_summary(folder: Path, rows: list[Comparison], seed: int, data: str, quick: bool, seconds: float) -> Path:
-    """summary.csv for one experiment, atomically; every row carries the run's seed, data, mode and time."""
-    run = {"seed": seed, "data": data, "quick": quick, "seconds": round(seconds, 2), "schema": SCHEMA}
+    """summary.csv for one experiment, atomically; every row carries the run's seed, data, mode, time and the
+    commit of the code that ran (reports.provenance: '+dirty' for uncommitted changes, 'unknown' outside a
+    checkout of this project)."""
+    run = {"seed": seed, "data": data, "quick": quick, "seconds": round(seconds, 2), "commit": project_commit()}
+    run["schema"] = SCHEMA
     df = pd.DataFrame([{**asdict(r), **run} for r in rows], columns=list(COLUMNS))
     return atomic_write(folder / SUMMARY, lambda tmp: df.to_csv(tmp, index=False))
 
@@ -190,7 +194,7 @@ def section(root: Path, relative_to: Path) -> tuple[str, list[str]]:
         name = df["experiment"].iloc[0]
         run = df.iloc[0]
         mode = " (quick form)" if run["quick"] == "True" else ""
-        parts += ["", f"### {name}{mode}", "", f"Data: {run['data']}; seed {run['seed']}; {run['seconds']} s.", ""]
+        parts += ["", f"### {name}{mode}", "", f"Data: {run['data']}; seed {run['seed']}; {run['seconds']} s; commit {run['commit']}.", ""]
         table = df[["quantity", "reference", "ours", "note"]]
         parts.append("| quantity | reference | ours | note |")
         parts.append("|---|---|---|---|")

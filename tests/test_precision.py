@@ -173,3 +173,17 @@ def test_per_sample_gradients_are_refused_in_low_precision() -> None:
 def test_both_dtypes_named_with_a_precision_exit_2(capsys) -> None:
     code, _, err = _cli(["--precision", "bf16", "--allow-emulated", "--dtype", "float32,float64"], capsys)
     assert code == 2 and "use --dtype float32" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "precision"), impl_params(("precision",), lambda cls: not cls.compiles, precisions=LOW)
+)
+@pytest.mark.parametrize("loss", ["cross_entropy", "sse"])
+def test_a_loss_summed_over_a_large_batch_does_not_overflow_the_low_format(name: str, precision: str, loss: str):
+    """40000 samples: the summed cross-entropy (~1e5) and SSE (~5e5) exceed fp16's 65504. On the Xeon host the
+    batched fp16 step returned loss = inf (CPU autocast sums in fp16; CUDA's in fp32). Reductions now run in fp32
+    on every device: loss, gradients and trajectory within the derived low-precision tolerance."""
+    spec = NetSpec(16, 8, 10, "sigmoid", "identity", loss)
+    m = Matrix(precision=precision, allow_emulated=True, steps=2)
+    rows = run_case(Case(name, spec, 40000, "float32", "cpu", precision=precision), impls.get(name), m)
+    assert {r["status"] for r in rows} == {"ok"}, [(r["quantity"], r["problem"]) for r in rows if r["status"] != "ok"]
