@@ -114,3 +114,25 @@ def apply_sgd(ps: list[Tensor], gs: list[Tensor], vs: list[Tensor], sgd: SGD) ->
         torch._foreach_add_(ps, vs)
     else:
         torch._foreach_add_(ps, gs, alpha=-sgd.lr)
+
+
+class SameInputs:
+    """Whether a step is given the very (x, t) of its last call, unmodified since: what was derived from them (a
+    NumPy view, a copy in a CUDA graph's static buffer) can then be reused. Unmodified means the same tensor
+    objects with the same tensor._version, which counts every in-place change made through torch (a view shares
+    its base's counter); a write that bypasses torch (through a NumPy alias) is not seen."""
+
+    def __init__(self) -> None:
+        self._last: tuple = (None, -1, None, -1)
+
+    def unchanged(self, x: Tensor, t: Tensor) -> bool:
+        """True when x and t are the last remembered tensors and neither was changed in place since."""
+        lx, vx, lt, vt = self._last
+        return x is lx and t is lt and x._version == vx and t._version == vt
+
+    def remember(self, x: Tensor, t: Tensor) -> None:
+        """Record x and t (and their versions) as what the derived state now holds."""
+        self._last = (x, x._version, t, t._version)
+
+    def forget(self) -> None:
+        self._last = (None, -1, None, -1)

@@ -1,7 +1,8 @@
 """The batched manual step captured once in a CUDA graph and replayed: one launch instead of ~30 per step.
 
 For a tiny net every kernel is a few hundred flops, so an eager step's time is kernel-launch overhead; a graph
-replay submits the whole step at once. Inputs are copied into static buffers the graph reads; the returned
+replay submits the whole step at once. Inputs are copied into static buffers the graph reads (unless the caller
+passes the same tensors as last time, unmodified: impls.base.SameInputs); the returned
 loss and gradients are the graph's static outputs, overwritten by the next step. A new batch shape or dtype
 re-captures. CUDA only.
 """
@@ -12,7 +13,7 @@ import torch
 from torch import Tensor
 
 from impls import register
-from impls.base import SGD, CompileError, Grads, Implementation, apply_sgd
+from impls.base import SGD, CompileError, Grads, Implementation, SameInputs, apply_sgd
 from impls.batched import batched_loss_and_grads
 from impls.spec import PARAM_NAMES, NetSpec
 
@@ -32,7 +33,9 @@ class CudaGraph(Implementation):
         self._x: Tensor | None = None
         self._t: Tensor | None = None
         self._out: tuple[Tensor, ...] = ()
+        self._seen = SameInputs()  # the caller's x, t whose values the static buffers hold
         self.captures = 0
+        self.input_copies = 0  # steps that copied x and t into the static buffers
 
     def _body(self) -> tuple[Tensor, ...]:
         loss, *grads = batched_loss_and_grads(self.spec, *self._p, self._x, self._t)
@@ -64,9 +67,11 @@ class CudaGraph(Implementation):
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         if self._graph is None or x.shape != self._x.shape or x.dtype != self._x.dtype:
             self._capture(x, t)  # capture records the step without running it; the replay below runs it
-        else:
-            self._x.copy_(x, non_blocking=True)
+        elif not self._seen.unchanged(x, t):  # the same unmodified batch again: the buffers hold it already
+            self._x.copy_(x, non_blocking=True)  # (188 MB at N = 60000: 476 vs 407 us for batched, on an H200)
             self._t.copy_(t, non_blocking=True)
+            self.input_copies += 1
+        self._seen.remember(x, t)
         self._graph.replay()
         loss, *grads = self._out
         return loss, dict(zip(PARAM_NAMES, grads, strict=True))

@@ -194,7 +194,8 @@ def section(root: Path, relative_to: Path) -> tuple[str, list[str]]:
         name = df["experiment"].iloc[0]
         run = df.iloc[0]
         mode = " (quick form)" if run["quick"] == "True" else ""
-        parts += ["", f"### {name}{mode}", "", f"Data: {run['data']}; seed {run['seed']}; {run['seconds']} s; commit {run['commit']}.", ""]
+        about = f"Data: {run['data']}; seed {run['seed']}; {run['seconds']} s; commit {run['commit']}."
+        parts += ["", f"### {name}{mode}", "", about, ""]
         table = df[["quantity", "reference", "ours", "note"]]
         parts.append("| quantity | reference | ours | note |")
         parts.append("|---|---|---|---|")

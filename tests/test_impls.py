@@ -149,3 +149,24 @@ def test_per_sample_is_unsupported_where_not_given() -> None:
     spec = NetSpec(5, 4, 3)
     rows = run_case(Case("module", spec, 7, "float32", "cpu"), impls.get("module"), Matrix(per_sample=True))
     assert rows[0]["status"] == "unsupported" and "gives no per-sample gradients" in rows[0]["problem"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available: torch.cuda.is_available() is False")
+def test_cudagraph_copies_only_a_changed_batch() -> None:
+    """The same unmodified batch replays without copying; a batch changed in place is copied (its gradients are
+    the new batch's), and so is another tensor."""
+    spec = NetSpec(5, 4, 3, "tanh", "identity", "mse")
+    p = init_params(spec, device="cuda")
+    x, t = make_batch(spec, 9, device="cuda")
+    impl = impls.get("cudagraph")(spec, p, SGD(lr=0.0))
+    impl.step(x, t)
+    impl.step(x, t)
+    assert impl.input_copies == 0
+    x.mul_(2)
+    _, g = impl.step(x, t)
+    assert impl.input_copies == 1
+    _, want = impls.get("batched")(spec, p, SGD(lr=0.0)).step(x, t)
+    torch.testing.assert_close(g["W1"], want["W1"])
+    impl.step(x.clone(), t)
+    assert impl.input_copies == 2

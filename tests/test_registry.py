@@ -99,3 +99,24 @@ def test_collection_check_names_a_test_that_pairs_an_implementation_with_what_it
 
 
 AXES = ("device", "dtype", "precision")
+
+
+def test_same_inputs_sees_a_new_tensor_and_an_in_place_change() -> None:
+    """What cudagraph (skip the 188 MB copy into its static buffer) and numba (reuse NumPy views) rely on; the
+    CUDA side runs where a GPU is lent (test_cudagraph_copies_only_a_changed_batch)."""
+    from impls.base import SameInputs
+
+    x, t = torch.randn(4, 3), torch.randn(4, 2)
+    seen = SameInputs()
+    assert not seen.unchanged(x, t)
+    seen.remember(x, t)
+    assert seen.unchanged(x, t)
+    x[0, 0] += 1  # in place: the buffers would hold stale values
+    assert not seen.unchanged(x, t)
+    seen.remember(x, t)
+    x[1:].mul_(2)  # through a view
+    assert not seen.unchanged(x, t)
+    seen.remember(x, t)
+    assert not seen.unchanged(x.clone(), t)  # equal values, another tensor: copied (cannot know it is equal)
+    t.zero_()
+    assert not seen.unchanged(x, t)
