@@ -16,7 +16,7 @@ from benchmarks.workloads import SETS
 from impls.base import CompileError
 from impls.precision import LOW_DTYPES, hardware_reason
 from reports.provenance import commit_details, cpu_model, project_commit
-from reports.record import SCHEMA, UNSTABLE_IQR, BenchRecord
+from reports.record import CONTENDED_SPARE_CORES, SCHEMA, UNSTABLE_IQR, BenchRecord
 
 WARMUP = 3  # untimed calls before every timed row (after any first call that compiles)
 
@@ -116,6 +116,19 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["twolayer"] = info
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """At the start of a run: how busy the machine is (0.3 s probe), so a contended run is known before it runs."""
+    with ForeignLoad() as load:
+        time.sleep(0.3)
+    threads, cores = torch.get_num_threads(), os.cpu_count()
+    if load.cores is None:
+        return ["twolayer: contention not measurable here (no /proc/stat)"]
+    line = f"twolayer: other processes keep {load.cores:.1f} cores busy; torch uses {threads} threads of {cores} cores"
+    if contended(load.cores, threads):
+        line += " -- WARNING: CPU rows will be contended (slow and marked ‡); use a quiet machine or fewer --threads"
+    return [line]
+
+
 def device_marks(config: pytest.Config) -> list[tuple[str, list]]:
     """Requested devices with their marks; cuda gets a skip with the reason when torch sees no GPU."""
     out = []
@@ -141,6 +154,47 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def _busy_seconds() -> float | None:
+    """CPU seconds all cores have spent busy since boot (Linux /proc/stat), or None where it cannot be read."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    if not fields or fields[0] != "cpu":
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class ForeignLoad:
+    """How many cores other processes kept busy while the block ran: all cores' busy time (/proc/stat) minus this
+    process's own CPU time (every thread), over the wall time. None where /proc/stat is missing. The cause of the
+    H200 host's many-nets pathology (208 ms instead of 0.2 ms per step): another job on the cores that torch's
+    16 threads expected to have, so each parallel op waited for a descheduled thread."""
+
+    def __enter__(self) -> ForeignLoad:
+        self.cores: float | None = None
+        self._start = (time.monotonic(), _busy_seconds(), sum(os.times()[:2]))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall0, busy0, own0 = self._start
+        busy1 = _busy_seconds()
+        wall = time.monotonic() - wall0
+        if busy0 is None or busy1 is None or wall <= 0:
+            return
+        self.cores = round(max(0.0, ((busy1 - busy0) - (sum(os.times()[:2]) - own0)) / wall), 3)
+
+
+def contended(foreign_cores: float | None, threads: int, cores: int | None = None) -> bool | None:
+    """True when other processes used more cores than torch's threads left free (by CONTENDED_SPARE_CORES)."""
+    if foreign_cores is None:
+        return None
+    free = max(0, (cores or os.cpu_count() or 1) - threads)
+    return foreign_cores > free + CONTENDED_SPARE_CORES
+
+
 def time_it(
     benchmark,
     fn: Callable[[], object],
@@ -161,8 +215,10 @@ def time_it(
         sync(device)
 
     benchmark.group = group
-    with during or nullcontext():
+    with during or nullcontext(), ForeignLoad() as load:
         benchmark(run)
+    if device == "cpu" and load.cores is not None:  # read by record(); a GPU row does not share the CPU's cores
+        benchmark.extra_info["foreign_cores"] = load.cores
 
 
 def first_call(step: Callable[[], tuple], device: str) -> tuple[tuple, float]:
@@ -182,6 +238,10 @@ def record(benchmark, **fields: object) -> BenchRecord:
     """Store the row's typed record in extra_info, with the spread of this row's timings."""
     stats = benchmark.stats.stats
     spread = stats.iqr / stats.median
-    rec = BenchRecord(**fields, iqr_over_median=spread, unstable=spread > UNSTABLE_IQR)
+    foreign = benchmark.extra_info.pop("foreign_cores", None)
+    busy = contended(foreign, torch.get_num_threads())
+    rec = BenchRecord(
+        **fields, iqr_over_median=spread, unstable=spread > UNSTABLE_IQR, foreign_cores=foreign, contended=busy
+    )
     benchmark.extra_info.update(rec.to_extra_info())
     return rec

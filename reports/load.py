@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.record import SCHEMA, BenchRecord, RecordError, read_verification
+from reports.record import READABLE_SCHEMAS, BenchRecord, RecordError, read_verification
 
 DEFAULT_INPUTS = (Path("reports/results/raw"), Path(".benchmarks"))
 DEFAULT_VERIFICATION = Path("reports/results/verification")
@@ -78,8 +78,9 @@ def load_run(path: Path, drop_invalid: bool = True) -> Run:
     ours = data["machine_info"].get("twolayer")
     if not isinstance(ours, dict) or "schema" not in ours:
         raise ValueError("not a twolayer run (machine_info has no 'twolayer' record with a schema version)")
-    if ours["schema"] != SCHEMA:
-        raise ValueError(f"twolayer schema {ours['schema']!r}, this version reads {SCHEMA} (re-run the benchmarks)")
+    if ours["schema"] not in READABLE_SCHEMAS:
+        readable = ", ".join(map(str, READABLE_SCHEMAS))
+        raise ValueError(f"twolayer schema {ours['schema']!r}, this version reads {readable} (re-run the benchmarks)")
     rows, records, dropped = [], [], 0
     for b in data["benchmarks"]:
         if not isinstance(b, dict) or not isinstance(b.get("stats"), dict) or "median" not in b["stats"]:

@@ -21,8 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
-SCHEMA = 2  # 1 = the untyped extra_info of runs before 2026-11-25
+SCHEMA = 3  # 1 = the untyped extra_info of runs before 2026-11-25; 2 = before foreign_cores/contended (2026-11-30)
+READABLE_SCHEMAS = (2, 3)  # 3 only added optional fields: a schema-2 run reads as one that did not measure them
 UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable (benchmarks, tidy and summary use it)
+#: a CPU row is contended when other processes kept more cores busy during it than torch's threads left free, by
+#: this margin: a parallel region then waits for a descheduled thread at every op (the H200 host's many-nets rows,
+#: 0.2 -> 208 ms per step while another job ran; 2 threads on 2 cores with one busy process: 0.54 -> 4.4 ms)
+CONTENDED_SPARE_CORES = 0.25
 STEP_KINDS = ("named", "batch_sweep", "width_sweep")
 KINDS = (*STEP_KINDS, "peak_gemm", "peak_bandwidth", "harness", "anatomy", "many_nets", "per_sample")
 
@@ -66,6 +71,8 @@ class BenchRecord:
     ratio: float | None = None
     iqr_over_median: float | None = None
     unstable: bool | None = None
+    foreign_cores: float | None = None  # cores other processes kept busy while the row was timed (CPU rows, Linux)
+    contended: bool | None = None  # foreign_cores > the cores torch's threads left free + CONTENDED_SPARE_CORES
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -96,8 +103,8 @@ class BenchRecord:
         """Check and rebuild a record; RecordError names what is wrong."""
         if not isinstance(d, dict):
             raise RecordError(f"extra_info must be an object, got {type(d).__name__}")
-        if d.get("schema") != SCHEMA:
-            raise RecordError(f"schema {d.get('schema')!r}, expected {SCHEMA}")
+        if d.get("schema") not in READABLE_SCHEMAS:
+            raise RecordError(f"schema {d.get('schema')!r}, expected one of {READABLE_SCHEMAS}")
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
@@ -116,9 +123,9 @@ _TYPES = {
     **{k: _STR for k in ("kind", "impl", "device", "workload", "precision", "hidden", "output", "loss", "dtype")},
     **{k: _INT for k in ("N", "D", "H", "C", "K", "flops", "bytes", "threads", "recompiles", "graphs")},
     **{k: _INT for k in ("graph_breaks", "schema")},
-    **{k: _BOOL for k in ("large", "unstable")},
+    **{k: _BOOL for k in ("large", "unstable", "contended")},
     **{k: _FLOAT for k in ("gflops", "gbs", "first_call_s", "compile_s", "per_net_s", "torch_timer_median")},
-    **{k: _FLOAT for k in ("ratio", "iqr_over_median")},
+    **{k: _FLOAT for k in ("ratio", "iqr_over_median", "foreign_cores")},
     "break_reasons": (tuple,),
 }
 

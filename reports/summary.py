@@ -57,7 +57,8 @@ def named_table(df: pd.DataFrame) -> str:
         parts += [f"### {panel}", "", _named_panel(g), ""]
     return "\n".join(parts) + (
         f"\n– not run: per-sample implementations are capped at N = 1024 (`--loop-max-n`), or the "
-        f"implementation does not support the device. † IQR/median > {UNSTABLE_IQR:.0%} (unstable; see Stability)."
+        f"implementation does not support the device. † IQR/median > {UNSTABLE_IQR:.0%} (unstable; see Stability). "
+        "‡ contended: other processes kept busy the cores torch's threads needed (see Stability)."
     )
 
 
@@ -67,6 +68,8 @@ def _named_panel(d: pd.DataFrame) -> str:
     order = list(dict.fromkeys(d.sort_values(["flops", "col"])["col"]))  # the smallest step first
     piv = d.pivot_table(index="impl", columns="col", values="median", aggfunc="min")[order]
     shaky = d.pivot_table(index="impl", columns="col", values="unstable", aggfunc="max").reindex_like(piv)
+    busy = d.assign(c=d["contended"].fillna(False).astype(bool))
+    busy = busy.pivot_table(index="impl", columns="col", values="c", aggfunc="max").reindex_like(piv)
     cols = {}
     for c in piv.columns:
         unit, scale = _unit(piv[c])
@@ -78,6 +81,8 @@ def _named_panel(d: pd.DataFrame) -> str:
                 text = f"**{text}**"
             if np.isfinite(v) and bool(shaky.loc[impl, c]):
                 text += " †"
+            if np.isfinite(v) and bool(busy.loc[impl, c]):
+                text += " ‡"
             cells.append(text)
         cols[f"{c} ({unit})"] = cells
     return _table(pd.DataFrame(cols, index=piv.index).reset_index().rename(columns={"impl": "implementation"}))
@@ -295,17 +300,40 @@ def gemm_ceiling_table(df: pd.DataFrame) -> str:
 
 
 def unstable_table(df: pd.DataFrame) -> str:
+    """Rows whose spread exceeds the threshold, then rows timed while other processes used the cores."""
     d = df[df["unstable"].fillna(False).astype(bool)]
     if d.empty:
-        return f"none: every row has IQR/median ≤ {UNSTABLE_IQR:.0%}"
-    t = d[["panel", "impl", "workload", "precision", "median", "iqr_over_median"]].copy()
+        text = f"none: every row has IQR/median ≤ {UNSTABLE_IQR:.0%}"
+    else:
+        t = d[["panel", "impl", "workload", "precision", "median", "iqr_over_median"]].copy()
+        unit, scale = _unit(t["median"])
+        t["median"] = t["median"].map(lambda v: _fmt(v, scale))
+        t["iqr_over_median"] = t["iqr_over_median"].map(_pct)
+        t = t.rename(columns={"median": f"median ({unit})", "iqr_over_median": "IQR / median (%)"})
+        text = (
+            f"{len(d)} of {len(df)} rows have IQR/median > {UNSTABLE_IQR:.0%} (times still comparable, but quote "
+            "with care):\n\n" + _table(t.head(25))
+        )
+    return text + "\n\n" + contended_text(df)
+
+
+def contended_text(df: pd.DataFrame) -> str:
+    """CPU rows timed while other processes kept more cores busy than torch's threads left free (‡)."""
+    measured = df[df["foreign_cores"].notna()]
+    if measured.empty:
+        return "Contention: not measured in the runs shown (runs before 2026-11-30 did not record it)."
+    d = measured[measured["contended"].fillna(False).astype(bool)]
+    if d.empty:
+        return f"Contention: none of the {len(measured)} CPU rows measured was timed beside a busy process."
+    t = d[["panel", "impl", "workload", "median", "foreign_cores"]].copy()
     unit, scale = _unit(t["median"])
     t["median"] = t["median"].map(lambda v: _fmt(v, scale))
-    t["iqr_over_median"] = t["iqr_over_median"].map(_pct)
-    t = t.rename(columns={"median": f"median ({unit})", "iqr_over_median": "IQR / median (%)"})
+    t["foreign_cores"] = t["foreign_cores"].map(lambda v: f"{v:.1f}")
+    t = t.rename(columns={"median": f"median ({unit})", "foreign_cores": "cores used by other processes"})
     return (
-        f"{len(d)} of {len(df)} rows have IQR/median > {UNSTABLE_IQR:.0%} (times still comparable, but quote with "
-        "care):\n\n" + _table(t.head(25))
+        f"Contention: {len(d)} of {len(measured)} CPU rows were timed while other processes used cores torch's "
+        "threads needed (‡; each parallel op then waits for a descheduled thread): re-run them on a quiet "
+        "machine or with fewer --threads.\n\n" + _table(t.head(25))
     )
 
 

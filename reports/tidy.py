@@ -28,6 +28,8 @@ RECORD_COLUMNS = (
     "large",
     "graphs",
     "graph_breaks",
+    "foreign_cores",
+    "contended",
 )
 IMPL_ORDER = ["loop", "vmap", "module", "autograd", "batched", "compiled", "many", "numba", "numpy_flat", "cudagraph"]
 
@@ -70,6 +72,8 @@ COLUMNS = [
     "graphs",
     "graph_breaks",
     "K",
+    "foreign_cores",
+    "contended",
 ]
 
 
