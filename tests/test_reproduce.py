@@ -107,6 +107,15 @@ def test_help_lists_every_experiment(capsys: pytest.CaptureFixture) -> None:
         (["nope"], "unknown experiment 'nope'; known: rumelhart, epfl, umons, cs231n, lab2, all"),
         (["umons", "--mnist", "/no/such/dir"], "--mnist /no/such/dir: not a folder"),
         (["lab2", "--threads", "0"], "--threads must be >= 1"),
+        (
+            ["all", "--device", "cuda"],
+            "--device cuda: epfl, umons, lab2 run on cpu only; choose from rumelhart, cs231n",
+        ),
+        pytest.param(
+            ["cs231n", "--device", "cuda"],
+            "--device cuda: CUDA is not available",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here"),
+        ),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
@@ -275,6 +284,25 @@ def test_rumelhart_engine_and_single_net_count_the_same_sweeps() -> None:
     for k in np.flatnonzero(sweeps >= 0)[:2]:
         _, solved = r.paper_run({n: v[k] for n, v in params.items()}, int(sweeps[k]) + 3)
         assert abs(solved.index(True) - int(sweeps[k])) <= 2
+
+
+def test_cs231n_seed_check_on_cpu_draws() -> None:
+    """The assignment drew its toy data on CUDA: CPU draws of the same seed give scores 5.6e-6 (sum |diff|) from its
+    correct_scores; its float32 loss still rounds to the reference exactly (every logit is ~0, loss ~ ln 3)."""
+    from verification.reproduce import cs231n as c
+
+    diff, loss32 = c.seed_check("cpu")
+    assert 5e-6 < diff < 6e-6 and loss32 == c.REFERENCE_LOSS
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available: torch.cuda.is_available() is False")
+def test_cs231n_seed_check_on_cuda_draws_is_the_assignments() -> None:
+    """Drawn on CUDA as the assignment did: its scores within 1e-10 (its printed 5 digits) and its float32 loss."""
+    from verification.reproduce import cs231n as c
+
+    diff, loss32 = c.seed_check("cuda")
+    assert diff < 1e-10 and abs(loss32 - c.REFERENCE_LOSS) <= c.ULP32
 
 
 def test_cs231n_toy_loss_gradient_check_and_training() -> None:

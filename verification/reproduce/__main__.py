@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("reports/results/reproduce"), help="results folder (default %(default)s)"
     )
     p.add_argument("--threads", type=int, default=2, help="torch threads (default %(default)s)")
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="where cs231n draws its toy data and rumelhart runs its study (default cpu); the others run on cpu",
+    )
     p.add_argument("--full-loop", action="store_true", help="epfl: run the per-sample loop for all 1000 steps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -53,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in names if n not in EXPERIMENTS]
     if unknown:
         print(f"error: unknown experiment {unknown[0]!r}; known: {', '.join(EXPERIMENTS)}, all", file=sys.stderr)
+        return 2
+    cpu_only = [n for n in names if args.device not in module(n).DEVICES]
+    if cpu_only:
+        able = ", ".join(n for n in EXPERIMENTS if args.device in module(n).DEVICES)
+        print(
+            f"error: --device {args.device}: {', '.join(cpu_only)} run on cpu only; choose from {able}", file=sys.stderr
+        )
+        return 2
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("error: --device cuda: CUDA is not available (torch.cuda.is_available() is False)", file=sys.stderr)
         return 2
     if args.threads < 1:
         print(f"error: --threads must be >= 1, got {args.threads}", file=sys.stderr)
@@ -73,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.quiet,
         extra={"full_loop": args.full_loop},
         data=data,
+        device=args.device,
     )
     for name in names:
         mod = module(name)

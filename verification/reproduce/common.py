@@ -1,6 +1,6 @@
 """What every reproduced experiment shares: its options, the reference-vs-ours record, and how results are written.
 
-Each experiment module defines NAME, TITLE, SOURCE and run(opts) -> Result. Results land in
+Each experiment module defines NAME, TITLE, SOURCE, DEVICES (where it can run) and run(opts) -> Result. Results land in
 reports/results/reproduce/<NAME>/: summary.csv (the reference-vs-ours table, one typed Comparison per row),
 the experiment's own CSVs (curves, per-start results), and PNG plots rendered from those CSVs by
 reports.reproduced (reports never imports torch; verification calls it to render what it just measured).
@@ -34,6 +34,7 @@ class Options:
     progress: bool = True
     extra: dict = field(default_factory=dict)  # experiment-specific switches (e.g. epfl's full per-sample loop)
     data: Digits | None = None  # the digits, loaded once by the command line for every experiment of the run
+    device: str = "cpu"  # where experiments that declare DEVICES with cuda draw and train (--device)
 
 
 @dataclass

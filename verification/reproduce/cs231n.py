@@ -17,6 +17,7 @@ import torch
 
 import impls
 from impls.base import SGD
+from impls.functional import predict
 from impls.spec import NetSpec
 from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy
@@ -25,31 +26,56 @@ NAME = "cs231n"
 TITLE = "cs231n-style two-layer net: toy loss, numeric gradient check, training"
 SOURCE = "LIS 640 assignment (cs231n assignment 1, two_layer_net)"
 USES_MNIST = True
+DEVICES = ("cpu", "cuda")  # the toy data is drawn on --device, as the seed drew it (on cuda)
 
-REFERENCE_LOSS = 1.0986121892929077  # the assignment's loss of the toy problem at reg = 0.05
+REFERENCE_LOSS = 1.0986121892929077  # the assignment's loss of the toy problem at reg = 0.05 (a float32 value)
+#: the assignment's scores of the toy net (printed to 5 significant digits), from data drawn on CUDA: its
+#: get_toy_data defaults to device="cuda", whose generator differs from the CPU's; it expects sum |diff| < 1e-10
+REFERENCE_SCORES = (
+    (9.7003e-08, -1.1143e-07, -3.9961e-08),
+    (-7.4297e-08, 1.1502e-07, 1.5685e-07),
+    (-2.5860e-07, 2.2765e-07, 3.2453e-07),
+    (-4.7257e-07, 9.0935e-07, 4.0368e-07),
+    (-1.8395e-07, 7.9303e-08, 6.0360e-07),
+)
 TOY = dict(N=5, D=4, H=10, C=3)
 #: MNIST settings from the assignment: hidden 36, 500 iterations, batch 1000, lr 0.1 decayed x0.95 per epoch;
 #: what it leaves open is cs231n's TwoLayerNet default: std 1e-4 init, reg 5e-6, minibatches drawn with
 #: replacement; inputs x / 255 minus the training set's mean image
 MNIST_H, ITERS, BATCH, LR, DECAY, REG, STD = 36, 500, 1000, 0.1, 0.95, 5e-6, 1e-4
+ULP32 = 2.0**-23  # float32 spacing in [1, 2), where the toy loss (~ln 3) lies
 
 
-def toy(reg: float) -> tuple[NetSpec, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
-    """The assignment's toy net and data in float64, mapped to our layout."""
-    torch.manual_seed(0)
+def toy(
+    reg: float, device: str = "cpu", dtype: torch.dtype = torch.float64
+) -> tuple[NetSpec, dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    """The assignment's toy net and data, drawn in float32 on `device` in the assignment's order (so on cuda they
+    are the assignment's own numbers), mapped to our layout and returned on that device in `dtype`."""
+    torch.manual_seed(0)  # seeds the CPU and every CUDA generator, as the assignment's reset_seed(0)
     n, d, h, c = TOY["N"], TOY["D"], TOY["H"], TOY["C"]
-    W1 = 1e-4 * torch.randn(d, h)  # assignment layout (D, H)
-    W2 = 1e-4 * torch.randn(h, c)  # (H, C)
-    X = 10 * torch.randn(n, d)
-    y = torch.tensor([0, 1, 2, 2, 1])
+    W1 = 1e-4 * torch.randn(d, h, device=device)  # assignment layout (D, H)
+    W2 = 1e-4 * torch.randn(h, c, device=device)  # (H, C)
+    X = 10 * torch.randn(n, d, device=device)
+    y = torch.tensor([0, 1, 2, 2, 1], device=device)
     spec = NetSpec(d, h, c, "relu", "identity", "cross_entropy", reg)
     params = {
-        "W1": W1.T.double(),
-        "b1": torch.zeros(h, dtype=torch.float64),
-        "W2": W2.T.double(),
-        "b2": torch.zeros(c, dtype=torch.float64),
+        "W1": W1.T.to(dtype),
+        "b1": torch.zeros(h, dtype=dtype, device=device),
+        "W2": W2.T.to(dtype),
+        "b2": torch.zeros(c, dtype=dtype, device=device),
     }
-    return spec, params, X.double(), y
+    return spec, params, X.to(dtype), y
+
+
+def seed_check(device: str) -> tuple[float, float]:
+    """What the assignment checks, as it checks it: float32 scores of the toy net against its correct_scores
+    (sum of |diff|) and the float32 loss at reg 0.05, on `device`'s draws (our `batched` step computes the loss)."""
+    spec, p, x, y = toy(0.05, device, torch.float32)
+    scores = predict(spec, p, x)  # (N, C) logits, float32
+    ref = torch.tensor(REFERENCE_SCORES, dtype=torch.float32, device=device)
+    diff = float((scores - ref).abs().sum())
+    loss = float(impls.get("batched")(spec, p, SGD(lr=0.0)).step(x, y)[0])
+    return diff, loss
 
 
 def loss_at(spec: NetSpec, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> float:
@@ -88,7 +114,9 @@ def run(opts: Options) -> Result:
     from tqdm import tqdm
 
     timer = Timer()
-    spec, p, x, y = toy(0.05)
+    scores_diff, loss32 = seed_check(opts.device)
+    spec, p, x, y = (v.cpu() if isinstance(v, torch.Tensor) else v for v in toy(0.05, opts.device))
+    p = {k: v.cpu() for k, v in p.items()}
     loss = loss_at(spec, p, x, y)
     h = kink_safe_step(p, x)
     rel = numeric_check(spec, p, x, y, h)
@@ -141,7 +169,23 @@ def run(opts: Options) -> Result:
         [
             Comparison(
                 NAME,
-                "toy loss at reg 0.05",
+                f"toy scores (float32, drawn on {opts.device}) vs the assignment's: sum |diff|",
+                "< 1e-10 (drawn on cuda)",
+                f"{scores_diff:.2g}",
+                "the assignment drew on cuda, whose generator differs from the CPU's"
+                if opts.device == "cpu"
+                else "the assignment's own draws; its correct_scores are printed to 5 significant digits",
+            ),
+            Comparison(
+                NAME,
+                f"toy loss at reg 0.05, float32 on {opts.device} (as the assignment computes it)",
+                f"{REFERENCE_LOSS!r}",
+                f"{loss32!r}",
+                f"|diff| = {abs(loss32 - REFERENCE_LOSS):.2g} = {abs(loss32 - REFERENCE_LOSS) / ULP32:.0f} float32 ulp",
+            ),
+            Comparison(
+                NAME,
+                f"toy loss at reg 0.05 (drawn on {opts.device}, float64)",
                 f"{REFERENCE_LOSS!r}",
                 f"{loss!r}",
                 f"|diff| = {abs(loss - REFERENCE_LOSS):.2g} < 1e-4. Both are ln 3 = {math.log(3):.8f} (a uniform "

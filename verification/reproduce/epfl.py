@@ -26,6 +26,7 @@ NAME = "epfl"
 TITLE = "EPFL practical 3: per-sample backprop, 784-50-10 tanh"
 SOURCE = "EPFL EE-559 deep learning, practical 3 (dlc_practical_3)"
 USES_MNIST = True
+DEVICES = ("cpu",)
 
 SPEC = NetSpec(784, 50, 10, "tanh", "tanh", "sse")
 ZETA, EPSILON, STEPS, N_TRAIN = 0.9, 1e-6, 1000, 1000

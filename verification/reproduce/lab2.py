@@ -22,6 +22,7 @@ NAME = "lab2"
 TITLE = "Lab 2: autograd accumulation; module + SGD momentum + ExponentialLR"
 SOURCE = "Lab 2 (autograd and optimizers)"
 USES_MNIST = True
+DEVICES = ("cpu",)
 
 SPEC = NetSpec(784, 30, 10, "sigmoid", "identity", "cross_entropy")
 LR, MOMENTUM, GAMMA, BATCH, EPOCHS = 0.1, 0.9, 0.8, 64, 10

@@ -50,18 +50,18 @@ def uniform_params(k: int, seed: int, dtype: torch.dtype = torch.float32) -> dic
 
 
 def study(
-    momenta: tuple[float, ...], k: int, cap: int, seed: int, progress: bool
+    momenta: tuple[float, ...], k: int, cap: int, seed: int, progress: bool, device: str = "cpu"
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Train k nets per learning rule, every rule in one computation (net i of rule r has the weights of start i,
     and alpha = momenta[r]); per net the sweeps to solve (-1 if not within the cap) and its parameters one sweep
     after it solved (the step that showed it solved has already applied its update), K first, rule-major."""
     from tqdm import tqdm
 
-    x, t = patterns()
-    starts = uniform_params(k, seed)
+    x, t = (v.to(device) for v in patterns())
+    starts = uniform_params(k, seed)  # drawn on the CPU whatever the device: the same starts everywhere
     rules = len(momenta)
-    alpha = torch.tensor(momenta, dtype=torch.float32).repeat_interleave(k)  # (rules * k,)
-    params = {name: v.repeat(rules, *([1] * (v.dim() - 1))) for name, v in starts.items()}
+    alpha = torch.tensor(momenta, dtype=torch.float32, device=device).repeat_interleave(k)  # (rules * k,)
+    params = {name: v.to(device).repeat(rules, *([1] * (v.dim() - 1))) for name, v in starts.items()}
     nets = ManyNets(SPEC, params, SGD(lr=0.1), momentum=alpha)
     target = t.bool()[:, :, None]  # (64, 1, 1)
 
@@ -73,7 +73,7 @@ def study(
         return ((nets.output > 0.5) == target).all(0).all(0)  # (K,)
 
     n = rules * k
-    sweeps = torch.full((n,), -1, dtype=torch.int64)
+    sweeps = torch.full((n,), -1, dtype=torch.int64, device=device)
     snap = {name: v.clone() for name, v in nets.p.items()}
     every = 250  # progress updates: one tqdm update per sweep measured ~0.3 ms, as long as the sweep itself
     with tqdm(total=cap, desc="rumelhart", unit="sweep", disable=None if progress else True) as bar:
@@ -88,7 +88,7 @@ def study(
             if s % every == every - 1:
                 bar.update(every)
                 bar.set_postfix_str(f"solved {int((sweeps >= 0).sum())}/{n}", refresh=False)
-    return sweeps.numpy(), {name: v.double().numpy() for name, v in snap.items()}
+    return sweeps.cpu().numpy(), {name: v.double().cpu().numpy() for name, v in snap.items()}
 
 
 def structure(p: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -154,7 +154,7 @@ def run(opts: Options) -> Result:
     folder = opts.out / NAME
     starts, shapes = [], []
     rules = (("eq9_momentum_0.9", 0.9), ("eq8_plain_gd", 0.0))
-    all_sweeps, all_p = study(tuple(m for _, m in rules), k, cap, opts.seed, opts.progress)
+    all_sweeps, all_p = study(tuple(m for _, m in rules), k, cap, opts.seed, opts.progress, opts.device)
     for r, (rule, _) in enumerate(rules):
         part = slice(r * k, (r + 1) * k)
         sweeps, p = all_sweeps[part], {n: v[part] for n, v in all_p.items()}
@@ -295,7 +295,7 @@ def run(opts: Options) -> Result:
             f"time of the 2 x {k}-start study",
             "<= 30 s on 2 cores",
             f"{study_s:.1f} s",
-            f"{k} starts x cap {cap}, ManyNets compiled, float32",
+            f"{k} starts x cap {cap}, ManyNets compiled, float32, on {opts.device}",
         ),
     ]
     if diff / scale > bound:
@@ -304,8 +304,9 @@ def run(opts: Options) -> Result:
 
 
 USES_MNIST = False
+DEVICES = ("cpu", "cuda")  # the study (the many-nets engine) runs on --device
 
 
 def data_label(opts: Options) -> str:
-    """What the experiment trained on."""
-    return "the 64 binary 6-bit patterns (palindrome = 1)"
+    """What the experiment trained on, and where the study ran."""
+    return f"the 64 binary 6-bit patterns (palindrome = 1); study on {opts.device}"

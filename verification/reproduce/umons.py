@@ -23,6 +23,7 @@ NAME = "umons"
 TITLE = "UMONS ML II: manual layers vs torch.nn, 784-30-10 on MNIST"
 SOURCE = "UMONS Machine Learning II lab; reference accuracy from Nielsen's book"
 USES_MNIST = True
+DEVICES = ("cpu",)
 
 SPEC = NetSpec(784, 30, 10, "sigmoid", "identity", "cross_entropy")
 LR, BATCH, EPOCHS = 0.5, 64, 10
