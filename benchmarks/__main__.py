@@ -41,7 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         "--out", default=None, help="JSON path (default reports/results/raw/<date>_<device>_<host>.json)"
     )
     parser.add_argument(
-        "--bench-set", default="default", choices=("quick", "default", "full"), help="workload set (default: default)"
+        "--bench-set",
+        default="quick" if os.environ.get("TWOLAYER_QUICK") == "1" else "default",
+        choices=("quick", "default", "full"),
+        help="workload set (default: default; quick when TWOLAYER_QUICK=1)",
     )
     parser.add_argument(
         "--bench-device", default="cpu,cuda", help="cpu and/or cuda, comma-separated (default cpu,cuda)"

@@ -71,6 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.benchmark_sort = "median"
     if hasattr(config.option, "benchmark_columns") and "--benchmark-columns" not in given:
         config.option.benchmark_columns = MEDIAN_COLUMNS
+    project_commit()  # cached now: the run records the code at its start, even if the tree changes during it
     torch.backends.cuda.matmul.allow_tf32 = False  # fp32 rows are true fp32; TF32 rows say so
     torch.backends.cudnn.allow_tf32 = False
 

@@ -15,11 +15,11 @@ from impls.spec import NetSpec
 def autograd_loss(spec: NetSpec, p: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
     """The objective written directly as tensor expressions (autograd differentiates it)."""
     z = activate(spec.hidden, x @ p["W1"].t() + p["b1"]) @ p["W2"].t() + p["b2"]
-    if spec.loss == "cross_entropy":
-        loss = (torch.logsumexp(z, dim=1) - z.gather(1, t[:, None]).squeeze(1)).mean()
+    scale = spec.loss_fn.scale(x.shape[0], spec.C)
+    if not spec.loss_fn.squared:
+        loss = wide_sum(torch.logsumexp(z, dim=1) - z.gather(1, t[:, None]).squeeze(1)) * scale
     else:
-        sq = (activate(spec.output, z) - t).pow(2)
-        loss = {"sse": lambda: wide_sum(sq), "half_sse": lambda: 0.5 * wide_sum(sq), "mse": sq.mean}[spec.loss]()
+        loss = wide_sum((activate(spec.output, z) - t).pow(2)) * (scale / 2)
     if spec.l2:
         loss = loss + spec.l2 * (wide_sum(p["W1"].pow(2)) + wide_sum(p["W2"].pow(2)))
     return loss

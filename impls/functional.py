@@ -50,14 +50,15 @@ def loss_and_delta(
     and for K nets at once (N, K, C), where sum_dims=(0, 2) gives one loss per net. Class labels t have z's
     shape without its last axis.
     """
-    if spec.loss == "cross_entropy":
+    rule = spec.loss_fn
+    scale = rule.scale(n_total, spec.C)
+    if not rule.squared:
         logp = torch.log_softmax(z, dim=-1)
         # scatter, not F.one_hot: one_hot validates the labels with a device->host sync (breaks CUDA graph capture)
         onehot = torch.zeros_like(z).scatter_(-1, t.unsqueeze(-1), 1.0)
-        loss = -wide_sum(logp * onehot, sum_dims) / n_total
-        return loss, (logp.exp() - onehot) / n_total
+        loss = -wide_sum(logp * onehot, sum_dims) * scale
+        return loss, (logp.exp() - onehot) * scale
     diff = y - t
-    scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / (n_total * spec.C)}[spec.loss]
     loss = wide_sum(diff * diff, sum_dims) * (scale / 2)
     dy = diff * scale
     dact = activation_grad(spec.output, z, y)

@@ -30,13 +30,13 @@ class TwoLayerNet(nn.Module):
 
 def module_loss(spec: NetSpec, net: TwoLayerNet, z: Tensor, t: Tensor) -> Tensor:
     """The spec's objective with torch.nn.functional losses; L2 on the weights only."""
-    if spec.loss == "cross_entropy":
-        loss = F.cross_entropy(z, t)
-    else:
-        y = _ACT[spec.output](z)
-        loss = F.mse_loss(y, t, reduction="mean" if spec.loss == "mse" else "sum")
-        if spec.loss == "half_sse":
-            loss = 0.5 * loss
+    rule = spec.loss_fn
+    if not rule.squared:
+        loss = F.cross_entropy(z, t, reduction="mean" if rule.over_n else "sum") * rule.factor
+    else:  # F.mse_loss: sum (y - t)^2, or its mean over N*C; the table's loss is scale/2 times the sum
+        loss = F.mse_loss(_ACT[spec.output](z), t, reduction="mean" if rule.over_n else "sum")
+        if rule.factor != 2.0:
+            loss = (rule.factor / 2) * loss
     if spec.l2:
         loss = loss + spec.l2 * (net.fc1.weight.square().sum() + net.fc2.weight.square().sum())
     return loss

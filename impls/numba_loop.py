@@ -29,7 +29,6 @@ from impls.base import SGD, Grads, Implementation, SameInputs
 from impls.spec import PARAM_NAMES, NetSpec, check_inputs
 
 ACT_CODE = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
-LOSS_CODE = {"sse": 0, "half_sse": 1, "mse": 2, "cross_entropy": 3}
 # reassoc lets LLVM vectorise the inner-product reductions (any summation order obeys the same Higham bound);
 # contract allows FMA (one rounding fewer). No nnan/ninf: the large-logits data needs exact inf handling.
 FASTMATH = {"reassoc", "contract"}
@@ -64,7 +63,8 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
     (rumelhart's kernel measured 5.7 us with them as run-time arguments, 3.2 us as constants). Costs one
     compilation per (spec, dtype), ~0.5-2.5 s, on the first call."""
     D, H, C, l2 = spec.D, spec.H, spec.C, spec.l2
-    hidden, output, loss_code = ACT_CODE[spec.hidden], ACT_CODE[spec.output], LOSS_CODE[spec.loss]
+    hidden, output, squared = ACT_CODE[spec.hidden], ACT_CODE[spec.output], spec.loss_fn.squared
+    numerator, over_n = spec.loss_fn.scale_parts(C)  # scale = numerator / n when over_n (impls.spec.LOSS_TABLE)
     oW1, ob1, oW2, ob2 = 0, H * D, H * D + H, H * D + H + C * H  # offsets in the flat parameter vector
 
     @njit(cache=False, fastmath=FASTMATH, boundscheck=False)
@@ -81,7 +81,7 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
         momentum: float,
     ) -> float:  # pragma: no cover - compiled
         n_total = x.shape[0]
-        scale = 2.0 if loss_code == 0 else (1.0 if loss_code == 1 else 2.0 / (n_total * C))
+        scale = numerator / n_total if over_n else numerator
         loss = 0.0
         # Forward and dLoss/dz one sample at a time. A separate pass from the backward one: its iterations do
         # not depend on each other, so the CPU overlaps one sample's exp latency with the next (4.4 -> 3.2 us).
@@ -92,7 +92,7 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
                     s += p[oW1 + j * D + d] * x[n, d]
                 a1[n, j] = s
                 h[n, j] = _act(hidden, s)
-            if loss_code == 3:  # softmax cross-entropy on the logits z (C,), shifted by their max
+            if not squared:  # softmax cross-entropy on the logits z (C,), shifted by their max
                 zmax = -np.inf
                 for c in range(C):
                     s = p[ob2 + c]
@@ -109,10 +109,10 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
                 picked = p[ob2 + label]
                 for j in range(H):
                     picked += p[oW2 + label * H + j] * h[n, j]
-                loss += (math.log(total) - (picked - zmax)) / n_total
+                loss += (math.log(total) - (picked - zmax)) * scale
                 for c in range(C):
-                    dz[n, c] = dz[n, c] / total / n_total
-                dz[n, label] -= 1.0 / n_total
+                    dz[n, c] = dz[n, c] / total * scale
+                dz[n, label] -= scale
             else:
                 for c in range(C):
                     s = p[ob2 + c]

@@ -169,7 +169,7 @@ class NumpyFlat(Implementation):
         self._z, self._y, self._dz, self._scratch_c = (np.empty((m, C), dt) for _ in range(4))
         self._accW1, self._accW2 = np.empty_like(self._gW1), np.empty_like(self._gW2)
         self._rows = np.arange(m)
-        self._scale = {"sse": 2.0, "half_sse": 1.0, "mse": 2.0 / (n * C), "cross_entropy": 1.0}[self.spec.loss]
+        self._scale = self.spec.loss_fn.scale(n, C)
         self._buf_n = n
 
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
@@ -204,16 +204,16 @@ class NumpyFlat(Implementation):
         self._act_h(a1, h)  # (m, Hp)
         np.matmul(h, self._W2T, out=z)  # (m, Hp) @ (Hp, C) -> (m, C)
         z += self._b2
-        if self.spec.loss == "cross_entropy":
+        if not self.spec.loss_fn.squared:
             np.subtract(z, z.max(axis=1, keepdims=True), out=dz)  # (m, C) shifted logits zs
             picked = dz[rows, tn].sum()  # sum of zs at the labels
             np.exp(dz, out=dz)
             total = dz.sum(axis=1, keepdims=True)  # (m, 1)
             dz /= total  # softmax
             # -log softmax = log sum exp(zs) - zs[label]: exact at large logits, where softmax[label] underflows to 0
-            loss = (np.log(total).sum() - picked) / n
+            loss = (np.log(total).sum() - picked) * self._scale
             dz[rows, tn] -= 1
-            dz /= n
+            dz *= self._scale
         else:
             y = self._y if m == self._y.shape[0] else self._y[:m]
             self._act_y(z, y)

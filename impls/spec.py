@@ -11,8 +11,42 @@ from torch import Tensor
 PARAM_NAMES: tuple[str, ...] = ("W1", "b1", "W2", "b2")
 HIDDEN_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS: tuple[str, ...] = ("identity", "sigmoid", "tanh")
-LOSSES: tuple[str, ...] = ("sse", "half_sse", "mse", "cross_entropy")
 FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """What every implementation needs to know of a loss (the oracle keeps its own formulas on purpose; a test
+    checks them against this table). Squared losses: loss = scale/2 * sum (y - t)^2 and dLoss/dy = scale * (y - t);
+    cross-entropy (softmax over the C logits z): loss = scale * sum -log softmax(z)_t, dLoss/dz = scale *
+    (softmax(z) - onehot(t)); scale = factor, divided by the batch size N when over_n, by C when over_c."""
+
+    name: str
+    squared: bool  # a squared error of the outputs (else softmax cross-entropy of the logits)
+    factor: float
+    over_n: bool  # a mean over the batch (else a sum, which grows with N)
+    over_c: bool = False
+    output: str | None = None  # the output activation the loss requires (None: any)
+    min_classes: int = 1
+
+    def scale(self, n: int, C: int) -> float:
+        """The factor of the formulas above for a batch of n samples and C outputs."""
+        return self.factor / (n if self.over_n else 1) / (C if self.over_c else 1)
+
+    def scale_parts(self, C: int) -> tuple[float, bool]:
+        """(numerator, over_n): scale(n, C) = numerator / n if over_n else numerator, for a compiled kernel that
+        learns n at run time."""
+        return self.factor / (C if self.over_c else 1), self.over_n
+
+
+#: the one table of losses: NetSpec validation and every implementation read it
+LOSS_TABLE: dict[str, Loss] = {
+    "sse": Loss("sse", squared=True, factor=2.0, over_n=False),
+    "half_sse": Loss("half_sse", squared=True, factor=1.0, over_n=False),  # Rumelhart et al. 1986
+    "mse": Loss("mse", squared=True, factor=2.0, over_n=True, over_c=True),  # mean over N*C
+    "cross_entropy": Loss("cross_entropy", squared=False, factor=1.0, over_n=True, output="identity", min_classes=2),
+}
+LOSSES: tuple[str, ...] = tuple(LOSS_TABLE)
 
 
 class SpecError(ValueError):
@@ -43,14 +77,14 @@ class NetSpec:
         _one_of("hidden activation", self.hidden, HIDDEN_ACTIVATIONS)
         _one_of("output activation", self.output, OUTPUT_ACTIVATIONS)
         _one_of("loss", self.loss, LOSSES)
-        if self.loss == "cross_entropy":
-            if self.output != "identity":
-                raise SpecError(
-                    f"cross_entropy applies softmax to the output logits; output activation must be "
-                    f"'identity', got {self.output!r}"
-                )
-            if self.C < 2:
-                raise SpecError(f"cross_entropy needs at least 2 classes, got C={self.C}")
+        loss = LOSS_TABLE[self.loss]
+        if loss.output is not None and self.output != loss.output:
+            raise SpecError(
+                f"{self.loss} applies softmax to the output logits; output activation must be "
+                f"{loss.output!r}, got {self.output!r}"
+            )
+        if self.C < loss.min_classes:
+            raise SpecError(f"{self.loss} needs at least {loss.min_classes} classes, got C={self.C}")
         if not isinstance(self.l2, (int, float)) or not math.isfinite(self.l2) or self.l2 < 0:
             raise SpecError(f"l2 must be a finite number >= 0, got {self.l2!r}")
 
@@ -58,6 +92,11 @@ class NetSpec:
     def label(self) -> str:
         """Short human-readable name, e.g. '784-30-10 sigmoid/identity cross_entropy l2=0'."""
         return f"{self.D}-{self.H}-{self.C} {self.hidden}/{self.output} {self.loss} l2={self.l2:g}"
+
+    @property
+    def loss_fn(self) -> Loss:
+        """This spec's row of LOSS_TABLE."""
+        return LOSS_TABLE[self.loss]
 
     def as_dict(self) -> dict[str, object]:
         """Plain dict for CSV rows and benchmark extra_info."""
@@ -83,7 +122,8 @@ def all_specs(D: int = 5, H: int = 4, C: int = 3, l2_values: tuple[float, ...] =
     for hidden in HIDDEN_ACTIVATIONS:
         for output in OUTPUT_ACTIVATIONS:
             for loss in LOSSES:
-                if loss == "cross_entropy" and (output != "identity" or C < 2):
+                rule = LOSS_TABLE[loss]
+                if (rule.output is not None and output != rule.output) or C < rule.min_classes:
                     continue
                 for l2 in l2_values:
                     specs.append(NetSpec(D, H, C, hidden, output, loss, l2))
@@ -112,7 +152,7 @@ def make_batch(
         raise InputError(f"batch size must be >= 1, got {n}")
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, spec.D, generator=g, dtype=torch.float64)
-    if spec.loss == "cross_entropy":
+    if not spec.loss_fn.squared:  # class labels
         t = torch.randint(0, spec.C, (n,), generator=g).to(device)
     else:
         u = torch.rand(n, spec.C, generator=g, dtype=torch.float64)
@@ -150,10 +190,10 @@ def check_inputs(spec: NetSpec, params: dict[str, Tensor], x: Tensor, t: Tensor,
     n = x.shape[0]
     if t.device != x.device:
         raise InputError(f"t is on {t.device} but x is on {x.device}; use one device")
-    if spec.loss == "cross_entropy":
+    if not spec.loss_fn.squared:
         if t.dtype != torch.int64 or tuple(t.shape) != (n,):
             raise InputError(
-                f"cross_entropy targets must be int64 class labels of shape ({n},), got {t.dtype} {tuple(t.shape)}"
+                f"{spec.loss} targets must be int64 class labels of shape ({n},), got {t.dtype} {tuple(t.shape)}"
             )
         if n and (int(t.min()) < 0 or int(t.max()) >= spec.C):
             raise InputError(f"class labels must lie in [0, {spec.C}), got range [{int(t.min())}, {int(t.max())}]")

@@ -18,10 +18,10 @@ from impls.spec import PARAM_NAMES, NetSpec
 def sample_loss(spec: NetSpec, n: int, p: dict[str, Tensor], x: Tensor, t: Tensor) -> Tensor:
     """One sample's share of the batch's data loss (means divide by the batch size n); no L2 term."""
     z = p["W2"] @ activate(spec.hidden, p["W1"] @ x + p["b1"]) + p["b2"]  # (C, H) @ (H,) -> (C,); x is (D,)
-    if spec.loss == "cross_entropy":
-        return (torch.logsumexp(z, 0) - z.gather(0, t.unsqueeze(0)).squeeze(0)) / n
-    sq = (activate(spec.output, z) - t).pow(2).sum()
-    return {"sse": sq, "half_sse": 0.5 * sq, "mse": sq / (n * spec.C)}[spec.loss]
+    scale = spec.loss_fn.scale(n, spec.C)
+    if not spec.loss_fn.squared:
+        return (torch.logsumexp(z, 0) - z.gather(0, t.unsqueeze(0)).squeeze(0)) * scale
+    return (activate(spec.output, z) - t).pow(2).sum() * (scale / 2)
 
 
 @register("vmap")

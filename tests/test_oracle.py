@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from impls.autograd import autograd_loss
-from impls.spec import NetSpec, all_specs, init_params, make_batch
+from impls.spec import LOSS_TABLE, NetSpec, all_specs, init_params, make_batch
 from verification import oracle
 
 
@@ -81,3 +81,29 @@ def test_sgd_trajectory_is_rumelhart_eq9() -> None:
     _, got = oracle.sgd_trajectory(p, [(x, t), (x, t)], spec, lr=0.3, momentum=0.9)
     for k in p:
         np.testing.assert_allclose(got[k], p2[k], rtol=1e-14)
+
+
+@pytest.mark.parametrize("loss", sorted(LOSS_TABLE))
+def test_the_oracles_own_loss_formulas_agree_with_the_loss_table(loss: str) -> None:
+    """The oracle keeps its own formulas on purpose (a table error must not pass silently through both); they agree
+    with impls.spec.LOSS_TABLE, which every implementation reads: loss = scale/2 sum (y-t)^2 or scale sum -log p_t,
+    and the output gradient scale (y - t) or scale (softmax - onehot), with scale = Loss.scale(n, C)."""
+    rule = LOSS_TABLE[loss]
+    output = rule.output or "sigmoid"
+    spec = NetSpec(4, 3, 3, "tanh", output, loss)
+    p = {k: v.numpy() for k, v in init_params(spec, dtype=torch.float64).items()}
+    x, t = (v.numpy() for v in make_batch(spec, 5, dtype=torch.float64))
+    got, grads = oracle.loss_and_grads(p, x, t, spec)
+    z = np.tanh(x @ p["W1"].T + p["b1"]) @ p["W2"].T + p["b2"]
+    scale = rule.scale(5, 3)
+    if rule.squared:
+        y = 1 / (1 + np.exp(-z))
+        want, dz = scale / 2 * ((y - t) ** 2).sum(), scale * (y - t) * y * (1 - y)
+    else:
+        zs = z - z.max(1, keepdims=True)
+        logp = zs - np.log(np.exp(zs).sum(1, keepdims=True))
+        onehot = np.eye(3)[t]
+        want, dz = -scale * logp[np.arange(5), t].sum(), scale * (np.exp(logp) - onehot)
+    assert got == pytest.approx(want, rel=1e-12)
+    np.testing.assert_allclose(grads["b2"], dz.sum(0), rtol=1e-12, atol=1e-15)
+    assert rule.over_n == (rule.scale(10, 3) != rule.scale(5, 3)) and (rule.output is None) == rule.squared

@@ -18,16 +18,16 @@ from verification.report import concentration, failures, summarize, unsupported,
 from verification.runner import missing_cases, run
 
 
-def records(rows: list[dict], run_name: str, devices: tuple[str, ...]) -> list[VerificationRecord]:
-    """The rows as typed records carrying the run's provenance (a malformed row fails here, not in a reader)."""
-    provenance = {
+def provenance(run_name: str, devices: tuple[str, ...]) -> dict[str, str]:
+    """Which code on which machine: taken before the first case, so a tree edited during a long run is not
+    credited with what the code at its start computed."""
+    return {
         "run": run_name,
         "commit": project_commit(),
         "torch": torch.__version__,
         "cpu_model": cpu_model(),
         "gpu_name": torch.cuda.get_device_name(0) if "cuda" in devices else "",
     }
-    return [VerificationRecord(**row, **provenance) for row in rows]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,11 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     torch.backends.cuda.matmul.allow_tf32 = False  # verification runs in true fp32
     torch.backends.cudnn.allow_tf32 = False
+    source = provenance(run_of(csv) if csv else "", matrix.devices)
     try:
         rows, plan = run(executors, matrix, progress=not args.quiet)
     finally:
         close_all(executors)
-    recs = records(rows, run_of(csv) if csv else "", matrix.devices)
+    recs = [VerificationRecord(**row, **source) for row in rows]  # typed: a malformed row fails here
     df = pd.DataFrame([r.__dict__ for r in recs], columns=list(VERIFICATION_COLUMNS))
     df["status"] = df["status"].map(str)  # the CSV's strings, as a reader of the file sees them
     print(summarize(df))

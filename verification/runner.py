@@ -62,7 +62,7 @@ def variants_for(spec: NetSpec, precision: str = "fp32") -> tuple[str, ...]:
     so its softmax has no accuracy to check (the derived tolerance exceeds 1)."""
     return (
         "normal",
-        *(("large-logits",) if spec.loss == "cross_entropy" and precision == "fp32" else ()),
+        *(("large-logits",) if not spec.loss_fn.squared and precision == "fp32" else ()),
         *(("exact-zeros",) if spec.hidden == "relu" else ()),
     )
 
@@ -142,7 +142,7 @@ def case_data(case: Case, matrix: Matrix) -> CaseData:
     spec, n, seed = case.spec, case.n, matrix.seed
     p = init_params(spec, seed=seed, dtype=torch.float64)
     batches = [make_batch(spec, n, seed=seed + 1 + k, dtype=torch.float64) for k in range(matrix.steps)]
-    if spec.loss == "cross_entropy":  # (C = 2 too: one batch all class 0, one all class 1)
+    if not spec.loss_fn.squared:  # class labels (C = 2 too: one batch all class 0, one all class 1)
         # step 2 lacks the last class, step 3 lacks class 0 (a one-hot/bincount without the class count breaks)
         for k, shift in ((1, 0), (2, 1)):
             if k < len(batches):
@@ -355,7 +355,7 @@ def trajectory_sgd(sgd: SGD, spec: NetSpec, n: int, curvature: float = 1.0) -> S
     of the same size and stays in the stable regime where the first-order error bound holds (lr 0.1, momentum
     0.9 on a 64-sample sse batch diverges, and a diverging trajectory amplifies any rounding difference).
     Data that scale the loss's curvature (large logits) divide the step size by that factor for the same reason."""
-    lr = sgd.lr / n if spec.loss in ("sse", "half_sse") else sgd.lr
+    lr = sgd.lr if spec.loss_fn.over_n else sgd.lr / n
     return SGD(lr / curvature, sgd.momentum)
 
 

@@ -7,6 +7,7 @@ missing/corrupt data (one line).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("names", nargs="+", metavar="NAME", help="experiment name(s), or 'all'")
-    p.add_argument("--quick", action="store_true", help="small fast form for CI (fewer starts/steps; same code)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        default=os.environ.get("TWOLAYER_QUICK") == "1",
+        help="small fast form for CI (fewer starts/steps; same code; default when TWOLAYER_QUICK=1)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed, recorded in every CSV (default 0)")
     p.add_argument(
         "--mnist",
@@ -50,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     import torch
 
+    from reports.provenance import project_commit
     from reports.reproduced import render
     from verification.data import DataError, load
     from verification.reproduce.common import Options, finish
@@ -81,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    project_commit()  # cached now: every summary records the code at the run's start
     opts = Options(
         seed=args.seed,
         quick=args.quick,
