@@ -15,7 +15,7 @@ from impls.base import SGD
 from impls.precision import LOW_DTYPES, build, precision_reason
 from impls.spec import init_params, make_batch
 from verification import oracle
-from verification.compare import compare, tolerance
+from verification.compare import compare, tolerance, trajectory_tolerance
 
 BY_NAME = {w.name: w for w in WORKLOADS}
 
@@ -30,8 +30,17 @@ def _impl_names(config: pytest.Config) -> list[str]:
     return wanted or impls.names()
 
 
+TRAIN_STEPS = 100  # steps per timed train() call
+#: where the per-call cost is a visible part of a step, per benchmark set
+TRAIN_WORKLOADS = {"quick": ("rumelhart",), "default": ("rumelhart", "mnist-64", "epfl")}
+TRAIN_WORKLOADS["full"] = TRAIN_WORKLOADS["default"]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Registry x workload x device (x precision); unsupported or capped combinations skip with the reason."""
+    if "train_workload" in metafunc.fixturenames:
+        _train_params(metafunc)
+        return
     if "workload" not in metafunc.fixturenames:
         return
     config = metafunc.config
@@ -45,7 +54,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                 precisions = ["fp32"] + ((["tf32"] if dev_name == "cuda" else []) + ["bf16", "fp16"] if w.large else [])
                 for prec in precisions:
                     m = list(marks)
-                    reason = cls.unsupported_reason(w.spec, dev_name, torch.float32)
+                    reason = cls.unsupported_reason(w.spec, dev_name, torch.float32) or cls.timing_reason(dev_name)
                     if not reason and prec in LOW_DTYPES:
                         reason = precision_reason(cls, prec, dev_name, torch.float32)
                     if reason:
@@ -61,6 +70,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                     )
     # plain values only: every param serialises into the JSON (pytest-benchmark compare --group-by=param:workload)
     metafunc.parametrize(("impl_name", "workload", "device", "precision"), params)
+
+
+def _train_params(metafunc: pytest.Metafunc) -> None:
+    """Registry x small named workload x device for the train() rows (fp32); per-sample implementations skip."""
+    params = []
+    for w in (BY_NAME[n] for n in TRAIN_WORKLOADS[metafunc.config.getoption("--bench-set")]):
+        for name in _impl_names(metafunc.config):
+            cls = impls.get(name)
+            for dev_name, marks in device_marks(metafunc.config):
+                m = list(marks)
+                reason = cls.unsupported_reason(w.spec, dev_name, torch.float32) or cls.timing_reason(dev_name)
+                if not reason and cls.per_sample:
+                    reason = "per-sample: its train() is its step loop, timed in the step rows"
+                if reason:
+                    m.append(pytest.mark.skip(reason=f"{name}: {reason}"))
+                params.append(pytest.param(name, w.name, dev_name, marks=m, id=f"{w.id}-{name}-{dev_name}-train"))
+    metafunc.parametrize(("impl_name", "train_workload", "device"), params)
 
 
 @functools.lru_cache(maxsize=8)
@@ -137,3 +163,46 @@ def _check_against_oracle(workload: Workload, loss, grads, precision: str) -> No
         got = loss if q == "loss" else grads[q]
         check = compare(q, got, np.asarray(ref[q]), tol)
         assert check.ok, f"{q}: rel err {check.max_rel_err:.3g} > tol {check.tol:.3g} ({check.problem})"
+
+
+def test_train(benchmark, impl_name: str, train_workload: str, device: str) -> None:
+    """train(x, t, 100): the median is per call; per step = median / 100, next to the step rows of the same run.
+    Checked first: the losses of a 3-step call against the oracle's three steps."""
+    w = BY_NAME[train_workload]
+    spec, n = w.spec, w.n
+    impl = impls.get(impl_name)(spec, init_params(spec, seed=0, device=device), SGD(lr=0.01, momentum=0.9))
+    x, t = make_batch(spec, n, seed=1, device=device)
+    (losses,), first_call_s = first_call(lambda: (impl.train(x, t, 3),), device)
+    _check_train_losses(w, losses)
+    time_it(benchmark, lambda: impl.train(x, t, TRAIN_STEPS), device, f"{w.name} ({device}, train)")
+    median = benchmark.stats.stats.median
+    flops = spec.flops_per_step(n) * TRAIN_STEPS
+    record(
+        benchmark,
+        kind="train",
+        impl=impl_name,
+        device=device,
+        workload=w.name,
+        N=n,
+        D=spec.D,
+        H=spec.H,
+        C=spec.C,
+        steps=TRAIN_STEPS,
+        dtype="float32",
+        flops=flops,
+        gflops=flops / median / 1e9,
+        threads=torch.get_num_threads(),
+        first_call_s=first_call_s,
+    )
+
+
+def _check_train_losses(workload: Workload, losses) -> None:
+    """The three losses of train(x, t, 3) against the oracle's trajectory on that batch, at the trajectory bound."""
+    spec = workload.spec
+    p = {k: v.numpy() for k, v in init_params(spec, seed=0, dtype=torch.float64).items()}
+    x, t = make_batch(spec, workload.n, seed=1, dtype=torch.float64)
+    ref, _ = oracle.sgd_trajectory(p, [(x.numpy(), t.numpy())] * 3, spec, 0.01, 0.9)
+    _, kappa = _oracle(workload)
+    step_tol = max(tolerance(torch.float32, spec.D, spec.H, spec.C, workload.n, kappa[q]) for q in kappa)
+    check = compare("train losses", losses, np.asarray(ref), trajectory_tolerance(torch.float32, step_tol, 3))
+    assert check.ok, f"train losses: rel err {check.max_rel_err:.3g} > tol {check.tol:.3g} ({check.problem})"

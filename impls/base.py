@@ -71,6 +71,21 @@ class Implementation(ABC):
     def params(self) -> dict[str, Tensor]:
         """The current parameters keyed W1, b1, W2, b2 (views; clone before mutating)."""
 
+    @classmethod
+    def timing_reason(cls, device: str) -> str | None:
+        """None when a time measured on `device` means what it says, else why not (an interpreter, an emulation):
+        benchmarks skip such rows with the reason."""
+        return None
+
+    def train(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
+        """`steps` SGD steps on one batch; the loss before each step, (steps,) in the parameters' dtype and on their
+        device. This default loops over step(); implementations that run K steps better (one kernel call, one
+        graph replay, parameters kept on chip) override it, and python -m verification checks every one against
+        the oracle's trajectory."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        return torch.stack([self.step(x, t)[0].detach().clone() for _ in range(steps)])
+
     def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:
         """Per-sample gradients at the current parameters, each (N, *shape): the gradient of sample n's share of
         the data loss (means divide by the batch size N, as in the batch loss), without the L2 term, which

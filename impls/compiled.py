@@ -43,6 +43,19 @@ class _Compiled:
 
 
 _CACHE: dict[tuple, _Compiled] = {}
+
+
+def compiled_step(spec: NetSpec, lr: float, momentum: float, mode: str | None = None) -> _Compiled:
+    """The one compiled functional step fn(p, v, x, t) -> (loss, grads, new p, new v) for these hyper-parameters
+    (constants of the graph), shared by every instance that asks (compiled, graphed): a new instance with seen
+    shapes and dtypes costs no compilation. Raises dynamo's limits on first use."""
+    _raise_dynamo_limits()
+    key = (spec, float(lr), float(momentum), mode)
+    if key not in _CACHE:
+        _CACHE[key] = _Compiled(spec, float(lr), float(momentum), mode)
+    return _CACHE[key]
+
+
 #: where a compiler failure is raised: dynamo/inductor themselves, or the code inductor generated (its cache folder
 #: is torchinductor_<user>); an error raised in our own step's Python is not the compiler's
 COMPILER_FILES = re.compile(r"[/\\]torch[/\\]_(dynamo|inductor)[/\\]|torchinductor_")
@@ -95,10 +108,7 @@ class Compiled(Implementation):
 
     def _use(self, sgd: SGD) -> None:
         """The compiled step for these hyper-parameters (they are constants of the graph)."""
-        key = (self.spec, float(sgd.lr), float(sgd.momentum), self._mode)
-        if key not in _CACHE:  # reuse: a new instance with seen shapes and dtypes costs no compilation
-            _CACHE[key] = _Compiled(self.spec, float(sgd.lr), float(sgd.momentum), self._mode)
-        self._compiled = _CACHE[key]
+        self._compiled = compiled_step(self.spec, sgd.lr, sgd.momentum, self._mode)
         self._fn = self._compiled.fn
 
     def set_lr(self, lr: float) -> None:

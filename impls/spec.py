@@ -11,6 +11,8 @@ from torch import Tensor
 PARAM_NAMES: tuple[str, ...] = ("W1", "b1", "W2", "b2")
 HIDDEN_ACTIVATIONS: tuple[str, ...] = ("sigmoid", "tanh", "relu")
 OUTPUT_ACTIVATIONS: tuple[str, ...] = ("identity", "sigmoid", "tanh")
+#: an integer per activation, for compiled kernels that take it as a constant (numba, triton)
+ACTIVATION_CODE: dict[str, int] = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu": 3}
 FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
 
 

@@ -263,7 +263,7 @@ def verification_errors(ver: pd.DataFrame | None, out: Path) -> Path | None:
     if v.empty:
         return None
     v["ratio"] = (v["max_rel_err"] / v["tol"]).clip(lower=1e-6)
-    quantities = ["loss", "W1", "b1", "W2", "b2", "trajectory"]
+    quantities = list(dict.fromkeys(v["quantity"]))  # in the order the verifier wrote them
     groups = list(v.groupby(["panel", "check", "precision"], sort=True))
     dtypes = sorted(set(v["dtype"]))
     fig, axes = plt.subplots(
@@ -277,7 +277,7 @@ def verification_errors(ver: pd.DataFrame | None, out: Path) -> Path | None:
                 for j, q in enumerate(quantities):
                     r = d[(d["impl"] == impl) & (d["quantity"] == q)]["ratio"]
                     if len(r):
-                        x = i + (j - 2.5) * 0.13
+                        x = i + (j - (len(quantities) - 1) / 2) * 0.8 / len(quantities)
                         ax.plot([x, x], [r.min(), r.max()], color=f"C{j}", lw=1)
                         ax.plot(x, r.median(), "o", ms=3, color=f"C{j}", label=q)
             ax.axhline(1, color="r", lw=1)

@@ -29,7 +29,7 @@ UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable (benchmar
 #: 0.2 -> 208 ms per step while another job ran; 2 threads on 2 cores with one busy process: 0.54 -> 4.4 ms)
 CONTENDED_SPARE_CORES = 0.25
 STEP_KINDS = ("named", "batch_sweep", "width_sweep")
-KINDS = (*STEP_KINDS, "peak_gemm", "peak_bandwidth", "harness", "anatomy", "many_nets", "per_sample")
+KINDS = (*STEP_KINDS, "peak_gemm", "peak_bandwidth", "harness", "anatomy", "many_nets", "per_sample", "train")
 
 
 class RecordError(ValueError):
@@ -50,6 +50,7 @@ class BenchRecord:
     H: int | None = None
     C: int | None = None
     K: int | None = None  # many_nets: nets stepped together
+    steps: int | None = None  # train: SGD steps per timed call (the median is per call; per step = median / steps)
     hidden: str | None = None
     output: str | None = None
     loss: str | None = None
@@ -121,7 +122,7 @@ class BenchRecord:
 _INT, _STR, _BOOL, _FLOAT = (int,), (str,), (bool,), (float,)
 _TYPES = {
     **{k: _STR for k in ("kind", "impl", "device", "workload", "precision", "hidden", "output", "loss", "dtype")},
-    **{k: _INT for k in ("N", "D", "H", "C", "K", "flops", "bytes", "threads", "recompiles", "graphs")},
+    **{k: _INT for k in ("N", "D", "H", "C", "K", "steps", "flops", "bytes", "threads", "recompiles", "graphs")},
     **{k: _INT for k in ("graph_breaks", "schema")},
     **{k: _BOOL for k in ("large", "unstable", "contended")},
     **{k: _FLOAT for k in ("gflops", "gbs", "first_call_s", "compile_s", "per_net_s", "torch_timer_median")},

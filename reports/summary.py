@@ -201,6 +201,31 @@ def many_nets_table(df: pd.DataFrame) -> str:
     return _table(t)
 
 
+def train_table(df: pd.DataFrame) -> str:
+    """train(x, t, K): the time per step inside one K-step call next to one step per call (the named fp32 step
+    row of the same run), and the gain."""
+    d = df[df["kind"] == "train"]
+    if d.empty:
+        return "_no train rows (benchmarks/test_steps.py::test_train)_"
+    single = steps(df)
+    single = single[(single["kind"] == "named") & (single["precision"] == "fp32")]
+    single = single.set_index(["panel", "workload", "impl"])["median"]
+    per_step = d["median"] / d["steps"]
+    base = [single.get(k, np.nan) for k in zip(d["panel"], d["workload"], d["impl"], strict=True)]
+    t = pd.DataFrame(
+        {
+            "hardware": d["panel"],
+            "workload": d["workload"],
+            "implementation": d["impl"],
+            "steps per call": d["steps"].astype(int),
+            "per step inside the call (µs)": per_step.map(lambda v: _fmt(v, 1e6)),
+            "one step per call (µs)": [_fmt(b, 1e6) for b in base],
+            "gain": [f"{b / v:,.2f}×" if np.isfinite(b / v) else "–" for b, v in zip(base, per_step, strict=True)],
+        }
+    ).sort_values(["hardware", "workload", "implementation"])
+    return _table(t)
+
+
 def per_sample_table(df: pd.DataFrame) -> str:
     """Per-sample gradients: time per N and implementation, the bandwidth floor, and the speed-up over the loop."""
     d = df[df["kind"] == "per_sample"].copy()
@@ -447,6 +472,12 @@ def write_summary(
         "One step of K independent 64 × 6-2-1 nets with stacked parameters; per net-step = median / K.",
         "",
         many_nets_table(df),
+        "",
+        "## K steps per call (Implementation.train)",
+        "`train(x, t, 100)` runs 100 SGD steps on one batch in one call; implementations that can (numba: one compiled "
+        "loop; graphed/triton: one replay or launch) do it without paying the per-call entry each step.",
+        "",
+        train_table(df),
         "",
         "## Per-sample gradients (epfl 784-50-10)",
         "`python -m verification --per-sample` checks them sample by sample; the floor is the N × |θ| values written "

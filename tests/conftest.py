@@ -4,10 +4,14 @@ it declares unsupported (pytest_collection_modifyitems) -- so such a slip fails 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 
 import pytest
 import torch
+
+if not torch.cuda.is_available():  # before triton is imported: its kernels then run on CPU tensors, interpreted
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import impls
 from impls.base import Implementation

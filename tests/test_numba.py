@@ -89,3 +89,16 @@ def test_relu_of_minus_infinity_is_zero_as_in_torch() -> None:
     x, t = make_batch(spec, 4, dtype=torch.float64)
     loss = float(impls.get("numba")(spec, p, SGD(lr=0.0)).step(x, t)[0])
     assert loss == pytest.approx(float(impls.get("batched")(spec, p, SGD(lr=0.0)).step(x, t)[0]), rel=1e-12)
+
+
+def test_train_runs_k_steps_in_one_call_exactly_as_k_steps() -> None:
+    """numba's train() loops over the same compiled step inside one compiled call: bit-identical to K step()s."""
+    spec = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse")
+    p = init_params(spec, dtype=torch.float64)
+    x, t = make_batch(spec, 64, dtype=torch.float64)
+    one, many = impls.get("numba")(spec, p, SGD(0.5, 0.9)), impls.get("numba")(spec, p, SGD(0.5, 0.9))
+    singles = torch.stack([one.step(x, t)[0].clone() for _ in range(7)])
+    assert torch.equal(many.train(x, t, 7), singles)
+    assert all(torch.equal(many.params()[k], one.params()[k]) for k in p)
+    with pytest.raises(ValueError, match="steps must be >= 1"):
+        many.train(x, t, 0)

@@ -56,8 +56,8 @@ def test_buggy_plugins_exit_1_naming_the_wrong_parameter(fn: str, named: set, ca
     out = capsys.readouterr().out
     assert code == 1
     failed = {line.split("] ")[1].split(":")[0] for line in out.splitlines() if line.startswith("FAIL ")}
-    assert named <= failed | {"trajectory"}, out
-    assert failed - {"trajectory"} <= named | {"loss"}, out
+    assert named <= failed | {"trajectory", "train"}, out
+    assert failed - {"trajectory", "train"} <= named | {"loss"}, out
     mismatch = next(line for line in out.splitlines() if line.startswith("MISMATCH"))
     assert all(name in mismatch for name in named)
 

@@ -41,8 +41,9 @@ def encode(out: Outputs) -> bytes:
     """Outputs as JSON + raw float64 bytes: the parent never unpickles what the checked code's process sends."""
     blob = bytearray()
     values: dict[str, object] = {}
-    items = {"loss": out.loss, **{f"grads.{k}": v for k, v in out.grads.items()}}
+    items = {"loss": out.loss, "train_loss": out.train_loss, **{f"grads.{k}": v for k, v in out.grads.items()}}
     items.update({f"params.{k}": v for k, v in out.params.items()})
+    items.update({f"train.{k}": v for k, v in out.train.items()})
     for key, v in items.items():
         if isinstance(v, torch.Tensor):
             a = np.array(v.detach().to("cpu", torch.float64).numpy(), order="C")  # keeps 0-dim shapes
@@ -81,9 +82,9 @@ def decode(data: bytes) -> Outputs:
                 a = np.frombuffer(blob, np.float64, count, int(v["at"])).reshape(shape)
                 value = torch.from_numpy(a.copy()).to(dtype)
             group, _, name = key.partition(".")
-            if group == "loss" and not name:
-                out.loss = value
-            elif group in ("grads", "params") and name:
+            if group in ("loss", "train_loss") and not name:
+                setattr(out, group, value)
+            elif group in ("grads", "params", "train") and name:
                 getattr(out, group)[name] = value
             else:
                 raise BadAnswer(f"unexpected field {key!r}")

@@ -211,13 +211,16 @@ def case_label(row: dict | object) -> str:
 @dataclass
 class Outputs:
     """What an implementation returned for a case, in a form that crosses a process boundary: its first step's
-    loss and gradients, and its parameters after the whole trajectory (tensors on the CPU, anything else as a
+    loss and gradients, its parameters after the whole trajectory, and what train(x, t, K) on the first batch
+    returned (the K losses) and left (the parameters) from the same start (tensors on the CPU, anything else as a
     description). The verdict is made from these by judge(), in the checker's process."""
 
     threads: int
     loss: object = None
     grads: dict[str, object] = field(default_factory=dict)
     params: dict[str, object] = field(default_factory=dict)
+    train_loss: object = None
+    train: dict[str, object] = field(default_factory=dict)
     update_skipped: str = ""
     status: Status = Status.OK  # OK, UNSUPPORTED or ERROR: FAIL is judge()'s to give
     problem: str = ""
@@ -261,6 +264,9 @@ def execute(case: Case, cls: type[Implementation], matrix: Matrix) -> Outputs:
             for x, t in batches[1:]:
                 impl.step(x, t)
             out.params = {k: _portable(v) for k, v in impl.params().items()}
+            fresh = build(cls, case.spec, case_tensors(case, matrix)[0], sgd, case.precision, matrix.allow_emulated)
+            out.train_loss = _portable(fresh.train(*batches[0], len(batches)))  # K steps on the first batch
+            out.train = {k: _portable(v) for k, v in fresh.params().items()}
     except (UnsupportedConfig, NotImplementedError) as exc:
         out.status, out.problem = Status.UNSUPPORTED, _line(exc)
     except CompileError as exc:
@@ -306,7 +312,25 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
         problem = "" if worst.ok else f"{worst.quantity} after {len(b64)} steps: {worst.problem}"
         traj = Check("trajectory", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
     rows.append(_row(case, out.threads, traj, None))
+    rows.append(_row(case, out.threads, judge_train(spec, dtype, matrix, data, out, tol), None))
     return rows
+
+
+def judge_train(spec: NetSpec, dtype: torch.dtype, matrix: Matrix, data: CaseData, out: Outputs, tol: float) -> Check:
+    """train(x, t, K) on the first batch: its K losses and final parameters against the oracle's K steps on that
+    batch, at the trajectory's tolerance (the K-th loss comes after K - 1 updates)."""
+    k = len(data.batches)
+    if out.update_skipped:
+        return Check("train", float("nan"), float("nan"), tol, False, out.update_skipped)
+    x, t = data.batches[0]
+    sgd = trajectory_sgd(matrix.sgd, spec, x.shape[0], data.curvature)
+    p64 = {name: v.numpy() for name, v in data.params.items()}
+    ref_losses, ref_p = oracle.sgd_trajectory(p64, [(x.numpy(), t.numpy())] * k, spec, sgd.lr, sgd.momentum)
+    checks = [compare("losses", out.train_loss, np.asarray(ref_losses), tol, dtype=dtype)]
+    checks += [compare(name, out.train.get(name), ref_p[name], tol, dtype=dtype) for name in oracle.NAMES]
+    worst = max(checks, key=lambda c: (not c.ok, c.max_rel_err if np.isfinite(c.max_rel_err) else np.inf))
+    problem = "" if worst.ok else f"{worst.quantity} of train(x, t, {k}): {worst.problem}"
+    return Check("train", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
 
 
 def judge_per_sample(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:

@@ -1,0 +1,245 @@
+"""The whole training step -- forward, loss, backward, L2, momentum update -- in one Triton kernel launch, and K
+steps in one launch for train(). Registered as "triton".
+
+One program runs the step: the batch in row blocks of BLOCK_N, the inputs in column blocks of BLOCK_D. Pass 1 per
+row block: a1 = x W1^T + b1 (accumulated over the column blocks), h, z, the loss and dz, then dW2, db2, db1 in
+registers and da1 (BLOCK_N, H) to a scratch buffer. Pass 2 per column block: dW1 = da1^T x over the row blocks,
+its L2 term, and the update of that block of W1 and its momentum. Then W2, b1, b2 are updated. X is read once per
+product (twice per step), the parameters stay in registers or the L1/L2 cache across the K steps of a launch, and
+no Python, no dispatcher and no second launch sits between the steps -- what the launch-bound GPU steps lack (the
+tiny step: 65 us as a CUDA graph of ~30 kernels on an H200; one kernel launch costs ~2.5-6 us there).
+
+Made for nets whose parameters fit one program (rumelhart 6-2-1, mnist-64 784-30-10, epfl 784-50-10): one
+program uses one SM, so a 60000-sample batch runs correctly but far below the GPU's bandwidth.
+
+Matrix products use tl.dot with input_precision="ieee" (true fp32: TF32 would need its own tolerance); the
+elementwise functions are written with exp (sigmoid 1/(1+e^-a), tanh 1 - 2/(e^{2a}+1)), within the oracle's
+8-ulp budget. float32 only. Where triton does not import, the implementation is unsupported with that reason.
+
+Without a GPU, TRITON_INTERPRET=1 (set before triton is imported) runs the kernel on CPU tensors through
+triton's interpreter: then this implementation runs on "cpu" (and not on "cuda"), for verification and tests --
+never for timing (benchmarks skip interpreted rows).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+from torch import Tensor
+
+from impls import register
+from impls.base import SGD, Grads, Implementation, SameInputs
+from impls.spec import ACTIVATION_CODE, PARAM_NAMES, NetSpec, check_inputs
+
+INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
+try:
+    import triton
+    import triton.language as tl
+
+    IMPORT_ERROR = ""
+except ImportError as exc:  # an optional extra: pip install -e '.[triton]'
+    IMPORT_ERROR = f"triton does not import ({exc}); pip install -e '.[triton]'"
+
+
+def _block(n: int, cap: int) -> int:
+    """A power-of-two tile edge >= 16 (tl.dot's minimum) covering n, at most cap."""
+    return max(16, min(cap, 1 << max(0, math.ceil(math.log2(max(n, 1))))))
+
+
+if not IMPORT_ERROR:
+
+    @triton.jit
+    def _act(a, CODE: tl.constexpr):
+        if CODE == 1:
+            return 1.0 / (1.0 + tl.exp(-a))
+        elif CODE == 2:
+            return 1.0 - 2.0 / (tl.exp(2.0 * a) + 1.0)
+        elif CODE == 3:
+            return tl.where(a > 0, a, 0.0)
+        else:
+            return a
+
+    @triton.jit
+    def _dact(a, y, CODE: tl.constexpr):
+        if CODE == 1:
+            return y * (1.0 - y)
+        elif CODE == 2:
+            return 1.0 - y * y
+        elif CODE == 3:
+            return tl.where(a > 0, 1.0, 0.0)  # relu'(0) = 0, torch's convention
+        else:
+            return tl.full(a.shape, 1.0, tl.float32)
+
+    @triton.jit
+    def _train_kernel(
+        x_ptr, t_ptr,  # (N, D) inputs; (N, C) float targets or (N,) int64 labels
+        w1_ptr, b1_ptr, w2_ptr, b2_ptr,  # parameters, updated in place
+        v1_ptr, vb1_ptr, v2_ptr, vb2_ptr,  # momentum buffers, updated in place
+        g1_ptr, gb1_ptr, g2_ptr, gb2_ptr,  # gradients of the last step, at its parameters before the update
+        da_ptr,  # (N, H) scratch: dLoss/da1 of the current step
+        loss_ptr,  # (STEPS,) the loss before each step
+        N, D, H, C,
+        lr, momentum, l2, scale,  # scale: impls.spec.Loss.scale(N, C)
+        STEPS: tl.constexpr, HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr,
+        BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
+    ):  # fmt: skip
+        hs = tl.arange(0, BLOCK_H)
+        cs = tl.arange(0, BLOCK_C)
+        h_ok = hs < H
+        c_ok = cs < C
+        w2_off = cs[:, None] * H + hs[None, :]  # (BLOCK_C, BLOCK_H)
+        w2_ok = c_ok[:, None] & h_ok[None, :]
+        for step in range(STEPS):
+            b1 = tl.load(b1_ptr + hs, mask=h_ok, other=0.0)  # (BLOCK_H,)
+            w2 = tl.load(w2_ptr + w2_off, mask=w2_ok, other=0.0)  # (BLOCK_C, BLOCK_H)
+            b2 = tl.load(b2_ptr + cs, mask=c_ok, other=0.0)  # (BLOCK_C,)
+            loss = 0.0
+            gw2 = tl.zeros((BLOCK_C, BLOCK_H), tl.float32)
+            gb2 = tl.zeros((BLOCK_C,), tl.float32)
+            gb1 = tl.zeros((BLOCK_H,), tl.float32)
+            # pass 1: forward, loss, dz and da1, one row block at a time
+            for n0 in range(0, N, BLOCK_N):
+                rows = n0 + tl.arange(0, BLOCK_N)
+                r_ok = rows < N
+                a1 = tl.zeros((BLOCK_N, BLOCK_H), tl.float32)
+                for d0 in range(0, D, BLOCK_D):
+                    ds = d0 + tl.arange(0, BLOCK_D)
+                    d_ok = ds < D
+                    xt = tl.load(x_ptr + rows[:, None] * D + ds[None, :], mask=r_ok[:, None] & d_ok[None, :], other=0.0)
+                    w1 = tl.load(w1_ptr + hs[:, None] * D + ds[None, :], mask=h_ok[:, None] & d_ok[None, :], other=0.0)
+                    a1 += tl.dot(xt, tl.trans(w1), input_precision="ieee")  # (BLOCK_N, BLOCK_H)
+                a1 += b1[None, :]
+                rh_ok = r_ok[:, None] & h_ok[None, :]
+                h = tl.where(rh_ok, _act(a1, HIDDEN), 0.0)  # padded units and rows contribute nothing
+                z = tl.dot(h, tl.trans(w2), input_precision="ieee") + b2[None, :]  # (BLOCK_N, BLOCK_C)
+                rc_ok = r_ok[:, None] & c_ok[None, :]
+                if SQUARED:
+                    y = _act(z, OUTPUT)
+                    tgt = tl.load(t_ptr + rows[:, None] * C + cs[None, :], mask=rc_ok, other=0.0)
+                    diff = tl.where(rc_ok, y - tgt, 0.0)
+                    loss += tl.sum(tl.sum(diff * diff, axis=1), axis=0) * (scale * 0.5)
+                    dz = diff * scale * _dact(z, y, OUTPUT)
+                else:  # softmax cross-entropy on the logits, shifted by their max
+                    zc = tl.where(c_ok[None, :], z, -float("inf"))
+                    zmax = tl.max(zc, axis=1)  # (BLOCK_N,)
+                    e = tl.exp(zc - zmax[:, None])  # padded classes: exp(-inf) = 0
+                    total = tl.sum(e, axis=1)
+                    label = tl.load(t_ptr + rows, mask=r_ok, other=0)
+                    onehot = cs[None, :] == label[:, None]
+                    picked = tl.sum(tl.where(onehot, zc, 0.0), axis=1)
+                    per_row = tl.log(total) + zmax - picked  # -log softmax[label], finite at large logits
+                    loss += tl.sum(tl.where(r_ok, per_row, 0.0), axis=0) * scale
+                    dz = (e / total[:, None] - tl.where(onehot, 1.0, 0.0)) * scale
+                dz = tl.where(rc_ok, dz, 0.0)  # (BLOCK_N, BLOCK_C)
+                gw2 += tl.dot(tl.trans(dz), h, input_precision="ieee")  # (BLOCK_C, BLOCK_H)
+                gb2 += tl.sum(dz, axis=0)
+                dh = tl.dot(dz, w2, input_precision="ieee")  # (BLOCK_N, BLOCK_H)
+                da1 = tl.where(rh_ok, dh * _dact(a1, h, HIDDEN), 0.0)
+                gb1 += tl.sum(da1, axis=0)
+                tl.store(da_ptr + rows[:, None] * H + hs[None, :], da1, mask=rh_ok)
+            tl.debug_barrier()  # da1 written by all threads before any reads it back
+            # pass 2: dW1 = da1^T x per column block, its L2 term, and that block's update
+            for d0 in range(0, D, BLOCK_D):
+                ds = d0 + tl.arange(0, BLOCK_D)
+                d_ok = ds < D
+                hd_ok = h_ok[:, None] & d_ok[None, :]
+                hd_off = hs[:, None] * D + ds[None, :]
+                g1 = tl.zeros((BLOCK_H, BLOCK_D), tl.float32)
+                for n0 in range(0, N, BLOCK_N):
+                    rows = n0 + tl.arange(0, BLOCK_N)
+                    r_ok = rows < N
+                    da1 = tl.load(
+                        da_ptr + rows[:, None] * H + hs[None, :], mask=r_ok[:, None] & h_ok[None, :], other=0.0
+                    )
+                    xt = tl.load(x_ptr + rows[:, None] * D + ds[None, :], mask=r_ok[:, None] & d_ok[None, :], other=0.0)
+                    g1 += tl.dot(tl.trans(da1), xt, input_precision="ieee")  # (BLOCK_H, BLOCK_D)
+                w1 = tl.load(w1_ptr + hd_off, mask=hd_ok, other=0.0)
+                g1 += 2.0 * l2 * w1
+                loss += l2 * tl.sum(tl.sum(w1 * w1, axis=1), axis=0)
+                v1 = momentum * tl.load(v1_ptr + hd_off, mask=hd_ok, other=0.0) - lr * g1  # Rumelhart eq. 9
+                tl.store(g1_ptr + hd_off, g1, mask=hd_ok)
+                tl.store(v1_ptr + hd_off, v1, mask=hd_ok)
+                tl.store(w1_ptr + hd_off, w1 + v1, mask=hd_ok)
+            gw2 += 2.0 * l2 * w2
+            loss += l2 * tl.sum(tl.sum(w2 * w2, axis=1), axis=0)
+            tl.store(g2_ptr + w2_off, gw2, mask=w2_ok)
+            tl.store(gb2_ptr + cs, gb2, mask=c_ok)
+            tl.store(gb1_ptr + hs, gb1, mask=h_ok)
+            v2 = momentum * tl.load(v2_ptr + w2_off, mask=w2_ok, other=0.0) - lr * gw2
+            vb2 = momentum * tl.load(vb2_ptr + cs, mask=c_ok, other=0.0) - lr * gb2
+            vb1 = momentum * tl.load(vb1_ptr + hs, mask=h_ok, other=0.0) - lr * gb1
+            tl.store(v2_ptr + w2_off, v2, mask=w2_ok)
+            tl.store(vb2_ptr + cs, vb2, mask=c_ok)
+            tl.store(vb1_ptr + hs, vb1, mask=h_ok)
+            tl.store(w2_ptr + w2_off, w2 + v2, mask=w2_ok)
+            tl.store(b2_ptr + cs, b2 + vb2, mask=c_ok)
+            tl.store(b1_ptr + hs, b1 + vb1, mask=h_ok)
+            tl.store(loss_ptr + step, loss)
+            tl.debug_barrier()  # the next step reads the parameters this one wrote
+
+
+@register("triton")
+class TritonFused(Implementation):
+    """One Triton kernel launch per step (and per K steps in train()): forward, loss, backward, L2 and update."""
+
+    summary = "the whole step (forward, loss, backward, L2, momentum update) in one Triton kernel; K steps per launch"
+    devices = ("cpu",) if INTERPRETED else ("cuda",)  # cpu only through triton's interpreter (tests, verification)
+    dtypes = (torch.float32,)
+    compiles = True  # triton compiles a kernel per (spec, block sizes, steps) on first use
+
+    @classmethod
+    def unsupported_reason(cls, spec: NetSpec, device: str, dtype: torch.dtype) -> str | None:
+        if IMPORT_ERROR:
+            return IMPORT_ERROR
+        if device == "cpu" and not INTERPRETED:
+            return "runs on cuda only, not cpu (TRITON_INTERPRET=1 runs it on the CPU through triton's interpreter)"
+        return super().unsupported_reason(spec, device, dtype)
+
+    @classmethod
+    def timing_reason(cls, device: str) -> str | None:
+        return "runs through triton's interpreter here (TRITON_INTERPRET=1): not a timing" if INTERPRETED else None
+
+    def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
+        super().__init__(spec, params, sgd)
+        self._p = [params[k].detach().clone().contiguous() for k in PARAM_NAMES]
+        self._v = [torch.zeros_like(p) for p in self._p]
+        self._g = [torch.zeros_like(p) for p in self._p]
+        self._scratch = torch.empty(0, device=self._p[0].device)
+        self._seen = SameInputs()
+        self.launches = 0
+
+    def _launch(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
+        """One kernel launch of `steps` steps; the losses (steps,)."""
+        if not self._seen.unchanged(x, t):
+            check_inputs(self.spec, self.params(), x, t, finite=False)  # the kernel reads without bounds checks
+            self._seen.remember(x, t)
+        x, t = x.contiguous(), t.contiguous()
+        spec, n = self.spec, x.shape[0]
+        if self._scratch.numel() < n * spec.H:
+            self._scratch = torch.empty(n * spec.H, dtype=torch.float32, device=x.device)
+        losses = torch.empty(steps, dtype=torch.float32, device=x.device)
+        _train_kernel[(1,)](
+            x, t, *self._p, *self._v, *self._g, self._scratch, losses,
+            n, spec.D, spec.H, spec.C,
+            float(self.sgd.lr), float(self.sgd.momentum), float(spec.l2), spec.loss_fn.scale(n, spec.C),
+            STEPS=steps, HIDDEN=ACTIVATION_CODE[spec.hidden], OUTPUT=ACTIVATION_CODE[spec.output],
+            SQUARED=spec.loss_fn.squared,
+            BLOCK_N=_block(n, 32), BLOCK_D=_block(spec.D, 64), BLOCK_H=_block(spec.H, 128), BLOCK_C=_block(spec.C, 64),
+        )  # fmt: skip
+        self.launches += 1
+        return losses
+
+    def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        loss = self._launch(x, t, 1)[0]
+        return loss, dict(zip(PARAM_NAMES, self._g, strict=True))
+
+    def train(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
+        """`steps` steps in one launch (a kernel is compiled per distinct `steps`, which is a loop bound)."""
+        if steps < 1:
+            raise ValueError(f"steps must be >= 1, got {steps}")
+        return self._launch(x, t, steps)
+
+    def params(self) -> dict[str, Tensor]:
+        return dict(zip(PARAM_NAMES, self._p, strict=True))

@@ -1,0 +1,71 @@
+"""The "triton" implementation: the whole step in one kernel launch and K steps in one launch, checked against the
+float64 oracle. Without a GPU, tests/conftest.py sets TRITON_INTERPRET=1 before triton is imported, so the same
+kernel runs on CPU tensors through triton's interpreter; with a GPU it runs compiled (and benchmarks time it)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import impls
+from impls.base import SGD
+from impls.spec import NetSpec, init_params, make_batch
+from verification.runner import Case, Matrix, run_case
+
+triton_fused = pytest.importorskip("impls.triton_fused")
+if triton_fused.IMPORT_ERROR:
+    pytest.skip(triton_fused.IMPORT_ERROR, allow_module_level=True)
+DEVICE = "cpu" if triton_fused.INTERPRETED else "cuda"
+if DEVICE == "cuda" and not torch.cuda.is_available():
+    pytest.skip("triton runs on CUDA here (TRITON_INTERPRET is not 1) and no GPU is available", allow_module_level=True)
+CLS = impls.get("triton")
+
+
+def _ok(rows: list[dict]) -> None:
+    bad = [(r["quantity"], r["status"], r["problem"]) for r in rows if r["status"] != "ok"]
+    assert not bad, bad
+    assert {r["quantity"] for r in rows} >= {"loss", "W1", "trajectory", "train"}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        NetSpec(100, 20, 5, "tanh", "sigmoid", "sse", l2=0.1),  # D > BLOCK_D (64): two column blocks
+        NetSpec(70, 3, 4, "relu", "identity", "cross_entropy", l2=0.0),
+        NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse"),  # rumelhart's shape: H, C far below a tile
+    ],
+    ids=lambda s: s.label,
+)
+def test_row_and_column_blocks_and_padding_match_the_oracle(spec: NetSpec) -> None:
+    """N = 70 > BLOCK_N (32): three row blocks, the last one partial; padded units, outputs and classes must
+    contribute nothing to the loss, the gradients and the update."""
+    _ok(run_case(Case("triton", spec, 70, "float32", DEVICE), CLS, Matrix()))
+
+
+def test_k_steps_in_one_launch_equal_k_single_steps() -> None:
+    spec = NetSpec(9, 5, 3, "sigmoid", "identity", "cross_entropy", l2=0.01)
+    p = init_params(spec, device=DEVICE)
+    x, t = make_batch(spec, 40, device=DEVICE)
+    one, many = CLS(spec, p, SGD(0.2, 0.9)), CLS(spec, p, SGD(0.2, 0.9))
+    singles = torch.stack([one.step(x, t)[0].clone() for _ in range(6)])
+    losses = many.train(x, t, 6)
+    assert many.launches == 1 and one.launches == 6 and losses.shape == (6,)
+    torch.testing.assert_close(losses, singles, rtol=1e-6, atol=1e-7)
+    for k in ("W1", "b1", "W2", "b2"):
+        torch.testing.assert_close(many.params()[k], one.params()[k], rtol=1e-6, atol=1e-7)
+
+
+def test_bad_inputs_are_refused_before_the_kernel_reads_them() -> None:
+    """The kernel reads without bounds checks: a label of C would read past the logits."""
+    spec = NetSpec(5, 4, 3, "tanh", "identity", "cross_entropy")
+    impl = CLS(spec, init_params(spec, device=DEVICE))
+    x, t = make_batch(spec, 7, device=DEVICE)
+    t[0] = 3
+    with pytest.raises(impls.InputError, match=r"class labels must lie in \[0, 3\)"):
+        impl.step(x, t)
+
+
+def test_interpreted_rows_are_never_timed() -> None:
+    if not triton_fused.INTERPRETED:
+        pytest.skip("compiled for a GPU here: its rows are timed")
+    assert "interpreter" in CLS.timing_reason("cpu")
