@@ -103,6 +103,12 @@ class Autocast:
             loss, grads = self.inner.step(x, t)
         return _cast(loss, self.dtype), {k: _cast(g, self.dtype) for k, g in grads.items()}
 
+    def train(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
+        """The wrapped train() under autocast too; the losses in the parameters' dtype."""
+        with torch.autocast(self.device, dtype=self.low):
+            losses = self.inner.train(x, t, steps)
+        return _cast(losses, self.dtype)
+
     def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:
         """Not under autocast: refused rather than computed in fp32 (per-sample gradients are checked in fp32)."""
         name = self.inner.name

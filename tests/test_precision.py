@@ -187,3 +187,16 @@ def test_a_loss_summed_over_a_large_batch_does_not_overflow_the_low_format(name:
     m = Matrix(precision=precision, allow_emulated=True, steps=2)
     rows = run_case(Case(name, spec, 40000, "float32", "cpu", precision=precision), impls.get(name), m)
     assert {r["status"] for r in rows} == {"ok"}, [(r["quantity"], r["problem"]) for r in rows if r["status"] != "ok"]
+
+
+def test_train_runs_under_autocast_too() -> None:
+    """train() of an autocast step runs the same low-precision steps as step() does, losses in float32."""
+    p = init_params(SPEC)
+    x, t = make_batch(SPEC, 16)
+    a = build(impls.get("batched"), SPEC, p, SGD(0.1, 0.9), "bf16", allow_emulated=True)
+    b = build(impls.get("batched"), SPEC, p, SGD(0.1, 0.9), "bf16", allow_emulated=True)
+    fp32 = build(impls.get("batched"), SPEC, p, SGD(0.1, 0.9))
+    losses = a.train(x, t, 3)
+    assert losses.dtype == torch.float32
+    torch.testing.assert_close(losses, torch.stack([b.step(x, t)[0] for _ in range(3)]), rtol=0, atol=0)
+    assert not torch.equal(losses, fp32.train(x, t, 3)), "the steps ran in bf16, not fp32"

@@ -48,7 +48,8 @@ def unsupported(df: pd.DataFrame, per_impl: int = 3) -> list[str]:
     for impl, g in u.groupby("impl", sort=False):
         counts = g.groupby("problem", sort=False).size().sort_values(ascending=False)
         for reason, n in counts.head(per_impl).items():
-            out.append(f"unsupported: {impl}: {reason} ({n} case{'s' if n != 1 else ''})")
+            why = str(reason).removeprefix(f"{impl}: ")  # exceptions name the implementation already
+            out.append(f"unsupported: {impl}: {why} ({n} case{'s' if n != 1 else ''})")
         if len(counts) > per_impl:
             out.append(f"unsupported: {impl}: ... and {len(counts) - per_impl} other reasons")
     return out

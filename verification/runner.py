@@ -219,7 +219,7 @@ class Outputs:
     loss: object = None
     grads: dict[str, object] = field(default_factory=dict)
     params: dict[str, object] = field(default_factory=dict)
-    train_loss: object = None
+    train_loss: object = None  # None: train() is the inherited loop over step(), which the trajectory checks
     train: dict[str, object] = field(default_factory=dict)
     update_skipped: str = ""
     status: Status = Status.OK  # OK, UNSUPPORTED or ERROR: FAIL is judge()'s to give
@@ -264,9 +264,10 @@ def execute(case: Case, cls: type[Implementation], matrix: Matrix) -> Outputs:
             for x, t in batches[1:]:
                 impl.step(x, t)
             out.params = {k: _portable(v) for k, v in impl.params().items()}
-            fresh = build(cls, case.spec, case_tensors(case, matrix)[0], sgd, case.precision, matrix.allow_emulated)
-            out.train_loss = _portable(fresh.train(*batches[0], len(batches)))  # K steps on the first batch
-            out.train = {k: _portable(v) for k, v in fresh.params().items()}
+            if cls.train is not Implementation.train:  # its own K-step path: checked from the same start
+                fresh = build(cls, case.spec, case_tensors(case, matrix)[0], sgd, case.precision, matrix.allow_emulated)
+                out.train_loss = _portable(fresh.train(*batches[0], len(batches)))  # K steps on the first batch
+                out.train = {k: _portable(v) for k, v in fresh.params().items()}
     except (UnsupportedConfig, NotImplementedError) as exc:
         out.status, out.problem = Status.UNSUPPORTED, _line(exc)
     except CompileError as exc:
@@ -312,7 +313,8 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
         problem = "" if worst.ok else f"{worst.quantity} after {len(b64)} steps: {worst.problem}"
         traj = Check("trajectory", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
     rows.append(_row(case, out.threads, traj, None))
-    rows.append(_row(case, out.threads, judge_train(spec, dtype, matrix, data, out, tol), None))
+    if out.train_loss is not None or out.train:
+        rows.append(_row(case, out.threads, judge_train(spec, dtype, matrix, data, out, tol), None))
     return rows
 
 
