@@ -121,7 +121,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """At the start of a run: how busy the machine is (0.3 s probe), so a contended run is known before it runs."""
     with ForeignLoad() as load:
         time.sleep(0.3)
-    threads, cores = torch.get_num_threads(), os.cpu_count()
+    threads, cores = torch.get_num_threads(), len(usable_cpus())
     if load.cores is None:
         return ["twolayer: contention not measurable here (no /proc/stat)"]
     line = f"twolayer: other processes keep {load.cores:.1f} cores busy; torch uses {threads} threads of {cores} cores"
@@ -155,17 +155,30 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def usable_cpus() -> set[int]:
+    """The CPUs this process may run on (taskset, cgroup cpusets), else all of them."""
+    try:
+        return set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return set(range(os.cpu_count() or 1))
+
+
 def _busy_seconds() -> float | None:
-    """CPU seconds all cores have spent busy since boot (Linux /proc/stat), or None where it cannot be read."""
+    """CPU seconds the CPUs this process may use have spent busy since boot (Linux /proc/stat, one line per CPU),
+    or None where it cannot be read."""
+    mine, busy, seen = usable_cpus(), 0, False
     try:
         with open("/proc/stat", encoding="ascii") as f:
-            fields = f.readline().split()
-    except OSError:
+            for line in f:
+                name, *values = line.split()
+                if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in mine:
+                    continue
+                user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in values[:8])
+                busy += user + nice + system + irq + softirq + steal
+                seen = True
+    except (OSError, ValueError):
         return None
-    if not fields or fields[0] != "cpu":
-        return None
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    return busy / os.sysconf("SC_CLK_TCK") if seen else None
 
 
 class ForeignLoad:
@@ -192,7 +205,7 @@ def contended(foreign_cores: float | None, threads: int, cores: int | None = Non
     """True when other processes used more cores than torch's threads left free (by CONTENDED_SPARE_CORES)."""
     if foreign_cores is None:
         return None
-    free = max(0, (cores or os.cpu_count() or 1) - threads)
+    free = max(0, (cores or len(usable_cpus())) - threads)
     return foreign_cores > free + CONTENDED_SPARE_CORES
 
 

@@ -71,10 +71,11 @@ def from_compiler(exc: BaseException) -> bool:
     return bool(frames) and bool(COMPILER_FILES.search(frames[-1].filename))
 
 
-def compile_failure(exc: BaseException, label: str, device: str) -> str:
-    """One line: what failed to compile or run compiled, where, with which torch, and the cause's first line."""
+def compile_failure(exc: BaseException, label: str, device: str, what: str = "torch.compile") -> str:
+    """One line: what failed to compile or capture, for which spec and device, with which torch, and the cause's
+    first line (every compiling implementation reports its failures so)."""
     first = (str(exc).strip().splitlines() or [""])[0]
-    return f"torch.compile failed for {label} on {device} (torch {torch.__version__}): {type(exc).__name__}: {first}"
+    return f"{what} failed for {label} on {device} (torch {torch.__version__}): {type(exc).__name__}: {first}"
 
 
 def _step(

@@ -15,6 +15,7 @@ from torch import Tensor
 from impls import register
 from impls.base import SGD, CompileError, Grads, Implementation, SameInputs, apply_sgd
 from impls.batched import batched_loss_and_grads
+from impls.compiled import compile_failure
 from impls.spec import PARAM_NAMES, NetSpec
 
 
@@ -59,8 +60,7 @@ class CudaGraph(Implementation):
             with torch.cuda.graph(graph):
                 self._out = self._body()
         except RuntimeError as exc:
-            first = (str(exc).strip().splitlines() or ["capture failed"])[0]
-            raise CompileError(f"CUDA graph capture failed for {self.spec.label}: {first}") from exc
+            raise CompileError(compile_failure(exc, self.spec.label, "cuda", "CUDA graph capture")) from exc
         self._graph = graph
         self.captures += 1
 

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from impls import register
 from impls.base import SGD, CompileError, Grads, Implementation, SameInputs
-from impls.compiled import compiled_step
+from impls.compiled import compile_failure, compiled_step, from_compiler
 from impls.spec import PARAM_NAMES, NetSpec
 
 
@@ -73,14 +73,20 @@ class Graphed(Implementation):
                 for _ in range(3):
                     self._run(1)
             torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):  # records without running: the parameters are restored below
+                out = self._run(steps)
+        except Exception as exc:
+            capture = isinstance(exc, RuntimeError) and "captur" in str(exc).lower()  # an op not allowed in a graph
+            if from_compiler(exc) or capture:
+                raise CompileError(
+                    compile_failure(exc, self.spec.label, "cuda", "torch.compile + graph capture")
+                ) from exc
+            raise  # out of memory, a bug of ours: not called a compile failure
+        finally:  # the warm-up steps (and a failed attempt) must not advance the state
+            torch.cuda.current_stream().wait_stream(side)
             for dst, src in zip(self._p + self._v, saved, strict=True):
                 dst.copy_(src)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                out = self._run(steps)
-        except RuntimeError as exc:
-            first = (str(exc).strip().splitlines() or ["capture failed"])[0]
-            raise CompileError(f"compile or CUDA graph capture failed for {self.spec.label}: {first}") from exc
         self._graphs[key] = (graph, out)
         self.captures += 1
         return graph, out
@@ -99,10 +105,11 @@ class Graphed(Implementation):
         return losses[0], dict(zip(PARAM_NAMES, grads, strict=True))
 
     def train(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
-        """`steps` steps in one graph replay (one graph per distinct `steps`)."""
+        """`steps` steps in one graph replay (one graph per distinct `steps`); the losses are a copy (the graph's
+        output buffer is overwritten by its next replay)."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
-        return self._replay(x, t, steps)[0]
+        return self._replay(x, t, steps)[0].clone()
 
     def set_lr(self, lr: float) -> None:
         """The learning rate is a constant of the compiled step and of every graph: they are rebuilt."""

@@ -34,9 +34,11 @@ def module_loss(spec: NetSpec, net: TwoLayerNet, z: Tensor, t: Tensor) -> Tensor
     if not rule.squared:
         loss = F.cross_entropy(z, t, reduction="mean" if rule.over_n else "sum") * rule.factor
     else:  # F.mse_loss: sum (y - t)^2, or its mean over N*C; the table's loss is scale/2 times the sum
-        loss = F.mse_loss(_ACT[spec.output](z), t, reduction="mean" if rule.over_n else "sum")
-        if rule.factor != 2.0:
-            loss = (rule.factor / 2) * loss
+        mean = rule.over_n and rule.over_c
+        loss = F.mse_loss(_ACT[spec.output](z), t, reduction="mean" if mean else "sum")
+        factor = rule.factor / 2 if mean else rule.scale(z.shape[0], spec.C) / 2
+        if factor != 1.0:
+            loss = factor * loss
     if spec.l2:
         loss = loss + spec.l2 * (net.fc1.weight.square().sum() + net.fc2.weight.square().sum())
     return loss

@@ -187,6 +187,7 @@ def cpu_vs_cuda(df: pd.DataFrame, out: Path) -> tuple[Path | None, Crossover | N
     d = _sweep(df, "batch_sweep")
     if d.empty or not (d["device"] == "cuda").any():
         return None, None  # a CPU-only plot would compare nothing; the summary says why it is absent
+    d = d[~d["contended"].fillna(False).astype(bool)]  # a row slowed by another process is no device's best
     best = d.loc[d.groupby(["device", "panel", "N"])["median"].idxmin()].sort_values("N")
     cuda_panel = sorted(best.loc[best["device"] == "cuda", "panel"].unique())[0]
     cuda_host = best.loc[best["panel"] == cuda_panel, "host"].iloc[0]

@@ -3,7 +3,8 @@
 The commit is read from the git checkout whose top level is the project root (the folder holding `reports/`),
 never from a repository that merely encloses the working directory: a copy of the project inside another
 repository, or outside any, records "unknown". A checkout whose tracked files differ from HEAD records
-"<commit>+dirty", so a number measured on uncommitted code says so. No torch import: reports may use it.
+"<commit>+dirty", so a number measured on uncommitted code says so (reports/results does not count: the main job
+itself rewrites those files). No torch import: reports may use it.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def project_commit() -> str:
     head = _git("rev-parse", "--short=7", "HEAD")
     if not head:
         return UNKNOWN
-    changed = _git("status", "--porcelain", "--untracked-files=no")
+    # results the suite itself rewrites (reports/results) are data, not code: they do not make a run "dirty"
+    changed = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!reports/results")
     return f"{head}+dirty" if changed else head
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import zlib
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from pathlib import Path
@@ -211,13 +212,12 @@ class VerificationRecord:
             raise RecordError(f"unknown check {self.check!r}; choose from {', '.join(CHECK_KINDS)}")
 
 
-#: columns of a verification CSV, in order; CASE_KEY identifies a case (a case has a row per quantity)
+#: columns of a verification CSV, in order; CASE_KEY identifies a case (a case has a row per quantity): the
+#: fields before `threads`; RUN_FIELDS are the same in every row of one run
 VERIFICATION_COLUMNS = tuple(f.name for f in fields(VerificationRecord))
-CASE_KEY = (
-    "impl", "check", "hidden", "output", "loss", "l2", "D", "H", "C", "N", "dtype", "precision", "device", "variant",
-)  # fmt: skip
-RUN_FIELDS = ("run", "commit", "torch", "cpu_model", "gpu_name", "schema")
-_NUMERIC = ("l2", "D", "H", "C", "N", "threads", "max_abs_err", "max_rel_err", "tol", "ref32_rel_err", "schema")
+CASE_KEY = VERIFICATION_COLUMNS[: VERIFICATION_COLUMNS.index("threads")]
+RUN_FIELDS = VERIFICATION_COLUMNS[VERIFICATION_COLUMNS.index("run") :]
+_NUMERIC = tuple(f.name for f in fields(VerificationRecord) if str(f.type).split(" |")[0] in ("int", "float"))
 
 
 def read_verification(path: str | Path) -> pd.DataFrame:
@@ -226,7 +226,7 @@ def read_verification(path: str | Path) -> pd.DataFrame:
     try:
         text_cols = {c: str for c in VERIFICATION_COLUMNS if c not in _NUMERIC}
         df = pd.read_csv(path, low_memory=False, keep_default_na=False, na_values=[""], dtype=text_cols)
-    except (OSError, ValueError, EOFError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError, EOFError, zlib.error, pd.errors.ParserError) as exc:  # gzip.BadGzipFile: OSError
         raise RecordError(f"unreadable CSV ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     cols = tuple(df.columns)
     if "schema" not in cols:
@@ -243,10 +243,10 @@ def read_verification(path: str | Path) -> pd.DataFrame:
     schemas = set(df["schema"].unique())
     if schemas != {VERIFICATION_SCHEMA}:
         raise RecordError(f"schema {sorted(schemas)}, this version reads {VERIFICATION_SCHEMA}")
-    bad_status = sorted(set(df["status"]) - {s.value for s in Status})
+    bad_status = sorted(set(df["status"]) - {s.value for s in Status}, key=str)
     if bad_status:
         raise RecordError(f"unknown status {bad_status[0]!r}; known: {', '.join(s.value for s in Status)}")
-    bad_check = sorted(set(df["check"]) - set(CHECK_KINDS))
+    bad_check = sorted(set(df["check"]) - set(CHECK_KINDS), key=str)
     if bad_check:
         raise RecordError(f"unknown check {bad_check[0]!r}; known: {', '.join(CHECK_KINDS)}")
     for c in ("problem", "gpu_name", "commit", "torch", "cpu_model", "run"):

@@ -142,7 +142,7 @@ def test_foreign_load_sees_another_process_on_the_cores_and_flags_the_row_conten
     finally:
         spin.kill()
         spin.wait()
-    assert load.cores is not None and 0.6 < load.cores < 2.5, load.cores
+    assert load.cores is not None and load.cores > 0.6, load.cores  # (more when the machine is busier still)
     assert contended(load.cores, threads=2, cores=2) and contended(load.cores, threads=16, cores=16)
     assert not contended(load.cores, threads=1, cores=2 + 1)  # 2 cores left free: nothing waits
     assert not contended(0.1, threads=2, cores=2) and contended(None, threads=2) is None

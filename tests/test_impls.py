@@ -173,3 +173,26 @@ def test_cudagraph_copies_only_a_changed_batch() -> None:
     torch.testing.assert_close(g["W1"], want["W1"])
     impl.step(x.clone(), t)
     assert impl.input_copies == 2
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA not available: torch.cuda.is_available() is False")
+def test_graphed_train_replays_k_steps_and_recaptures_for_a_new_shape() -> None:
+    """train(x, t, K) is one replay of a K-step graph: the same losses and parameters as K step() calls, returned
+    as a copy (a later replay does not change them); a new batch shape is captured anew, not run on stale buffers."""
+    spec = NetSpec(5, 4, 3, "tanh", "identity", "cross_entropy", l2=0.01)
+    p = init_params(spec, device="cuda")
+    x, t = make_batch(spec, 9, device="cuda")
+    one, many = impls.get("graphed")(spec, p, SGD(0.1, 0.9)), impls.get("graphed")(spec, p, SGD(0.1, 0.9))
+    singles = torch.stack([one.step(x, t)[0].clone() for _ in range(5)])
+    losses = many.train(x, t, 5)
+    torch.testing.assert_close(losses, singles, rtol=1e-5, atol=1e-6)
+    kept = losses.clone()
+    many.train(x, t, 5)
+    assert torch.equal(losses, kept), "train() must return a copy, not the graph's output buffer"
+    x2, t2 = make_batch(spec, 17, seed=3, device="cuda")
+    before = {k: v.clone() for k, v in one.params().items()}
+    _, g = one.step(x2, t2)  # gradients at `before`, on the new batch
+    _, want = impls.get("batched")(spec, before, SGD(0.0)).step(x2, t2)
+    torch.testing.assert_close(g["W1"], want["W1"], rtol=1e-5, atol=1e-6)
+    assert one.captures == 2

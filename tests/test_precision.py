@@ -15,7 +15,7 @@ from impls.base import SGD
 from impls.precision import UnsupportedPrecision, build, hardware_reason, precision_reason
 from impls.spec import NetSpec, init_params, make_batch
 from verification import __main__ as cli
-from verification import oracle
+from verification import options, oracle
 from verification.compare import tolerance
 from verification.runner import Case, Matrix, run_case
 
@@ -91,7 +91,7 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str, str]
 
 
 def test_cli_refuses_a_precision_the_hardware_lacks(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    monkeypatch.setattr(cli, "hardware_reason", lambda p, d: f"this CPU has no native {p}")
+    monkeypatch.setattr(options, "hardware_reason", lambda p, d: f"this CPU has no native {p}")
     code, out, err = _cli(["--precision", "bf16", "--impl", "batched"], capsys)
     assert code == 2 and not out
     assert err.strip() == (
@@ -115,7 +115,7 @@ def test_cli_bad_precision_requests_exit_2(argv: list[str], message: str, capsys
 
 def test_cli_runs_bf16_where_native_and_drops_what_cannot(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """With native bf16 (simulated), the supported implementation runs and the fp32-only one is named, one line."""
-    monkeypatch.setattr(cli, "hardware_reason", lambda p, d: None)
+    monkeypatch.setattr(options, "hardware_reason", lambda p, d: None)
     monkeypatch.setattr(precision, "hardware_reason", lambda p, d: None)
     argv = ["--precision", "bf16", "--impl", "batched", "--impl", "numba", "--hidden", "relu", "--batch", "7"]
     code, out, err = _cli(argv, capsys)

@@ -63,3 +63,15 @@ def test_a_checkout_records_its_commit_and_dirty_when_tracked_files_differ(root,
 def test_run_names_sort_by_time_and_are_file_safe() -> None:
     name = provenance.run_name("cuda-NVIDIA H200/x", "bf16")
     assert name[:4].isdigit() and "_cuda-NVIDIA-H200-x_" in name and name.endswith("_bf16") and " " not in name
+
+
+def test_results_the_suite_rewrites_do_not_make_a_run_dirty(root, tmp_path: Path) -> None:
+    repo = tmp_path / "proj"
+    (repo / "reports/results").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    (repo / "reports/results/summary.csv").write_text("1")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "c")
+    (repo / "reports/results/summary.csv").write_text("2")  # what the main job does to committed results
+    root(repo)
+    assert not provenance.project_commit().endswith("+dirty")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from reports.record import BAD, CHECKED, Status
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -170,6 +172,6 @@ def test_quoted_peaks_and_worst_verification_errors_match_the_runs_named() -> No
     assert len(quoted) >= 2, "README quotes the worst verification error of the CPU and the CUDA run"
     for ratio, run in quoted:
         ver = committed_verification(run)
-        checked = ver[ver["status"].isin(["ok", "FAIL"])]
-        assert (ver["status"] == "ok").any() and not ver["status"].isin(["FAIL", "error"]).any(), run
+        checked = ver[ver["status"].isin(CHECKED)]
+        assert (ver["status"] == Status.OK.value).any() and not ver["status"].isin(BAD).any(), run
         assert f"{(checked['max_rel_err'] / checked['tol']).max():.2f}" == ratio, run

@@ -19,6 +19,7 @@ DEVICE = "cpu" if triton_fused.INTERPRETED else "cuda"
 if DEVICE == "cuda" and not torch.cuda.is_available():
     pytest.skip("triton runs on CUDA here (TRITON_INTERPRET is not 1) and no GPU is available", allow_module_level=True)
 CLS = impls.get("triton")
+pytestmark = [pytest.mark.cuda] if DEVICE == "cuda" else []  # compiled: runs with the GPU checks (-m cuda)
 
 
 def _ok(rows: list[dict]) -> None:

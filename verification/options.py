@@ -13,7 +13,8 @@ import torch
 from impls.precision import PRECISIONS, hardware_reason
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from reports.atomic import check_writable
-from reports.provenance import run_name
+from reports.load import run_name
+from reports.provenance import run_name as new_run_name
 from verification.isolate import DEFAULT_TIMEOUT_S
 from verification.runner import DTYPES, VARIANTS, Matrix, parse_list
 
@@ -258,12 +259,9 @@ def csv_path(args: argparse.Namespace, devices: tuple[str, ...]) -> Path | None:
         return None
     tag = "cpu" if devices == ("cpu",) else "cuda-" + torch.cuda.get_device_name(0)
     suffix = "per-sample" if args.per_sample else ("" if args.precision == "fp32" else args.precision)
-    return RESULTS / f"{run_name(tag, suffix)}.csv.gz"
+    return RESULTS / f"{new_run_name(tag, suffix)}.csv.gz"
 
 
 def run_of(path: Path) -> str:
-    """The run's name: the CSV's file name without .csv or .csv.gz."""
-    name = path.name
-    for ext in (".gz", ".csv"):
-        name = name.removesuffix(ext)
-    return name
+    """The run's name: the CSV's file name without .csv or .csv.gz (as reports names every saved run)."""
+    return run_name(path)
