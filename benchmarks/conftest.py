@@ -14,7 +14,7 @@ import torch
 
 from benchmarks.workloads import SETS
 from impls.base import CompileError
-from impls.precision import LOW_DTYPES, hardware_reason
+from impls.precision import PRECISIONS, strict_fp32
 from reports.provenance import commit_details, cpu_model, project_commit
 from reports.record import CONTENDED_SPARE_CORES, SCHEMA, UNSTABLE_IQR, BenchRecord
 
@@ -72,8 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config.option, "benchmark_columns") and "--benchmark-columns" not in given:
         config.option.benchmark_columns = MEDIAN_COLUMNS
     project_commit()  # cached now: the run records the code at its start, even if the tree changes during it
-    torch.backends.cuda.matmul.allow_tf32 = False  # fp32 rows are true fp32; TF32 rows say so
-    torch.backends.cudnn.allow_tf32 = False
+    strict_fp32()  # fp32 rows are true fp32; tf32 rows enter TF32 in their precision's context
 
 
 def _blas() -> str:
@@ -105,7 +104,10 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "commit": project_commit(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         # per device and low precision: "native", or why its rows were skipped (the report says so)
-        "low_precision": {d: {p: hardware_reason(p, d) or "native" for p in LOW_DTYPES} for d in ("cpu", "cuda")},
+        "low_precision": {
+            d: {p.name: p.hardware_reason(d) or "native" for p in PRECISIONS.values() if p.reduced and d in p.devices}
+            for d in ("cpu", "cuda")
+        },
     }
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)

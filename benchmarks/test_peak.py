@@ -9,10 +9,8 @@ import torch
 from benchmarks.conftest import device_marks, devices, record, time_it
 from benchmarks.workloads import MNIST
 from impls.numpy_flat import padded_hidden
-from impls.precision import LOW_DTYPES, hardware_reason
-from verification.compare import LOW_UNIT_ROUNDOFF, UNIT_ROUNDOFF
-
-PEAK_PRECISIONS = ("fp32", "bf16", "fp16")
+from impls.precision import PRECISIONS, precision_of
+from verification.compare import UNIT_ROUNDOFF
 
 
 def _gemm_shapes(device: str, bench_set: str) -> list[tuple[str, int, int, int]]:
@@ -32,10 +30,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         params = []
         for name, marks in device_marks(metafunc.config):
             shapes = _gemm_shapes(name, metafunc.config.getoption("--bench-set"))
-            for prec in PEAK_PRECISIONS:
-                reason = hardware_reason(prec, name) if prec in LOW_DTYPES else None
+            for p in PRECISIONS.values():  # each precision's own peak, where the device has it
+                if name not in p.devices:
+                    continue
+                prec, reason = p.name, p.hardware_reason(name)
                 m = [*marks, *([pytest.mark.skip(reason=f"{prec} peak: {reason}")] if reason else [])]
-                for s in shapes if prec == "fp32" else shapes[:1]:  # low precisions: the square peak only
+                for s in shapes if not p.reduced else shapes[:1]:  # reduced precisions: the square peak only
                     params.append(pytest.param(name, s, prec, marks=m, id=f"{name}-{s[0]}-{prec}"))
         metafunc.parametrize(("device", "gemm", "precision"), params)
     elif "device" in metafunc.fixturenames:
@@ -43,16 +43,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int], precision: str) -> None:
-    """C = A @ B in `precision` (TF32 off), output preallocated: achieved GFLOP/s = 2 M K N / median."""
+    """C = A @ B in `precision` (its dtype, in its context: TF32 for tf32), output preallocated: achieved GFLOP/s =
+    2 M K N / median."""
     name, M, K, N = gemm
-    dtype = LOW_DTYPES.get(precision, torch.float32)
+    p = precision_of(precision)
+    dtype = p.autocast or torch.float32
     a = torch.randn(M, K, device=device, dtype=dtype)
     b = torch.randn(K, N, device=device, dtype=dtype)
     out = torch.empty(M, N, device=device, dtype=dtype)
-    time_it(benchmark, lambda: torch.mm(a, b, out=out), device, f"peak ({device})", warmup=1)
+    with p.context(device):
+        time_it(benchmark, lambda: torch.mm(a, b, out=out), device, f"peak ({device})", warmup=1)
     ref = a[:64].double() @ b.double()
-    # fp32 accumulation, the result rounded once to the format: |err| <= u |ref| + gamma_K sum|a b| (<= 1e-3 sqrt K)
-    u = LOW_UNIT_ROUNDOFF.get(precision, UNIT_ROUNDOFF[torch.float32])
+    # fp32 accumulation, inputs/result rounded to the format: |err| <= 2u |ref| + gamma_K sum|a b| (<= 1e-3 sqrt K)
+    u = p.unit_roundoff or UNIT_ROUNDOFF[torch.float32]
     assert torch.allclose(out[:64].double(), ref, rtol=2 * u + 1e-3, atol=1e-3 * K**0.5)
     median = benchmark.stats.stats.median
     flops = 2 * M * K * N
@@ -62,6 +65,7 @@ def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int], prec
         device=device,
         workload=name,
         precision=precision,
+        reduced=p.reduced,
         impl="torch.mm",
         flops=flops,
         gflops=flops / median / 1e9,

@@ -12,7 +12,7 @@ import impls
 from benchmarks.conftest import device_marks, first_call, record, time_it
 from benchmarks.workloads import WORKLOADS, Workload, bytes_per_step, select
 from impls.base import SGD
-from impls.precision import LOW_DTYPES, build, precision_reason
+from impls.precision import PRECISIONS, build, precision_reason
 from impls.spec import init_params, make_batch
 from verification import oracle
 from verification.compare import compare, tolerance, trajectory_tolerance
@@ -50,12 +50,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         for name in _impl_names(config):
             cls = impls.get(name)
             for dev_name, marks in device_marks(config):
-                # low precisions where they matter: the large, GEMM-bound workloads
-                precisions = ["fp32"] + ((["tf32"] if dev_name == "cuda" else []) + ["bf16", "fp16"] if w.large else [])
+                # reduced precisions where they matter: the large, GEMM-bound workloads
+                precisions = [
+                    p.name for p in PRECISIONS.values() if (w.large or not p.reduced) and dev_name in p.devices
+                ]
                 for prec in precisions:
                     m = list(marks)
                     reason = cls.unsupported_reason(w.spec, dev_name, torch.float32) or cls.timing_reason(dev_name)
-                    if not reason and prec in LOW_DTYPES:
+                    if not reason:
                         reason = precision_reason(cls, prec, dev_name, torch.float32)
                     if reason:
                         m.append(pytest.mark.skip(reason=f"{name}: {reason}"))
@@ -104,22 +106,15 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
     w = BY_NAME[workload]
     spec, n = w.spec, w.n
     cls = impls.get(impl_name)
-    tf32 = precision == "tf32"
-    previous_tf32 = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = tf32
-    try:
-        p = init_params(spec, seed=0, dtype=torch.float32, device=device)
-        x, t = make_batch(spec, n, seed=1, dtype=torch.float32, device=device)  # inputs allocated before timing
-        impl = build(cls, spec, p, SGD(lr=0.01, momentum=0.9), "fp32" if tf32 else precision)
-
-        (loss, grads), first_call_s = first_call(lambda: impl.step(x, t), device)
-        _check_against_oracle(w, loss, grads, precision)
-        compilations = getattr(impl, "compilations", None)
-        stance = torch.compiler.set_stance("fail_on_recompile") if cls.compiles else None
-        time_it(benchmark, lambda: impl.step(x, t), device, f"{w.name} ({device})", during=stance)
-        recompiles = (impl.compilations - compilations) if compilations is not None else 0
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous_tf32
+    p = init_params(spec, seed=0, dtype=torch.float32, device=device)
+    x, t = make_batch(spec, n, seed=1, dtype=torch.float32, device=device)  # inputs allocated before timing
+    impl = build(cls, spec, p, SGD(lr=0.01, momentum=0.9), precision)  # steps inside the precision's context
+    (loss, grads), first_call_s = first_call(lambda: impl.step(x, t), device)
+    _check_against_oracle(w, loss, grads, precision)
+    compilations = getattr(impl, "compilations", None)
+    stance = torch.compiler.set_stance("fail_on_recompile") if cls.compiles else None
+    time_it(benchmark, lambda: impl.step(x, t), device, f"{w.name} ({device})", during=stance)
+    recompiles = (impl.compilations - compilations) if compilations is not None else 0
 
     median = benchmark.stats.stats.median
     flops = spec.flops_per_step(n)
@@ -130,6 +125,7 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
         device=device,
         workload=w.name,
         precision=precision,
+        reduced=PRECISIONS[precision].reduced,
         large=w.large,
         N=n,
         D=spec.D,
@@ -151,15 +147,11 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
 
 
 def _check_against_oracle(workload: Workload, loss, grads, precision: str) -> None:
-    """A benchmark that checks its result cannot time a broken step (TF32 rows get the TF32 unit roundoff, bf16 and
-    fp16 rows their derived low-precision tolerance)."""
+    """A benchmark that checks its result cannot time a broken step (each precision at its derived tolerance)."""
     ref, kappa = _oracle(workload)
     spec = workload.spec
-    low = precision if precision in LOW_DTYPES else "fp32"  # TF32: the fp32 bound, scaled below
     for q in ("loss", "W1", "b1", "W2", "b2"):
-        tol = tolerance(torch.float32, spec.D, spec.H, spec.C, workload.n, kappa[q], low)
-        if precision == "tf32":
-            tol *= 2.0**13  # TF32 keeps 10 mantissa bits: unit roundoff 2^-11 instead of 2^-24
+        tol = tolerance(torch.float32, spec.D, spec.H, spec.C, workload.n, kappa[q], precision)
         got = loss if q == "loss" else grads[q]
         check = compare(q, got, np.asarray(ref[q]), tol)
         assert check.ok, f"{q}: rel err {check.max_rel_err:.3g} > tol {check.tol:.3g} ({check.problem})"

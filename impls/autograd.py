@@ -8,7 +8,7 @@ from torch import Tensor
 from impls import register
 from impls.base import SGD, Grads, ManualSGD
 from impls.functional import activate, wide_sum
-from impls.precision import PRECISIONS
+from impls.precision import TORCH_PRECISIONS
 from impls.spec import NetSpec
 
 
@@ -30,7 +30,7 @@ class Autograd(ManualSGD):
     """torch.autograd on leaf tensors; the update is the shared manual momentum step."""
 
     summary = "raw tensors with requires_grad, loss.backward()"
-    precisions = PRECISIONS
+    precisions = TORCH_PRECISIONS
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         super().__init__(spec, params, sgd)

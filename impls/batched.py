@@ -8,7 +8,7 @@ from torch import Tensor
 from impls import register
 from impls.base import Grads, ManualSGD
 from impls.functional import activation_grad, forward, l2_terms, loss_and_delta
-from impls.precision import PRECISIONS
+from impls.precision import TORCH_PRECISIONS
 from impls.spec import NetSpec
 
 
@@ -38,7 +38,7 @@ class Batched(ManualSGD):
     """Whole-batch matrix products with a hand-derived backward pass."""
 
     summary = "hand-written backward with whole-batch matrix products"
-    precisions = PRECISIONS
+    precisions = TORCH_PRECISIONS
     gives_per_sample_grads = True
 
     def per_sample_grads(self, x: Tensor, t: Tensor) -> Grads:

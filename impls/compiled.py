@@ -13,7 +13,7 @@ from torch import Tensor
 from impls import register
 from impls.base import SGD, CompileError, Grads, Implementation
 from impls.batched import batched_loss_and_grads
-from impls.precision import PRECISIONS
+from impls.precision import TORCH_PRECISIONS
 from impls.spec import PARAM_NAMES, NetSpec
 
 
@@ -96,7 +96,7 @@ class Compiled(Implementation):
     """torch.compile (inductor) of the batched manual step; a failed compile raises CompileError, never runs eager."""
 
     summary = "torch.compile (inductor) of the manual batched step + update"
-    precisions = PRECISIONS
+    precisions = TORCH_PRECISIONS
     compiles = True
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD(), mode: str | None = None) -> None:

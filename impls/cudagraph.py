@@ -16,12 +16,15 @@ from impls import register
 from impls.base import SGD, CompileError, Grads, Implementation, SameInputs, apply_sgd
 from impls.batched import batched_loss_and_grads
 from impls.compiled import compile_failure
+from impls.precision import TF32_ONLY
 from impls.spec import PARAM_NAMES, NetSpec
 
 
 @register("cudagraph")
 class CudaGraph(Implementation):
     """torch.cuda.CUDAGraph around batched_loss_and_grads + the in-place momentum update."""
+
+    precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "batched manual step + update captured in one CUDA graph (CUDA only)"
     devices = ("cuda",)

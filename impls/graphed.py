@@ -17,12 +17,15 @@ from torch import Tensor
 from impls import register
 from impls.base import SGD, CompileError, Grads, Implementation, SameInputs
 from impls.compiled import compile_failure, compiled_step, from_compiler
+from impls.precision import TF32_ONLY
 from impls.spec import PARAM_NAMES, NetSpec
 
 
 @register("graphed")
 class Graphed(Implementation):
     """impls.compiled's step, captured with torch.cuda.graph: a graph per (batch shape, dtype, steps per replay)."""
+
+    precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "torch.compile'd step captured in a CUDA graph; K steps per replay in train() (CUDA only)"
     devices = ("cuda",)

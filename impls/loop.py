@@ -8,6 +8,7 @@ from torch import Tensor
 from impls import register
 from impls.base import Grads, ManualSGD
 from impls.functional import activate, activation_grad, l2_terms, loss_and_delta
+from impls.precision import TF32_ONLY
 
 
 class Linear:
@@ -47,6 +48,8 @@ class Activation:
 @register("loop")
 class Loop(ManualSGD):
     """The classic teaching version: one sample at a time, gradients accumulated over the batch."""
+
+    precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "per-sample Python loop, layer objects with hand-written backward"
     per_sample = True

@@ -19,6 +19,7 @@ from torch import Tensor
 from impls import register
 from impls.base import SGD, Grads, Implementation, apply_sgd
 from impls.functional import activate, activation_grad, loss_and_delta
+from impls.precision import TF32_ONLY
 from impls.spec import PARAM_NAMES, InputError, NetSpec
 
 
@@ -142,6 +143,8 @@ def _k_first(name: str, v: Tensor) -> Tensor:
 @register("many")
 class Many(Implementation):
     """The many-nets engine with K = 1, so that verification and benchmarks treat it like every other step."""
+
+    precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "K nets stepped together (stacked parameters, one GEMM for all nets); K = 1 here"
 

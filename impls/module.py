@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from impls import register
 from impls.base import SGD, Grads, Implementation
-from impls.precision import PRECISIONS
+from impls.precision import TORCH_PRECISIONS
 from impls.spec import NetSpec
 
 _ACT: dict[str, nn.Module] = {"sigmoid": nn.Sigmoid(), "tanh": nn.Tanh(), "relu": nn.ReLU(), "identity": nn.Identity()}
@@ -49,7 +49,7 @@ class Module(Implementation):
     """The idiomatic PyTorch way: model, loss, optimizer.zero_grad / backward / step."""
 
     summary = "nn.Module of nn.Linear layers + torch.optim.SGD"
-    precisions = PRECISIONS
+    precisions = TORCH_PRECISIONS
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         super().__init__(spec, params, sgd)

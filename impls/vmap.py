@@ -12,6 +12,7 @@ from torch.func import grad_and_value, vmap
 from impls import register
 from impls.base import Grads, ManualSGD
 from impls.functional import activate
+from impls.precision import TF32_ONLY
 from impls.spec import PARAM_NAMES, NetSpec
 
 
@@ -27,6 +28,8 @@ def sample_loss(spec: NetSpec, n: int, p: dict[str, Tensor], x: Tensor, t: Tenso
 @register("vmap")
 class Vmap(ManualSGD):
     """vmap(grad(sample_loss)) gives an (N, ...) gradient per parameter; the batch gradient is its sum."""
+
+    precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "torch.func.vmap of per-sample grad, summed"
     per_sample = True  # materialises N gradients (N*H*D floats): benchmarks cap its batch like the loop's

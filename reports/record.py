@@ -46,6 +46,7 @@ class BenchRecord:
     device: str
     workload: str
     precision: str = "fp32"
+    reduced: bool | None = None  # the precision computes below float32 somewhere (impls.precision.Precision.reduced)
     N: int | None = None
     D: int | None = None
     H: int | None = None
@@ -115,6 +116,8 @@ class BenchRecord:
         if missing:
             raise RecordError(f"missing field(s) {', '.join(missing)}")
         d = dict(d)
+        if d["schema"] == 2 and "reduced" not in d:  # schema 2 knew fp32, tf32, bf16 and fp16 only
+            d["reduced"] = d.get("precision", "fp32") != "fp32"
         if isinstance(d.get("break_reasons"), list):
             d["break_reasons"] = tuple(str(r) for r in d["break_reasons"])
         return cls(**d)
@@ -125,7 +128,7 @@ _TYPES = {
     **{k: _STR for k in ("kind", "impl", "device", "workload", "precision", "hidden", "output", "loss", "dtype")},
     **{k: _INT for k in ("N", "D", "H", "C", "K", "steps", "flops", "bytes", "threads", "recompiles", "graphs")},
     **{k: _INT for k in ("graph_breaks", "schema")},
-    **{k: _BOOL for k in ("large", "unstable", "contended")},
+    **{k: _BOOL for k in ("large", "unstable", "contended", "reduced")},
     **{k: _FLOAT for k in ("gflops", "gbs", "first_call_s", "compile_s", "per_net_s", "torch_timer_median")},
     **{k: _FLOAT for k in ("ratio", "iqr_over_median", "foreign_cores")},
     "break_reasons": (tuple,),

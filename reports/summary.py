@@ -9,7 +9,7 @@ import pandas as pd
 
 from reports.plots import Crossover
 from reports.record import CASE_KEY, CHECKED, UNSTABLE_IQR, Status, status_is
-from reports.tidy import LOW_PRECISIONS, steps
+from reports.tidy import steps
 
 VER_GROUP = ("panel", "check", "precision", "impl")  # one row of the verification table
 
@@ -64,7 +64,7 @@ def named_table(df: pd.DataFrame) -> str:
 
 def _named_panel(d: pd.DataFrame) -> str:
     """One hardware's named-workload table (see named_table)."""
-    d = d.assign(col=d["workload"] + np.where(d["precision"] == "tf32", " (TF32)", ""))
+    d = d.assign(col=d["workload"] + np.where(d["reduced"].fillna(False).astype(bool), " (" + d["precision"] + ")", ""))
     order = list(dict.fromkeys(d.sort_values(["flops", "col"])["col"]))  # the smallest step first
     piv = d.pivot_table(index="impl", columns="col", values="median", aggfunc="min")[order]
     shaky = d.pivot_table(index="impl", columns="col", values="unstable", aggfunc="max").reindex_like(piv)
@@ -252,15 +252,19 @@ def per_sample_table(df: pd.DataFrame) -> str:
 
 
 def precision_table(df: pd.DataFrame, availability: list[str]) -> str:
-    """Best bf16/fp16 step vs best fp32 step per large workload, with the low-precision GEMM peak's roofline; and
-    for each run shown, whether its hardware has each format natively (the benchmarks skip the rows otherwise)."""
+    """Best step in each reduced precision vs the best full-precision step per large workload, with that precision's
+    GEMM peak's roofline; and for each run shown, whether its hardware has each format natively (the benchmarks skip
+    the rows otherwise)."""
     d = steps(df)
     d = d[d["large"].fillna(False).astype(bool)]
-    low = d[d["precision"].isin(LOW_PRECISIONS)]
+    reduced = d["reduced"].fillna(False).astype(bool)
+    low = d[reduced]
     lines = [f"- {a}" for a in availability]
     if low.empty:
-        return "No bf16/fp16 rows in the runs shown. Native support, as each run recorded it:\n\n" + "\n".join(lines)
-    fp32 = d[d["precision"] == "fp32"].groupby(["panel", "workload"])["median"].min()
+        return "No reduced-precision rows in the runs shown. Native support, as each run recorded it:\n\n" + "\n".join(
+            lines
+        )
+    fp32 = d[~reduced].groupby(["panel", "workload"])["median"].min()
     best = _fastest(low)
     unit, scale = _unit(best["median"])
     base = [fp32.get((p, w), np.nan) for p, w in zip(best["panel"], best["workload"], strict=True)]
@@ -435,7 +439,7 @@ def write_summary(
         "",
         gemm_ceiling_table(df),
         "",
-        "## bf16 / fp16 on the large workloads (torch.autocast, fp32 master weights)",
+        "## Reduced precision on the large workloads (tf32; bf16 and fp16 under torch.autocast, fp32 master weights)",
         precision_table(df, availability or []),
         "",
     ]

@@ -10,11 +10,11 @@ from reports.record import STEP_KINDS, UNSTABLE_IQR
 
 KEY = ["impl", "device", "workload", "precision"]
 SQUARE_PREFIX = "square-"  # benchmarks/test_peak.py names its square GEMM so; the others are the step's own shapes
-LOW_PRECISIONS = ("bf16", "fp16")
 #: the record's fields that become columns as they are
 RECORD_COLUMNS = (
     *KEY,
     "kind",
+    "reduced",
     "N",
     "D",
     "H",
@@ -47,6 +47,7 @@ COLUMNS = [
     "date",
     *KEY,
     "kind",
+    "reduced",
     "N",
     "D",
     "H",
@@ -114,13 +115,15 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
         return pd.DataFrame(columns=COLUMNS)
     df["iqr_over_median"] = df["iqr"] / df["median"]
     df["unstable"] = df["iqr_over_median"] > UNSTABLE_IQR
-    # each row's roofline uses the square-GEMM peak of its own precision (bf16/fp16), else the fp32 one (fp32, TF32)
+    # each row's roofline uses the square-GEMM peak of its own precision when the run measured one, else the peak
+    # of the run's full-precision products (a run before the tf32 peak existed: its tf32 rows used the fp32 peak)
     gemm = df[(df["kind"] == "peak_gemm") & df["workload"].str.startswith(SQUARE_PREFIX)]
     peaks = gemm.groupby(["run", "device", "precision"])["gflops"].max().rename("peak_gflops")
+    full = gemm[~gemm["reduced"].fillna(False).astype(bool)].groupby(["run", "device"])["gflops"].max()
     bw = df[df["kind"] == "peak_bandwidth"].groupby(["run", "device"])["_gbs"].max().rename("bandwidth_gbs")
-    df["_peak_precision"] = np.where(df["precision"].isin(LOW_PRECISIONS), df["precision"], "fp32")
-    df = df.join(peaks, on=["run", "device", "_peak_precision"]).join(bw, on=["run", "device"])
-    df = df.drop(columns=["_gbs", "_peak_precision"])
+    df = df.join(peaks, on=["run", "device", "precision"]).join(bw, on=["run", "device"])
+    df["peak_gflops"] = df["peak_gflops"].fillna(df.join(full.rename("_full"), on=["run", "device"])["_full"])
+    df = df.drop(columns=["_gbs"])
     is_step = df["kind"].isin(STEP_KINDS)
     compute_s = df["flops"] / (df["peak_gflops"] * 1e9)
     memory_s = df["bytes"] / (df["bandwidth_gbs"] * 1e9)

@@ -15,6 +15,7 @@ if not torch.cuda.is_available():  # before triton is imported: its kernels then
 
 import impls
 from impls.base import Implementation
+from impls.precision import strict_fp32
 
 CUDA_MARKS = [
     pytest.mark.cuda,
@@ -33,8 +34,7 @@ def device(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(autouse=True)
 def _true_fp32() -> None:
     """Tests compare with float64 at fp32 tolerances: TF32 must be off."""
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
+    strict_fp32()
 
 
 def declared_reason(name: str, device: str | None = None, dtype: str | None = None, precision: str | None = None):

@@ -61,8 +61,10 @@ def test_low_precision_tolerance_is_derived_from_the_unit_roundoff() -> None:
     ("cls_name", "prec", "dtype", "expected"),
     [
         ("numpy_flat", "bf16", torch.float32, "numpy_flat runs in fp32 only, not bf16"),
-        ("batched", "bf16", torch.float64, "bf16 autocast applies to float32 parameters, not float64"),
-        ("batched", "int8", torch.float32, "unknown precision 'int8'; choose from fp32, bf16, fp16"),
+        ("batched", "bf16", torch.float64, "bf16 applies to float32 parameters, not float64"),
+        ("batched", "int8", torch.float32, "unknown precision 'int8'; choose from fp32, tf32, bf16, fp16"),
+        ("numpy_flat", "tf32", torch.float32, "numpy_flat runs in fp32 only, not tf32"),
+        ("batched", "tf32", torch.float32, "tf32 is for cuda only, not cpu"),
     ],
 )
 def test_unsupported_precision_says_why(cls_name: str, prec: str, dtype: torch.dtype, expected: str) -> None:
@@ -104,7 +106,7 @@ def test_cli_refuses_a_precision_the_hardware_lacks(monkeypatch: pytest.MonkeyPa
     ("argv", "message"),
     [
         (["--impl", "numpy_flat"], "--precision bf16: none of the selected implementations runs in bf16"),
-        (["--impl", "batched", "--dtype", "float64"], "--precision bf16 runs float32 parameters under autocast"),
+        (["--impl", "batched", "--dtype", "float64"], "--precision bf16 runs float32 parameters in bf16"),
         (["--impl", "batched", "--per-sample"], "--per-sample checks fp32 per-sample gradients"),
     ],
 )
@@ -200,3 +202,15 @@ def test_train_runs_under_autocast_too() -> None:
     assert losses.dtype == torch.float32
     torch.testing.assert_close(losses, torch.stack([b.step(x, t)[0] for _ in range(3)]), rtol=0, atol=0)
     assert not torch.equal(losses, fp32.train(x, t, 3)), "the steps ran in bf16, not fp32"
+
+
+def test_tf32_is_a_precision_like_the_others(capsys) -> None:
+    """One record says what tf32 is (CUDA only, inputs of the 4 products rounded to 2^-11): its tolerance is derived
+    like bf16's, and on a CPU it is refused, never silently run in fp32 (no emulation makes TF32 exist there)."""
+    p = precision.PRECISIONS["tf32"]
+    k = 5 + 4 + 3 + 64 + 8
+    g32 = k * 2.0**-24 / (1 - k * 2.0**-24)
+    assert tolerance(torch.float32, 5, 4, 3, 64, 1.0, "tf32") == pytest.approx(2 * (8 * 2.0**-11 + g32))
+    assert p.tf32 and p.reduced and p.devices == ("cuda",) and p.autocast is None
+    code, out, err = _cli(["--precision", "tf32", "--impl", "batched", "--allow-emulated", "--device", "cpu"], capsys)
+    assert code == 2 and not out and err.strip() == "error: --precision tf32: tf32 is for cuda only, not cpu"

@@ -10,6 +10,7 @@ import sys
 import pandas as pd
 import torch
 
+from impls.precision import PRECISIONS, strict_fp32
 from reports.provenance import cpu_model, project_commit
 from reports.record import VERIFICATION_COLUMNS, VerificationRecord, write_verification
 from verification.executors import close_all, keep_per_sample, keep_precision, resolve_impls
@@ -42,13 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         executors = resolve_impls(args.impl, args.timeout, args.threads)
         if matrix.per_sample:
             executors = keep_per_sample(executors)
-        if matrix.precision != "fp32":
+        if PRECISIONS[matrix.precision].reduced:
             executors = keep_precision(executors, matrix.precision)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    torch.backends.cuda.matmul.allow_tf32 = False  # verification runs in true fp32
-    torch.backends.cudnn.allow_tf32 = False
+    strict_fp32()  # fp32 means fp32; a tf32 case turns TF32 on inside its own context
     source = provenance(run_of(csv) if csv else "", matrix.devices)
     try:
         rows, plan = run(executors, matrix, progress=not args.quiet)
@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     if csv:
         write_verification(csv, recs)
         print(f"wrote {csv} ({len(df)} rows)")
-    where = "" if matrix.precision == "fp32" else f", computed in {matrix.precision}"
-    where += " (emulated)" if matrix.precision != "fp32" and matrix.allow_emulated else ""
+    reduced = PRECISIONS[matrix.precision].reduced
+    where = f", computed in {matrix.precision}" if reduced else ""
+    where += " (emulated)" if reduced and matrix.allow_emulated else ""
     line, code = verdict(df, plan, missing_cases(rows, plan), f"{where} ({args.threads} torch thread(s))")
     print(line)
     return code

@@ -16,16 +16,17 @@ accumulates at most K such gradient errors plus one rounding of each update per 
 parameters get  K * (max_Q tol_Q + 2u)  relative to max|W_ref|. tests/test_tolerance.py checks the bound
 against a float32 evaluation of the oracle itself, which must fall inside it.
 
-Low precision (bf16 u_l = 2^-8, fp16 u_l = 2^-11, under torch.autocast: impls.precision): every matrix product
+Reduced precision (impls.precision.PRECISIONS: each Precision carries its unit roundoff u_l and how many times
+the longest chain rounds to it): under torch.autocast (bf16 u_l = 2^-8, fp16 u_l = 2^-11) every matrix product
 rounds its inputs to the low format and its result back to it, but accumulates in fp32 (oneDNN/MKL/cuBLAS), and
-every elementwise op rounds its result to the low format. So the k-dependent part keeps the fp32 gamma_k, and
-each rounding to the low format adds u_l relative to the magnitudes flowing through it (derivatives <= 1).
-Counting the roundings on the longest chain, x -> a1 -> h -> z -> y -> dz -> dh -> da1 -> dW1 (two inputs and
-one output per product, one output per elementwise op), gives LOW_PRECISION_ROUNDINGS = 16:
+every elementwise op rounds its result to the low format; under TF32 (u_l = 2^-11) only the inputs of the
+products are rounded. So the k-dependent part keeps the fp32 gamma_k, and each rounding adds u_l relative to the
+magnitudes flowing through it (derivatives <= 1). Counting the roundings on the longest chain, x -> a1 -> h -> z ->
+y -> dz -> dh -> da1 -> dW1 (4 products, 4 elementwise ops), gives 16 under autocast and 8 under TF32:
 
-    tol_low = 2 * (16 * u_l + gamma_k(u_fp32)) * kappa_Q       (bf16: ~0.125 kappa; fp16: ~0.016 kappa)
+    tol = 2 * (roundings * u_l + gamma_k(u_fp32)) * kappa_Q     (bf16: ~0.125 kappa; fp16 ~0.016; tf32 ~0.008)
 
-The update stays in fp32 (master weights), so the trajectory bound is K * (tol_low + 2 u_fp32). What such a
+The update stays in fp32 (master weights), so the trajectory bound is K * (tol + 2 u_fp32). What such a
 check can see: a bug whose effect on a quantity exceeds tol_low relative to its largest entry -- a transposed
 product, a wrong derivative, a missing term, a factor of 2 -- and not one below it (in bf16 an error of a few
 percent, e.g. an L2 coefficient off by 5%, or one wrong sample's term among 64).
@@ -38,11 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from impls.precision import precision_of
+
 UNIT_ROUNDOFF = {torch.float32: 2.0**-24, torch.float64: 2.0**-53}
 ELEMENTWISE_ULPS = 8
-#: unit roundoff of the compute precisions below float32 (8 and 11 significand bits)
-LOW_UNIT_ROUNDOFF = {"bf16": 2.0**-8, "fp16": 2.0**-11}
-LOW_PRECISION_ROUNDINGS = 16
 
 
 def gamma(k: int, u: float) -> float:
@@ -51,12 +51,11 @@ def gamma(k: int, u: float) -> float:
 
 
 def tolerance(dtype: torch.dtype, D: int, H: int, C: int, n: int, kappa: float, precision: str = "fp32") -> float:
-    """Normwise relative error bound for one quantity computed in `dtype`, or in a low `precision` with fp32
-    accumulation (see the module docstring)."""
+    """Normwise relative error bound for one quantity computed in `dtype`, in `precision` (a name of
+    impls.precision.PRECISIONS: its roundings to its format add to the dtype's own; see the module docstring)."""
+    p = precision_of(precision)
     k_part = gamma(D + H + C + n + ELEMENTWISE_ULPS, UNIT_ROUNDOFF[dtype])
-    if precision == "fp32":
-        return 2.0 * k_part * kappa
-    return 2.0 * (LOW_PRECISION_ROUNDINGS * LOW_UNIT_ROUNDOFF[precision] + k_part) * kappa
+    return 2.0 * (p.roundings * p.unit_roundoff + k_part) * kappa
 
 
 def trajectory_tolerance(dtype: torch.dtype, step_tol: float, steps: int) -> float:

@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--precision",
         default="fp32",
-        choices=PRECISIONS,
-        help="compute precision (default fp32); bf16/fp16 run the float32 cases under torch.autocast, with the "
+        choices=list(PRECISIONS),
+        help="compute precision (default fp32); tf32 (CUDA), bf16 and fp16 (torch.autocast) run the float32 cases in "
+        "that precision, with the "
         "tolerance derived from that format's unit roundoff, for the implementations that support it",
     )
     p.add_argument(
@@ -155,7 +156,7 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
     m = Matrix(hidden, output, loss, l2, sizes, batches, dtypes, devices, args.steps, full=args.full, variants=variants)
     m.per_sample = args.per_sample
     m.precision, m.allow_emulated = args.precision, args.allow_emulated
-    if m.precision != "fp32":
+    if PRECISIONS[m.precision].reduced:
         check_precision(m, explicit_dtype=args.dtype is not None)
     if not m.specs():
         raise UsageError("no sensible configuration in that selection (cross_entropy needs --output identity)")
@@ -168,8 +169,13 @@ def check_precision(m: Matrix, explicit_dtype: bool) -> None:
     if m.per_sample:
         raise UsageError(f"--per-sample checks fp32 per-sample gradients; not with --precision {m.precision}")
     if "float32" not in m.dtypes or (explicit_dtype and "float64" in m.dtypes):
-        raise UsageError(f"--precision {m.precision} runs float32 parameters under autocast; use --dtype float32")
+        raise UsageError(f"--precision {m.precision} runs float32 parameters in {m.precision}; use --dtype float32")
     m.dtypes = ("float32",)
+    p = PRECISIONS[m.precision]
+    elsewhere = [d for d in m.devices if d not in p.devices]  # no emulation makes TF32 exist on a CPU
+    if len(elsewhere) == len(m.devices):
+        raise UsageError(f"--precision {m.precision}: {p.hardware_reason(elsewhere[0])}")
+    m.devices = tuple(d for d in m.devices if d in p.devices)
     if not m.allow_emulated:
         reasons = {d: hardware_reason(m.precision, d) for d in m.devices}
         if all(reasons.values()):
@@ -258,7 +264,7 @@ def csv_path(args: argparse.Namespace, devices: tuple[str, ...]) -> Path | None:
     if not whole_default_run(args):
         return None
     tag = "cpu" if devices == ("cpu",) else "cuda-" + torch.cuda.get_device_name(0)
-    suffix = "per-sample" if args.per_sample else ("" if args.precision == "fp32" else args.precision)
+    suffix = "per-sample" if args.per_sample else (args.precision if PRECISIONS[args.precision].reduced else "")
     return RESULTS / f"{new_run_name(tag, suffix)}.csv.gz"
 
 

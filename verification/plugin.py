@@ -16,7 +16,7 @@ from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from impls.base import SGD, Grads, ManualSGD, apply_sgd
-from impls.precision import PRECISIONS, precision_name
+from impls.precision import TORCH_PRECISIONS, precision_name
 from impls.spec import NetSpec
 
 UserFn = Callable[[dict[str, Tensor], Tensor, Tensor, NetSpec], tuple[Tensor, dict[str, Tensor]]]
@@ -110,7 +110,7 @@ def plugin_class(ref: str) -> type[ManualSGD]:
     class Plugin(ManualSGD):
         name = ref
         summary = f"user function {ref}"
-        precisions = PRECISIONS  # a low precision calls the function under torch.autocast
+        precisions = TORCH_PRECISIONS  # called inside the precision's context (torch.autocast, TF32)
 
         def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
             super().__init__(spec, params, sgd)

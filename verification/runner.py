@@ -25,7 +25,7 @@ from torch import Tensor
 
 from impls.base import SGD, CompileError, Implementation, UnsupportedConfig
 from impls.functional import activate
-from impls.precision import build
+from impls.precision import build, precision_of
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec, all_specs, init_params, make_batch
 from reports.record import CASE_KEY, Status
 from verification import oracle
@@ -47,7 +47,7 @@ class Case:
     dtype: str
     device: str
     variant: str = "normal"
-    precision: str = "fp32"  # compute precision (impls.precision): bf16/fp16 run the float32 case under autocast
+    precision: str = "fp32"  # impls.precision.PRECISIONS: a reduced one runs the float32 case in its context
     check: str = "batch"  # batch: loss, gradients and trajectory; per_sample: the (N, ...) per-sample gradients
 
     @property
@@ -59,10 +59,10 @@ class Case:
 def variants_for(spec: NetSpec, precision: str = "fp32") -> tuple[str, ...]:
     """The data variants that exercise this spec's corners (large logits need softmax, exact zeros need ReLU).
     Not large-logits in bf16/fp16: a logit of 800 carries an absolute error of 800 u (3.1 in bf16, 0.4 in fp16),
-    so its softmax has no accuracy to check (the derived tolerance exceeds 1)."""
+    so its softmax has no accuracy to check (the derived tolerance exceeds 1); the same in tf32."""
     return (
         "normal",
-        *(("large-logits",) if not spec.loss_fn.squared and precision == "fp32" else ()),
+        *(("large-logits",) if not spec.loss_fn.squared and not precision_of(precision).reduced else ()),
         *(("exact-zeros",) if spec.hidden == "relu" else ()),
     )
 
@@ -87,7 +87,7 @@ class Matrix:
     full: bool = False  # False: implementations that compile get a covering subset (compiles cost seconds)
     variants: tuple[str, ...] = VARIANTS
     per_sample: bool = False  # check per-sample gradients (N, ...) instead of loss, batch gradients and trajectory
-    precision: str = "fp32"  # fp32, or bf16/fp16 under autocast (float32 cases only)
+    precision: str = "fp32"  # a name of impls.precision.PRECISIONS; a reduced one runs float32 cases only
     allow_emulated: bool = False  # run a low precision the hardware lacks (software emulation) to check the arithmetic
 
     def specs(self, sizes: tuple[tuple[int, int, int], ...] | None = None) -> list[NetSpec]:
@@ -106,7 +106,8 @@ class Matrix:
         if compiles and not self.full:
             specs = covering_subset(self.specs(self.sizes[:1]))
             batches = tuple(sorted(set(batches)))[:2]
-        dtypes = self.dtypes if self.precision == "fp32" else tuple(d for d in self.dtypes if d == "float32")
+        reduced = precision_of(self.precision).reduced
+        dtypes = tuple(d for d in self.dtypes if d == "float32") if reduced else self.dtypes
         for spec, n, dtype, device in itertools.product(specs, batches, dtypes, self.devices):
             for variant in variants_for(spec, self.precision):
                 if variant in self.variants:
@@ -202,7 +203,7 @@ def case_label(row: dict | object) -> str:
     """'sigmoid/identity sse l2=0 5-4-3 N=7 float32 cpu' (+ the precision and variant when not the default) of a
     row (a dict or a pandas row with the case's fields): the one way a case is named in every message."""
     r = row if isinstance(row, dict) else dict(row)
-    dtype = r["dtype"] if r["precision"] == "fp32" else f"{r['dtype']}/{r['precision']}"
+    dtype = f"{r['dtype']}/{r['precision']}" if precision_of(r["precision"]).reduced else r["dtype"]
     text = f"{r['hidden']}/{r['output']} {r['loss']} l2={r['l2']:g} {r['D']}-{r['H']}-{r['C']} N={r['N']} {dtype}"
     text += f" {r['device']}"
     return text if r["variant"] == "normal" else f"{text} {r['variant']}"
@@ -291,7 +292,7 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
     ref_loss, ref_grads = oracle.loss_and_grads(p64, *b64[0], spec, kappa=kappa)
     ref = {"loss": ref_loss, **ref_grads}
     ref32 = None
-    if dtype == torch.float32 and case.precision == "fp32":
+    if dtype == torch.float32 and not precision_of(case.precision).reduced:
         l32, g32 = oracle.loss_and_grads(p64, *b64[0], spec, dtype=np.float32)
         ref32 = {"loss": l32, **g32}
     got = {"loss": out.loss, **out.grads}
