@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -394,6 +396,125 @@ def verification_section(ver: pd.DataFrame | None) -> str:
     return _table(t.fillna("–"))
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What the summary's sections read."""
+
+    df: pd.DataFrame  # the runs shown, tidy
+    ver: pd.DataFrame | None  # the verification runs shown
+    plots: dict[str, str]  # plot key -> path relative to the summary
+    cross: Crossover | None
+    used: list[str]
+    availability: list[str]
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the summary: a heading (none: the lines stand under the previous one), a sentence saying what
+    it shows, and the function that renders its body (None: the section is left out)."""
+
+    title: str | None
+    render: Callable[[Inputs], str | None]
+    intro: str = ""
+    level: int = 2  # markdown heading level
+
+
+PLOTS = [  # plot key -> its heading (### under the precision section)
+    ("efficiency", "Efficiency"),
+    ("time_vs_batch", "Time vs batch size"),
+    ("speedup_over_loop", "Speed-up over the per-sample loop"),
+    ("cpu_vs_cuda", "CPU vs CUDA"),
+    ("gflops_vs_width", "Throughput vs hidden width"),
+    ("verification_errors", "Verification errors vs tolerances"),
+    ("per_sample", "Per-sample gradients vs N"),
+]
+
+
+def _plots(i: Inputs) -> str:
+    lines = []
+    for key, title in PLOTS:
+        if key in i.plots:
+            lines += [f"### {title}", f"![{title}]({i.plots[key]})", ""]
+    if "cpu_vs_cuda" not in i.plots:
+        lines += ["### CPU vs CUDA", "No plot: the runs shown hold no CUDA rows (no GPU was benchmarked).", ""]
+    return "\n".join(lines[:-1])
+
+
+SECTIONS: list[Section] = [
+    Section("Machines and versions", lambda i: machines(i.df)),
+    Section(
+        "Runs shown",
+        lambda i: "\n".join(f"- {line}" for line in i.used),
+        "Plots and tables show one run per hardware (`python -m reports --runs NAME,...` chooses); "
+        "`benchmarks.csv` holds every run read.",
+    ),
+    Section(
+        "Named workloads (median time per step, unit in each heading; best per column in bold)",
+        lambda i: named_table(i.df),
+    ),
+    Section(
+        "Roofline on the large workloads (best implementation)",
+        lambda i: roofline_table(i.df),
+        "Roofline time = max(flops / measured GEMM peak of the row's own precision where the run measured one, else "
+        "of its full-precision products, bytes / measured copy bandwidth), both measured in the same run on the same "
+        "device; efficiency = roofline time / measured time.",
+    ),
+    Section(
+        "The gap on the large MNIST batches: kernel vs ours",
+        lambda i: gemm_ceiling_table(i.df),
+        "The two big products of the step measured alone with the same BLAS, in the same run: how far the kernel "
+        "itself stays below the square-GEMM peak on these skinny shapes (kernel), and how much of the step's time "
+        "those two products at their own ceiling account for (ours; the rest is the step's other work).",
+        level=3,
+    ),
+    Section(
+        "Reduced precision on the large workloads (tf32; bf16 and fp16 under torch.autocast, fp32 master weights)",
+        lambda i: precision_table(i.df, i.availability),
+    ),
+    Section(None, _plots),
+    Section(
+        "CPU vs CUDA crossover",
+        lambda i: i.cross.sentence() if i.cross else "No crossover: the runs shown hold no CUDA rows, or no CPU rows.",
+    ),
+    Section("Per-sample loop vs best vectorised implementation", lambda i: loop_ratio_table(i.df)),
+    Section("torch.compile first-call (compile) time", lambda i: compile_table(i.df)),
+    Section(
+        "Compile anatomy of the tiny step (rumelhart)",
+        lambda i: anatomy_table(i.df),
+        "An `nn.Module` step compiled whole breaks at `loss.backward()`: several graphs with eager glue between them "
+        "and the optimizer's own graph, so it gains nothing on a launch-bound step; the manual step is one graph.",
+    ),
+    Section(
+        "Many nets at once (the 1000-start study's engine)",
+        lambda i: many_nets_table(i.df),
+        "One step of K independent 64 × 6-2-1 nets with stacked parameters; per net-step = median / K.",
+    ),
+    Section(
+        "K steps per call (Implementation.train)",
+        lambda i: train_table(i.df),
+        "`train(x, t, 100)` runs 100 SGD steps on one batch in one call; implementations that can (numba: one compiled "
+        "loop; graphed/triton: one replay or launch) do it without paying the per-call entry each step.",
+    ),
+    Section(
+        "Per-sample gradients (epfl 784-50-10)",
+        lambda i: per_sample_table(i.df),
+        "`python -m verification --per-sample` checks them sample by sample; the floor is the N × |θ| values written "
+        "plus x read, over the copy bandwidth measured in the same run.",
+    ),
+    Section("Stability", lambda i: unstable_table(i.df)),
+    Section("Verification (python -m verification)", lambda i: verification_section(i.ver)),
+    Section("Skipped inputs", lambda i: "\n".join(f"- {w}" for w in i.warnings) if i.warnings else None),
+]
+HEADER = (
+    "# twolayer results\n\n"
+    "Generated by `python -m reports` from the saved runs listed below; do not edit by hand.\n"
+    "Times are pytest-benchmark medians of one full training step (loss, gradients, SGD-momentum update), "
+    "fp32 unless a column or row names a reduced precision; every timed step was first checked against the float64 "
+    "oracle.\n"
+)
+
+
 def write_summary(
     df: pd.DataFrame,
     ver: pd.DataFrame | None,
@@ -404,98 +525,14 @@ def write_summary(
     used: list[str] | None = None,
     availability: list[str] | None = None,
 ) -> str:
-    """The whole markdown document (returned; the caller writes it atomically)."""
+    """The whole markdown document, section by section (returned; the caller writes it atomically)."""
     rel = {k: p.relative_to(out).as_posix() for k, p in plots.items() if p is not None}
-    parts = [
-        "# twolayer results",
-        "",
-        "Generated by `python -m reports` from the saved runs listed below; do not edit by hand.",
-        "Times are pytest-benchmark medians of one full training step (loss, gradients, SGD-momentum update), "
-        "fp32 unless marked TF32; every timed step was first checked against the float64 oracle.",
-        "",
-        "## Machines and versions",
-        machines(df),
-        "",
-        "## Runs shown",
-        "Plots and tables show one run per hardware (`python -m reports --runs NAME,...` chooses); "
-        "`benchmarks.csv` holds every run read.",
-        "",
-        *[f"- {line}" for line in used or []],
-        "",
-        "## Named workloads (median time per step, unit in each heading; best per column in bold)",
-        named_table(df),
-        "",
-        "## Roofline on the large workloads (best implementation)",
-        "Roofline time = max(flops / measured GEMM peak of the row's precision (fp32 for fp32 and TF32 rows), "
-        "bytes / measured copy bandwidth), both measured in the same run on the same device; efficiency = roofline "
-        "time / measured time.",
-        "",
-        roofline_table(df),
-        "",
-        "### The gap on the large MNIST batches: kernel vs ours",
-        "The two big products of the step measured alone with the same BLAS, in the same run: how far the kernel "
-        "itself stays below the square-GEMM peak on these skinny shapes (kernel), and how much of the step's time "
-        "those two products at their own ceiling account for (ours; the rest is the step's other work).",
-        "",
-        gemm_ceiling_table(df),
-        "",
-        "## Reduced precision on the large workloads (tf32; bf16 and fp16 under torch.autocast, fp32 master weights)",
-        precision_table(df, availability or []),
-        "",
-    ]
-    for key, title in [
-        ("efficiency", "Efficiency"),
-        ("time_vs_batch", "Time vs batch size"),
-        ("speedup_over_loop", "Speed-up over the per-sample loop"),
-        ("cpu_vs_cuda", "CPU vs CUDA"),
-        ("gflops_vs_width", "Throughput vs hidden width"),
-        ("verification_errors", "Verification errors vs tolerances"),
-        ("per_sample", "Per-sample gradients vs N"),
-    ]:
-        if key in rel:
-            parts += [f"### {title}", f"![{title}]({rel[key]})", ""]
-    if "cpu_vs_cuda" not in rel:
-        parts += ["### CPU vs CUDA", "No plot: the runs shown hold no CUDA rows (no GPU was benchmarked).", ""]
-    parts += [
-        "## CPU vs CUDA crossover",
-        cross.sentence() if cross else "No crossover: the runs shown hold no CUDA rows, or no CPU rows.",
-        "",
-        "## Per-sample loop vs best vectorised implementation",
-        loop_ratio_table(df),
-        "",
-        "## torch.compile first-call (compile) time",
-        compile_table(df),
-        "",
-        "## Compile anatomy of the tiny step (rumelhart)",
-        "An `nn.Module` step compiled whole breaks at `loss.backward()`: several graphs with eager glue between them "
-        "and the optimizer's own graph, so it gains nothing on a launch-bound step; the manual step is one graph.",
-        "",
-        anatomy_table(df),
-        "",
-        "## Many nets at once (the 1000-start study's engine)",
-        "One step of K independent 64 × 6-2-1 nets with stacked parameters; per net-step = median / K.",
-        "",
-        many_nets_table(df),
-        "",
-        "## K steps per call (Implementation.train)",
-        "`train(x, t, 100)` runs 100 SGD steps on one batch in one call; implementations that can (numba: one compiled "
-        "loop; graphed/triton: one replay or launch) do it without paying the per-call entry each step.",
-        "",
-        train_table(df),
-        "",
-        "## Per-sample gradients (epfl 784-50-10)",
-        "`python -m verification --per-sample` checks them sample by sample; the floor is the N × |θ| values written "
-        "plus x read, over the copy bandwidth measured in the same run.",
-        "",
-        per_sample_table(df),
-        "",
-        "## Stability",
-        unstable_table(df),
-        "",
-        "## Verification (python -m verification)",
-        verification_section(ver),
-        "",
-    ]
-    if warnings:
-        parts += ["## Skipped inputs", *[f"- {w}" for w in warnings], ""]
+    inputs = Inputs(df, ver, rel, cross, used or [], availability or [], warnings)
+    parts = [HEADER]
+    for section in SECTIONS:
+        body = section.render(inputs)
+        if body is None:
+            continue
+        head = [f"{'#' * section.level} {section.title}"] if section.title else []
+        parts += [*head, *([section.intro, ""] if section.intro else []), body, ""]
     return "\n".join(parts)
