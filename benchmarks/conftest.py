@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 import pytest
 import torch
 
+import impls
 from benchmarks.workloads import SETS
 from impls.base import CompileError
 from impls.precision import PRECISIONS, strict_fp32
@@ -251,7 +252,11 @@ def first_call(step: Callable[[], tuple], device: str) -> tuple[tuple, float]:
 
 
 def record(benchmark, **fields: object) -> BenchRecord:
-    """Store the row's typed record in extra_info, with the spread of this row's timings."""
+    """Store the row's typed record in extra_info, with the spread of this row's timings and, for a registered
+    implementation, its roles (rank, baseline) as the registry declares them: the reports read them, not names."""
+    if fields.get("impl") in impls.names():
+        cls = impls.get(str(fields["impl"]))
+        fields = {"rank": cls.rank, "baseline": cls.baseline, **fields}
     stats = benchmark.stats.stats
     spread = stats.iqr / stats.median
     foreign = benchmark.extra_info.pop("foreign_cores", None)

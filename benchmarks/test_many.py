@@ -52,6 +52,7 @@ def test_many_nets_step(benchmark, device: str, k_nets: int, compiled: bool) -> 
         impl="many (compiled)" if compiled else "many",
         device=device,
         workload=f"rumelhart x K={k_nets}",
+        single="rumelhart",  # the named workload of one such net
         K=k_nets,
         N=64,
         D=spec.D,

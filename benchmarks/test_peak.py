@@ -25,6 +25,16 @@ def _gemm_shapes(device: str, bench_set: str) -> list[tuple[str, int, int, int]]
     return shapes
 
 
+def product_of(name: str, M: int, K: int, N: int) -> dict[str, object]:
+    """The record fields that say what a GEMM row measured: the square peak, or one of the step's two big
+    products with its batch size N, inputs D and hidden width H (the reports match rows on these, not on names)."""
+    if name.startswith("square-"):
+        return {"product": "square"}
+    if name.startswith("net-forward-"):  # (N, D) @ (D, H)
+        return {"product": "forward", "N": M, "D": K, "H": N}
+    return {"product": "dW1", "N": K, "D": N, "H": M}  # (H, N) @ (N, D)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "gemm" in metafunc.fixturenames:
         params = []
@@ -67,6 +77,7 @@ def test_gemm_peak(benchmark, device: str, gemm: tuple[str, int, int, int], prec
         precision=precision,
         reduced=p.reduced,
         impl="torch.mm",
+        **product_of(name, M, K, N),
         flops=flops,
         gflops=flops / median / 1e9,
         threads=torch.get_num_threads(),

@@ -30,6 +30,7 @@ class Autograd(ManualSGD):
     """torch.autograd on leaf tensors; the update is the shared manual momentum step."""
 
     summary = "raw tensors with requires_grad, loss.backward()"
+    rank = 30
     precisions = TORCH_PRECISIONS
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:

@@ -38,6 +38,7 @@ class Batched(ManualSGD):
     """Whole-batch matrix products with a hand-derived backward pass."""
 
     summary = "hand-written backward with whole-batch matrix products"
+    rank = 40
     precisions = TORCH_PRECISIONS
     gives_per_sample_grads = True
 

@@ -96,6 +96,7 @@ class Compiled(Implementation):
     """torch.compile (inductor) of the batched manual step; a failed compile raises CompileError, never runs eager."""
 
     summary = "torch.compile (inductor) of the manual batched step + update"
+    rank = 50
     precisions = TORCH_PRECISIONS
     compiles = True
 

@@ -27,6 +27,7 @@ class CudaGraph(Implementation):
     precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "batched manual step + update captured in one CUDA graph (CUDA only)"
+    rank = 90
     devices = ("cuda",)
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:

@@ -28,6 +28,7 @@ class Graphed(Implementation):
     precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "torch.compile'd step captured in a CUDA graph; K steps per replay in train() (CUDA only)"
+    rank = 95
     devices = ("cuda",)
     compiles = True
 

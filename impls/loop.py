@@ -52,6 +52,8 @@ class Loop(ManualSGD):
     precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "per-sample Python loop, layer objects with hand-written backward"
+    rank = 0
+    baseline = True  # the textbook version the reports measure the others against
     per_sample = True
     gives_per_sample_grads = True
 

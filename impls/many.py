@@ -147,6 +147,7 @@ class Many(Implementation):
     precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "K nets stepped together (stacked parameters, one GEMM for all nets); K = 1 here"
+    rank = 60
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         super().__init__(spec, params, sgd)

@@ -49,6 +49,7 @@ class Module(Implementation):
     """The idiomatic PyTorch way: model, loss, optimizer.zero_grad / backward / step."""
 
     summary = "nn.Module of nn.Linear layers + torch.optim.SGD"
+    rank = 20
     precisions = TORCH_PRECISIONS
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:

@@ -132,6 +132,7 @@ class NumpyFlat(Implementation):
     """Hand-written batched backprop in NumPy with out= buffers; CPU only, float32/float64."""
 
     summary = "NumPy, preallocated out= buffers, flat parameter vector (CPU)"
+    rank = 80
     devices = ("cpu",)
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:

@@ -192,6 +192,7 @@ class TritonFused(Implementation):
     """One Triton kernel launch per step (and per K steps in train()): forward, loss, backward, L2 and update."""
 
     summary = "the whole step (forward, loss, backward, L2, momentum update) in one Triton kernel; K steps per launch"
+    rank = 97
     #: cpu only through triton's interpreter (tests, verification); nowhere when triton does not import
     devices = () if IMPORT_ERROR else (("cpu",) if INTERPRETED else ("cuda",))
     MAX_H, MAX_C = 128, 64  # one tile of hidden units and one of outputs (the kernel loops over rows and inputs)

@@ -32,6 +32,7 @@ class Vmap(ManualSGD):
     precisions = TF32_ONLY  # torch matmuls: TF32 applies on CUDA
 
     summary = "torch.func.vmap of per-sample grad, summed"
+    rank = 10
     per_sample = True  # materialises N gradients (N*H*D floats): benchmarks cap its batch like the loop's
     gives_per_sample_grads = True
 

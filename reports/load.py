@@ -80,7 +80,10 @@ def load_run(path: Path, drop_invalid: bool = True) -> Run:
         raise ValueError("not a twolayer run (machine_info has no 'twolayer' record with a schema version)")
     if ours["schema"] not in READABLE_SCHEMAS:
         readable = ", ".join(map(str, READABLE_SCHEMAS))
-        raise ValueError(f"twolayer schema {ours['schema']!r}, this version reads {readable} (re-run the benchmarks)")
+        raise ValueError(
+            f"twolayer schema {ours['schema']!r}, this version reads {readable} (re-run the benchmarks, or "
+            "`python -m benchmarks.upgrade FILE` for a schema-2 run)"
+        )
     rows, records, dropped = [], [], 0
     for b in data["benchmarks"]:
         if not isinstance(b, dict) or not isinstance(b.get("stats"), dict) or "median" not in b["stats"]:

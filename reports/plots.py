@@ -15,19 +15,16 @@ import pandas as pd
 
 from reports.atomic import atomic_write
 from reports.record import CHECKED
-from reports.tidy import IMPL_ORDER, steps
+from reports.tidy import ranked, steps
 
 plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "font.size": 9})
 
 
-def _ordered(impls) -> list[str]:
-    order = {n: i for i, n in enumerate(IMPL_ORDER)}
-    return sorted(set(impls), key=lambda n: (order.get(n, len(order)), n))
-
-
-def _colors(names: list[str]) -> dict[str, tuple]:
+def _colors(df: pd.DataFrame) -> dict[str, tuple]:
+    """One colour per implementation of the frame, in rank order (the same implementation keeps its colour across
+    the panels of a plot)."""
     cmap = plt.get_cmap("tab10")
-    return {n: cmap(i % 10) for i, n in enumerate(_ordered(IMPL_ORDER + names))}
+    return {n: cmap(i % 10) for i, n in enumerate(ranked(df["impl"], df))}
 
 
 def _save(fig: plt.Figure, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
@@ -43,9 +40,9 @@ def _panels(df: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def _sweep(df: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """fp32 training-step rows of one sweep (batch_sweep or width_sweep)."""
+    """Full-precision training-step rows of one sweep (batch_sweep or width_sweep)."""
     d = steps(df)
-    return d[(d["kind"] == kind) & (d["precision"] == "fp32")]
+    return d[(d["kind"] == kind) & ~d["reduced"].fillna(False).astype(bool)]
 
 
 def _lines_per_impl(
@@ -61,10 +58,10 @@ def _lines_per_impl(
 ) -> Path:
     """One panel per device (hardware), one line per implementation, log-log with a base-2 x axis."""
     panels = _panels(d)
-    colors = _colors(list(d["impl"]))
+    colors = _colors(d)
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False, sharey=sharey)
     for ax, (panel, g) in zip(axes[0], panels, strict=True):
-        for impl in _ordered(g["impl"]):
+        for impl in ranked(g["impl"], g):
             s = g[g["impl"] == impl].sort_values(x)
             ax.plot(s[x], y(s), "o-", ms=3, label=impl, color=colors[impl])
         if extra:
@@ -97,12 +94,13 @@ def time_vs_batch(df: pd.DataFrame, out: Path) -> Path | None:
 def speedup_over_loop(df: pd.DataFrame, out: Path) -> Path | None:
     """How many times faster than the per-sample loop each implementation is, per batch size."""
     d = _sweep(df, "batch_sweep")
-    loop = d[d["impl"] == "loop"].set_index(["panel", "N"])["median"]
+    is_base = d["baseline"].fillna(False).astype(bool)
+    loop = d[is_base].set_index(["panel", "N"])["median"]
     if loop.empty:
         return None
     d = d.join(loop.rename("loop_median"), on=["panel", "N"]).dropna(subset=["loop_median"])
     return _lines_per_impl(
-        d[d["impl"] != "loop"],
+        d[~d["baseline"].fillna(False).astype(bool)],
         "N",
         lambda s: s["loop_median"] / s["median"],
         "batch size N",
@@ -229,11 +227,11 @@ def efficiency(df: pd.DataFrame, out: Path) -> Path | None:
     if d.empty:
         return None
     panels = _panels(d)
-    colors = _colors(list(d["impl"]))
+    colors = _colors(d)
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False, sharey=True)
     for ax, (panel, g) in zip(axes[0], panels, strict=True):
         workloads = sorted(set(g["workload"] + " " + g["precision"]))
-        impls = _ordered(g["impl"])
+        impls = ranked(g["impl"], g)
         width = 0.8 / max(len(impls), 1)
         for i, impl in enumerate(impls):
             s = g[g["impl"] == impl].assign(w=lambda f: f["workload"] + " " + f["precision"]).set_index("w")
@@ -265,15 +263,15 @@ def verification_errors(ver: pd.DataFrame | None, out: Path) -> Path | None:
         return None
     v["ratio"] = (v["max_rel_err"] / v["tol"]).clip(lower=1e-6)
     quantities = list(dict.fromkeys(v["quantity"]))  # in the order the verifier wrote them
-    groups = sorted(  # per hardware: the fp32 batch check first, then the others
-        v.groupby(["panel", "check", "precision"], sort=True), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "fp32")
+    groups = sorted(  # per hardware and check kind: the precision with the most checks (fp32) first
+        v.groupby(["panel", "check", "precision"], sort=True), key=lambda kv: (kv[0][0], kv[0][1], -len(kv[1]))
     )
     dtypes = sorted(set(v["dtype"]))
     fig, axes = plt.subplots(
         len(groups), len(dtypes), figsize=(5.5 * len(dtypes), 3.2 * len(groups) + 0.8), squeeze=False, sharey=True
     )
     for row, ((panel, check, precision), g) in zip(axes, groups, strict=True):
-        impls = _ordered(g["impl"])
+        impls = ranked(g["impl"], g)
         for ax, dtype in zip(row, dtypes, strict=True):
             d = g[g["dtype"] == dtype]
             if d.empty:  # e.g. bf16/fp16: autocast applies to float32 parameters only
@@ -307,10 +305,10 @@ def per_sample(df: pd.DataFrame, out: Path) -> Path | None:
     if d.empty:
         return None
     panels = _panels(d)
-    colors = _colors(list(d["impl"]))
+    colors = _colors(d)
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.2), squeeze=False)
     for ax, (panel, g) in zip(axes[0], panels, strict=True):
-        for impl in _ordered(g["impl"]):
+        for impl in ranked(g["impl"], g):
             s = g[g["impl"] == impl].sort_values("N")
             ax.plot(s["N"], s["median"] * 1e3, "o-", ms=3, label=impl, color=colors[impl])
         floor = g.drop_duplicates("N").sort_values("N")

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-SCHEMA = 3  # 1 = the untyped extra_info of runs before 2026-11-25; 2 = before foreign_cores/contended (2026-11-30)
-READABLE_SCHEMAS = (2, 3)  # 3 only added optional fields: a schema-2 run reads as one that did not measure them
+SCHEMA = 3  # 1 = the untyped extra_info of runs before 2026-11-25; 2 = before the fields below marked (3)
+READABLE_SCHEMAS = (3,)  # a schema-2 run: `python -m benchmarks.upgrade FILE` adds what 3 needs from the registry
 UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable (benchmarks, tidy and summary use it)
 #: a CPU row is contended when other processes kept more cores busy during it than torch's threads left free, by
 #: this margin: a parallel region then waits for a descheduled thread at every op (the H200 host's many-nets rows,
@@ -46,12 +46,16 @@ class BenchRecord:
     device: str
     workload: str
     precision: str = "fp32"
-    reduced: bool | None = None  # the precision computes below float32 somewhere (impls.precision.Precision.reduced)
+    reduced: bool | None = None  # (3) the precision computes below float32 somewhere (impls.precision.Precision)
+    rank: int | None = None  # (3) the implementation's place on the ladder (Implementation.rank): display order
+    baseline: bool | None = None  # (3) the implementation speed-ups are measured against (Implementation.baseline)
+    product: str | None = None  # (3) peak_gemm: "square", or the step's own "forward" (X W1^T) or "dW1" (da1^T X)
     N: int | None = None
     D: int | None = None
     H: int | None = None
     C: int | None = None
     K: int | None = None  # many_nets: nets stepped together
+    single: str | None = None  # (3) many_nets: the named workload whose single-net step it is compared with
     steps: int | None = None  # train: SGD steps per timed call (the median is per call; per step = median / steps)
     hidden: str | None = None
     output: str | None = None
@@ -74,8 +78,8 @@ class BenchRecord:
     ratio: float | None = None
     iqr_over_median: float | None = None
     unstable: bool | None = None
-    foreign_cores: float | None = None  # cores other processes kept busy while the row was timed (CPU rows, Linux)
-    contended: bool | None = None  # foreign_cores > the cores torch's threads left free + CONTENDED_SPARE_CORES
+    foreign_cores: float | None = None  # (3) cores other processes kept busy while the row was timed (CPU, Linux)
+    contended: bool | None = None  # (3) foreign_cores > the cores torch's threads left free + CONTENDED_SPARE_CORES
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -116,8 +120,6 @@ class BenchRecord:
         if missing:
             raise RecordError(f"missing field(s) {', '.join(missing)}")
         d = dict(d)
-        if d["schema"] == 2 and "reduced" not in d:  # schema 2 knew fp32, tf32, bf16 and fp16 only
-            d["reduced"] = d.get("precision", "fp32") != "fp32"
         if isinstance(d.get("break_reasons"), list):
             d["break_reasons"] = tuple(str(r) for r in d["break_reasons"])
         return cls(**d)
@@ -126,9 +128,12 @@ class BenchRecord:
 _INT, _STR, _BOOL, _FLOAT = (int,), (str,), (bool,), (float,)
 _TYPES = {
     **{k: _STR for k in ("kind", "impl", "device", "workload", "precision", "hidden", "output", "loss", "dtype")},
+    "product": _STR,
+    "single": _STR,
     **{k: _INT for k in ("N", "D", "H", "C", "K", "steps", "flops", "bytes", "threads", "recompiles", "graphs")},
+    "rank": _INT,
     **{k: _INT for k in ("graph_breaks", "schema")},
-    **{k: _BOOL for k in ("large", "unstable", "contended", "reduced")},
+    **{k: _BOOL for k in ("large", "unstable", "contended", "reduced", "baseline")},
     **{k: _FLOAT for k in ("gflops", "gbs", "first_call_s", "compile_s", "per_net_s", "torch_timer_median")},
     **{k: _FLOAT for k in ("ratio", "iqr_over_median", "foreign_cores")},
     "break_reasons": (tuple,),

@@ -136,9 +136,10 @@ def roofline_table(df: pd.DataFrame) -> str:
 def loop_ratio_table(df: pd.DataFrame) -> str:
     """Per-sample loop time / best vectorised time at each batch size of the sweep."""
     d = steps(df)
-    d = d[(d["kind"] == "batch_sweep") & (d["precision"] == "fp32")]
-    loop = d[d["impl"] == "loop"].groupby(["panel", "N"])["median"].min()
-    vec = d[d["impl"] != "loop"].groupby(["panel", "N"])["median"].min()
+    d = d[(d["kind"] == "batch_sweep") & ~d["reduced"].fillna(False).astype(bool)]
+    is_base = d["baseline"].fillna(False).astype(bool)  # the producer says which implementation is the baseline
+    loop = d[is_base].groupby(["panel", "N"])["median"].min()
+    vec = d[~is_base].groupby(["panel", "N"])["median"].min()
     if loop.empty:
         return "_no per-sample loop rows in the inputs_"
     r = pd.concat([loop.rename("loop"), vec.rename("best")], axis=1).dropna().reset_index()
@@ -182,12 +183,13 @@ def anatomy_table(df: pd.DataFrame) -> str:
 
 
 def many_nets_table(df: pd.DataFrame) -> str:
-    """The many-nets engine: µs per net-step vs K, next to the best single-net rumelhart step of the same run."""
+    """The many-nets engine: µs per net-step vs K, next to the best single-net step of the same run on the workload
+    the row names as its single-net counterpart (its record's `single`)."""
     d = df[df["kind"] == "many_nets"]
     if d.empty:
         return "_no many-nets rows (benchmarks/test_many.py)_"
     single = steps(df)
-    single = single[single["workload"] == "rumelhart"].groupby("panel")["median"].min()
+    single = single.set_index(["panel", "workload"])["median"].groupby(level=[0, 1]).min()
     t = pd.DataFrame(
         {
             "hardware": d["panel"],
@@ -195,9 +197,10 @@ def many_nets_table(df: pd.DataFrame) -> str:
             "K": d["K"].astype(int),
             "median per step (µs)": d["median"].map(lambda v: f"{v * 1e6:,.1f}"),
             "per net-step (µs)": (d["median"] / d["K"]).map(lambda v: f"{v * 1e6:,.3f}"),
-            "best single-net step (µs)": d["panel"]
-            .map(single)
-            .map(lambda v: f"{v * 1e6:,.1f}" if pd.notna(v) else "–"),
+            "best single-net step (µs)": [
+                f"{single.get((p, w), np.nan) * 1e6:,.1f}" if pd.notna(single.get((p, w), np.nan)) else "–"
+                for p, w in zip(d["panel"], d["single"], strict=True)
+            ],
         }
     ).sort_values(["hardware", "engine", "K"])
     return _table(t)
@@ -210,7 +213,7 @@ def train_table(df: pd.DataFrame) -> str:
     if d.empty:
         return "_no train rows (benchmarks/test_steps.py::test_train)_"
     single = steps(df)
-    single = single[(single["kind"] == "named") & (single["precision"] == "fp32")]
+    single = single[(single["kind"] == "named") & ~single["reduced"].fillna(False).astype(bool)]
     single = single.set_index(["panel", "workload", "impl"])["median"]
     per_step = d["median"] / d["steps"]
     base = [single.get(k, np.nan) for k in zip(d["panel"], d["workload"], d["impl"], strict=True)]
@@ -234,7 +237,7 @@ def per_sample_table(df: pd.DataFrame) -> str:
     if d.empty:
         return "_no per-sample rows (benchmarks/test_per_sample.py)_"
     d["floor"] = d["bytes"] / (d["bandwidth_gbs"] * 1e9)
-    loop = d[d["impl"] == "loop"].set_index(["panel", "N"])["median"]
+    loop = d[d["baseline"].fillna(False).astype(bool)].set_index(["panel", "N"])["median"]
     unit, scale = _unit(d["median"])
     t = pd.DataFrame(
         {
@@ -290,24 +293,22 @@ def gemm_ceiling_table(df: pd.DataFrame) -> str:
     the SIMD width, counting the useful flops only) vs "ours" (the rest of the step)."""
     peaks = df[df["kind"] == "peak_gemm"]
     d = steps(df)
-    d = d[(d["precision"] == "fp32") & d["large"].fillna(False).astype(bool) & d["peak_gflops"].notna()]
+    d = d[~d["reduced"].fillna(False).astype(bool) & d["large"].fillna(False).astype(bool) & d["peak_gflops"].notna()]
     rows = []
     for (panel, workload), g in d.groupby(["panel", "workload"]):
         best = g.loc[g["median"].idxmin()]
         n, D, H = int(best["N"]), int(best["D"]), int(best["H"])
-        p = peaks[(peaks["panel"] == panel) & (peaks["precision"] == "fp32")].set_index("workload")["gflops"]
+        mine = peaks[(peaks["panel"] == panel) & ~peaks["reduced"].fillna(False).astype(bool)]
+        mine = mine[(mine["N"] == n) & (mine["D"] == D) & (mine["H"] >= H)]  # H as written, or padded wider
 
-        def product_s(name: str, H: int = H, n: int = n, D: int = D, p: pd.Series = p) -> tuple[float, int]:
+        def product_s(product: str, mine: pd.DataFrame = mine, n: int = n, D: int = D) -> tuple[float, int]:
             """Fastest time of one big product over the measured hidden widths Hp >= H, and that Hp."""
-            found = [
-                (2 * n * D * Hp / (p[k] * 1e9), Hp)
-                for Hp in range(H, H + 65)
-                if (k := name.format(n=n, D=D, H=Hp)) in p.index
-            ]
+            rows_ = mine[mine["product"] == product]
+            found = [(2 * n * D * int(r.H) / (r.gflops * 1e9), int(r.H)) for r in rows_.itertuples()]
             return min(found) if found else (np.nan, 0)
 
-        t_fwd, h_fwd = product_s("net-forward-{n}x{D}x{H}")
-        t_dw1, h_dw1 = product_s("net-dW1-{H}x{n}x{D}")
+        t_fwd, h_fwd = product_s("forward")
+        t_dw1, h_dw1 = product_s("dW1")
         if not (np.isfinite(t_fwd) and np.isfinite(t_dw1)):
             continue
         useful = 2 * n * D * H  # flops of each product without padding

@@ -9,17 +9,21 @@ from reports.load import Run
 from reports.record import STEP_KINDS, UNSTABLE_IQR
 
 KEY = ["impl", "device", "workload", "precision"]
-SQUARE_PREFIX = "square-"  # benchmarks/test_peak.py names its square GEMM so; the others are the step's own shapes
 #: the record's fields that become columns as they are
 RECORD_COLUMNS = (
     *KEY,
     "kind",
     "reduced",
+    "rank",
+    "baseline",
+    "product",
+    "single",
     "N",
     "D",
     "H",
     "C",
     "K",
+    "steps",
     "flops",
     "bytes",
     "gflops",
@@ -31,7 +35,6 @@ RECORD_COLUMNS = (
     "foreign_cores",
     "contended",
 )
-IMPL_ORDER = ["loop", "vmap", "module", "autograd", "batched", "compiled", "many", "numba", "numpy_flat", "cudagraph"]
 
 COLUMNS = [
     "run",
@@ -48,6 +51,10 @@ COLUMNS = [
     *KEY,
     "kind",
     "reduced",
+    "rank",
+    "baseline",
+    "product",
+    "single",
     "N",
     "D",
     "H",
@@ -73,6 +80,7 @@ COLUMNS = [
     "graphs",
     "graph_breaks",
     "K",
+    "steps",
     "foreign_cores",
     "contended",
 ]
@@ -117,7 +125,7 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
     df["unstable"] = df["iqr_over_median"] > UNSTABLE_IQR
     # each row's roofline uses the square-GEMM peak of its own precision when the run measured one, else the peak
     # of the run's full-precision products (a run before the tf32 peak existed: its tf32 rows used the fp32 peak)
-    gemm = df[(df["kind"] == "peak_gemm") & df["workload"].str.startswith(SQUARE_PREFIX)]
+    gemm = df[(df["kind"] == "peak_gemm") & (df["product"] == "square")]
     peaks = gemm.groupby(["run", "device", "precision"])["gflops"].max().rename("peak_gflops")
     full = gemm[~gemm["reduced"].fillna(False).astype(bool)].groupby(["run", "device"])["gflops"].max()
     bw = df[df["kind"] == "peak_bandwidth"].groupby(["run", "device"])["_gbs"].max().rename("bandwidth_gbs")
@@ -130,10 +138,19 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
     df["roofline_s"] = np.where(is_step, np.fmax(compute_s, memory_s), np.nan)
     df["roofline_eff"] = df["roofline_s"] / df["median"]
     df["gemm_eff"] = np.where(is_step, df["gflops"] / df["peak_gflops"], np.nan)
-    order = {n: i for i, n in enumerate(IMPL_ORDER)}
-    df["_o"] = df["impl"].map(lambda n: order.get(n, len(order)))
+    df["_o"] = df["rank"].fillna(np.inf)  # the producer's rank (Implementation.rank); unranked rows last, by name
     df = df.sort_values(["run", "device", "kind", "workload", "N", "_o", "impl", "precision"], kind="stable")
     return df.drop(columns="_o")[COLUMNS].reset_index(drop=True)
+
+
+def ranked(impls: object, df: pd.DataFrame | None = None) -> list[str]:
+    """Implementation names in their records' rank order (Implementation.rank, as the producer wrote it), else by
+    name: the one display order of tables, legends and colours."""
+    names = sorted(set(impls))
+    if df is None or "rank" not in df:
+        return names
+    rank = df.groupby("impl")["rank"].min()
+    return sorted(names, key=lambda n: (rank.get(n, np.inf) if pd.notna(rank.get(n, np.nan)) else np.inf, n))
 
 
 def steps(df: pd.DataFrame) -> pd.DataFrame:

@@ -120,3 +120,11 @@ def test_same_inputs_sees_a_new_tensor_and_an_in_place_change() -> None:
     assert not seen.unchanged(x.clone(), t)  # equal values, another tensor: copied (cannot know it is equal)
     t.zero_()
     assert not seen.unchanged(x, t)
+
+
+def test_ranks_are_distinct_and_one_baseline_is_declared() -> None:
+    """What the reports order and compare by travels in the records: every implementation's place on the ladder
+    is its own, and exactly one is the baseline (the per-sample loop)."""
+    classes = [impls.get(n) for n in impls.names()]
+    assert len({c.rank for c in classes}) == len(classes)
+    assert [c.name for c in classes if c.baseline] == ["loop"]

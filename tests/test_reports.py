@@ -44,6 +44,7 @@ def _bench(impl: str, device: str, workload: str, n: int, median: float, kind: s
             "H": 30,
             "C": 10,
             "precision": "fp32",
+            "reduced": False,
             "flops": flops,
             "bytes": 2 * n * 784 * 4,
             "gflops": flops / median / 1e9,
@@ -63,8 +64,10 @@ def _run(device: str, scale: float, gpu: str | None = None) -> dict:
                 continue
             if impl == "loop" and n > 1024:
                 continue
-            rows.append(_bench(impl, device, f"batch-{n}", n, base * scale))
-    rows.append(_bench("batched", device, "epfl", 1000, 1e-3 * scale, kind="named", large=True))
+            roles = {"rank": {"loop": 0, "batched": 40, "numpy_flat": 80}[impl], "baseline": impl == "loop"}
+            rows.append(_bench(impl, device, f"batch-{n}", n, base * scale, **roles))
+    rows.append(_bench("batched", device, "epfl", 1000, 1e-3 * scale, kind="named", large=True, rank=40))
+    rows.append(_bench("batched", device, "epfl", 1000, 0.09 * scale, kind="train", steps=100, rank=40))
     rows.append(
         {
             "name": "test_gemm_peak",
@@ -73,6 +76,7 @@ def _run(device: str, scale: float, gpu: str | None = None) -> dict:
                 "kind": "peak_gemm",
                 "device": device,
                 "workload": "square-2048",
+                "product": "square",
                 "gflops": 180.0 / scale,
                 "impl": "torch.mm",
                 "schema": SCHEMA,
@@ -191,6 +195,8 @@ def test_report_writes_csv_plots_and_summary(runs: Path, tmp_path: Path) -> None
     )
     assert "CUDA's best step (cuda: Test GPU) beats the CPU's best (cpu: Test CPU) from N = " in summary
     assert "both ran on one host" in summary  # the two runs share CPU model, core count and host name
+    assert "| cpu: Test CPU | epfl | batched | 100 | 900 | 1,000 | 1.11× |" in summary  # a train row: per step
+    assert "| cpu: Test CPU | 16 | 420 | 21.6 | 19× |" in summary  # loop vs best: the baseline by its record
     assert "| cpu: Test CPU | batch | fp32 | batched | 1 | 0 | 0 | 1 | 0 | 0.01 |" in summary
     assert _digest(runs) == before, "raw runs must never be modified"
     assert not list(out.rglob("*.tmp"))
@@ -514,6 +520,11 @@ def test_cpu_only_inputs_draw_no_cuda_plot_and_say_why(runs: Path, tmp_path: Pat
 
 
 def _peak(device: str, workload: str, gflops: float, precision: str = "fp32") -> dict:
+    """A GEMM peak row as benchmarks/test_peak.py records it (the product fields come from its own helper)."""
+    from benchmarks.test_peak import product_of
+
+    dims = [int(v) for v in workload.split("-")[-1].split("x")]
+    shape = (*dims * 3,)[:3] if len(dims) == 1 else tuple(dims)
     return {
         "name": "test_gemm_peak",
         "stats": {"median": 0.01, "min": 0.01, "mean": 0.01, "iqr": 0.0, "rounds": 5},
@@ -524,6 +535,8 @@ def _peak(device: str, workload: str, gflops: float, precision: str = "fp32") ->
             "gflops": gflops,
             "impl": "torch.mm",
             "precision": precision,
+            "reduced": precision != "fp32",
+            **product_of(workload, *shape),
             "schema": SCHEMA,
         },
     }
@@ -536,7 +549,7 @@ def test_bf16_rows_use_their_own_peak_and_the_gap_is_split_into_kernel_and_ours(
     run["machine_info"]["twolayer"]["low_precision"] = {"cpu": {"bf16": "native", "fp16": "no native fp16 here"}}
     n = 8192
     fp32 = _bench("numpy_flat", "cpu", f"batch-{n}", n, 0.004, large=True)
-    bf16 = _bench("batched", "cpu", f"batch-{n}", n, 0.001, large=True, precision="bf16")
+    bf16 = _bench("batched", "cpu", f"batch-{n}", n, 0.001, large=True, precision="bf16", reduced=True)
     run["benchmarks"] += [
         fp32,
         bf16,
