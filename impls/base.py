@@ -35,6 +35,10 @@ class Implementation(ABC):
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    #: place on the ladder from the textbook loop to the fused kernels: the reports' display order (records carry it)
+    rank: ClassVar[int] = 1000
+    #: the implementation the reports measure speed-ups against (the per-sample loop); records carry it
+    baseline: ClassVar[bool] = False
     devices: ClassVar[tuple[str, ...]] = ("cpu", "cuda")
     dtypes: ClassVar[tuple[torch.dtype, ...]] = FLOAT_DTYPES
     #: True when every new (spec, shape, dtype) costs a compilation (benchmarks measure it apart).
