@@ -27,6 +27,14 @@ def _colors(df: pd.DataFrame) -> dict[str, tuple]:
     return {n: cmap(i % 10) for i, n in enumerate(ranked(df["impl"], df))}
 
 
+def _legend(axes: list, d: pd.DataFrame, **kw: object) -> None:
+    """One legend on the last panel naming every panel's implementations (a CPU-only one included), in rank
+    order."""
+    labelled = {lab: h for ax in axes for h, lab in zip(*ax.get_legend_handles_labels(), strict=True)}
+    order = [n for n in ranked(d["impl"], d) if n in labelled] + [n for n in labelled if n not in set(d["impl"])]
+    axes[-1].legend([labelled[n] for n in order], order, **kw)
+
+
 def _save(fig: plt.Figure, path: Path, rect: tuple[float, float, float, float] | None = None) -> Path:
     """Atomic PNG write (tight layout inside `rect`); fixed metadata keeps the bytes identical for identical inputs."""
     fig.tight_layout(rect=rect)
@@ -69,7 +77,7 @@ def _lines_per_impl(
         ax.set(yscale="log", xlabel=xlabel, title=panel)
         ax.set_xscale("log", base=2)
     axes[0][0].set_ylabel(ylabel)
-    axes[0][-1].legend(fontsize=8)
+    _legend(axes[0], d, fontsize=8)
     fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
@@ -248,7 +256,7 @@ def efficiency(df: pd.DataFrame, out: Path) -> Path | None:
         )
         ax.set(ylim=(0, 100), title=panel)
     axes[0][0].set_ylabel("% of roofline (measured GEMM peak & bandwidth)")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    _legend(axes[0], d, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Efficiency: roofline time / measured step time (higher is better)", fontsize=10)
     return _save(fig, out / "efficiency.png")
 

@@ -146,3 +146,39 @@ def test_foreign_load_sees_another_process_on_the_cores_and_flags_the_row_conten
     assert contended(load.cores, threads=2, cores=2) and contended(load.cores, threads=16, cores=16)
     assert not contended(load.cores, threads=1, cores=2 + 1)  # 2 cores left free: nothing waits
     assert not contended(0.1, threads=2, cores=2) and contended(None, threads=2) is None
+
+
+def test_upgrade_adds_the_producers_facts_to_a_schema_2_run(tmp_path: Path) -> None:
+    """A schema-2 run (before the reports stopped matching names) gains rank/baseline from the registry, reduced
+    from the precision table, the product of each GEMM peak and the single-net workload of a many-nets row; its
+    times are untouched; a schema-3 file is left alone, any other schema refused."""
+    import gzip
+
+    from benchmarks.upgrade import main as upgrade_main
+    from reports.load import load_run
+
+    def row(**extra: object) -> dict:
+        return {"name": "r", "stats": {"median": 0.5}, "extra_info": {"schema": 2, "device": "cpu", **extra}}
+
+    run = {
+        "machine_info": {"node": "h", "twolayer": {"schema": 2, "cpu_model": "X"}},
+        "benchmarks": [
+            row(kind="named", impl="loop", workload="rumelhart", precision="fp32"),
+            row(kind="named", impl="batched", workload="epfl", precision="bf16"),
+            row(kind="peak_gemm", impl="torch.mm", workload="net-dW1-30x8192x784", precision="fp32"),
+            row(kind="many_nets", impl="many (compiled)", workload="rumelhart x K=1000", precision="fp32"),
+        ],
+    }
+    path = tmp_path / "old.json.gz"
+    path.write_bytes(gzip.compress(json.dumps(run).encode()))
+    assert upgrade_main([str(path)]) == 0
+    recs = load_run(path).records
+    assert (recs[0].rank, recs[0].baseline, recs[0].reduced) == (0, True, False)
+    assert (recs[1].baseline, recs[1].reduced) == (False, True)
+    assert (recs[2].product, recs[2].N, recs[2].D, recs[2].H) == ("dW1", 8192, 784, 30)
+    assert recs[3].single == "rumelhart" and recs[3].rank is None
+    assert all(b["stats"]["median"] == 0.5 for b in load_run(path).benchmarks)
+    assert upgrade_main([str(path)]) == 0  # already schema 3
+    run["machine_info"]["twolayer"]["schema"] = 1
+    (tmp_path / "older.json").write_text(json.dumps(run))
+    assert upgrade_main([str(tmp_path / "older.json")]) == 2
