@@ -17,7 +17,7 @@ from reports.atomic import atomic_write, atomic_write_text, check_writable, repl
 from reports.compare import DEFAULT_MIN_COVERAGE, EXIT_USAGE, compare_runs, parse_threshold
 from reports.load import DEFAULT_INPUTS, DEFAULT_VERIFICATION, load_runs, load_verification
 from reports.record import STEP_KINDS
-from reports.reproduced import PLOTTERS, render, section
+from reports.reproduced import PLOTS, SummaryError, render, section
 from reports.summary import write_summary
 from reports.tidy import label, tidy, verification_view
 
@@ -125,9 +125,11 @@ def build(
     plot_dir = replace_folder(out / "plots", draw)  # a fresh folder: no plot of an earlier run survives
     cross = made.pop("_cross")
     made = {k: (plot_dir / p.name if p is not None else None) for k, p in made.items()}
-    for folder in sorted(p.parent for p in reproduced.glob("*/summary.csv")) if reproduced.is_dir() else []:
-        if folder.name in PLOTTERS:
-            render(folder)  # the experiments' plots, redrawn from their CSVs
+    for folder in sorted(p.parent for p in reproduced.glob(f"*/{PLOTS}")) if reproduced.is_dir() else []:
+        try:
+            render(folder)  # the experiments' plots, redrawn from their CSVs as each experiment describes them
+        except (SummaryError, OSError, KeyError, ValueError) as exc:
+            warnings.append(f"warning: {folder}: plots not redrawn ({exc})")
     extra, rwarn = section(reproduced, out)
     for w in rwarn:
         print(w, file=sys.stderr)

@@ -6,6 +6,7 @@ CSVs; this module turns those CSVs into PNGs and markdown. No torch here: it rea
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,7 +21,7 @@ import pandas as pd
 from reports.atomic import atomic_write
 from reports.provenance import project_commit
 
-SCHEMA = 2  # 1: before the commit column (2026-11-30)
+SCHEMA = 3  # 1: before the commit column; 2: before status, order and plots.json (2026-12-01)
 SUMMARY = "summary.csv"
 
 
@@ -33,9 +34,15 @@ class Comparison:
     reference: str
     ours: str
     note: str = ""
+    status: str = ""  # "" a reported number; "ok" or "FAIL" a check that must hold (a FAIL makes the run exit 1)
+
+    def __post_init__(self) -> None:
+        if self.status not in CHECK_STATUSES:
+            raise SummaryError(f"status {self.status!r}; choose from {CHECK_STATUSES}")
 
 
-RUN_FIELDS = ("seed", "data", "quick", "seconds", "commit", "schema")
+CHECK_STATUSES = ("", "ok", "FAIL")
+RUN_FIELDS = ("order", "seed", "data", "quick", "seconds", "commit", "schema")
 COLUMNS = (*(f.name for f in fields(Comparison)), *RUN_FIELDS)
 
 
@@ -43,12 +50,14 @@ class SummaryError(ValueError):
     """A summary.csv that is not this schema (missing/extra columns, wrong schema version, empty)."""
 
 
-def write_summary(folder: Path, rows: list[Comparison], seed: int, data: str, quick: bool, seconds: float) -> Path:
-    """summary.csv for one experiment, atomically; every row carries the run's seed, data, mode, time and the
-    commit of the code that ran (reports.provenance: '+dirty' for uncommitted changes, 'unknown' outside a
-    checkout of this project)."""
-    run = {"seed": seed, "data": data, "quick": quick, "seconds": round(seconds, 2), "commit": project_commit()}
-    run["schema"] = SCHEMA
+def write_summary(
+    folder: Path, rows: list[Comparison], order: int, seed: int, data: str, quick: bool, seconds: float
+) -> Path:
+    """summary.csv for one experiment, atomically; every row carries the experiment's place in the producer's list
+    (the section order), the run's seed, data, mode, time and the commit of the code that ran
+    (reports.provenance: '+dirty' for uncommitted changes, 'unknown' outside a checkout of this project)."""
+    run = {"order": order, "seed": seed, "data": data, "quick": quick, "seconds": round(seconds, 2)}
+    run.update(commit=project_commit(), schema=SCHEMA)
     df = pd.DataFrame([{**asdict(r), **run} for r in rows], columns=list(COLUMNS))
     return atomic_write(folder / SUMMARY, lambda tmp: df.to_csv(tmp, index=False))
 
@@ -65,6 +74,8 @@ def read_summary(path: Path) -> pd.DataFrame:
         raise SummaryError(f"{path}: no rows")
     if set(df["schema"]) != {str(SCHEMA)}:
         raise SummaryError(f"{path}: schema {sorted(set(df['schema']))}, expected {SCHEMA}")
+    if not set(df["status"]) <= set(CHECK_STATUSES) or not df["order"].str.isdigit().all():
+        raise SummaryError(f"{path}: status {sorted(set(df['status']))} or order {sorted(set(df['order']))} invalid")
     return df
 
 
@@ -79,7 +90,52 @@ def find(root: Path) -> tuple[list[pd.DataFrame], list[str]]:
     return frames, warnings
 
 
-# ---- plots, one function per experiment, each from that experiment's CSVs ----------------------------------
+# ---- plots: each experiment says what to draw from its CSVs (plots.json); reports draw it --------------------
+
+PLOTS = "plots.json"
+PLOT_KINDS = ("curves", "histogram")
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One PNG an experiment wants drawn from one of its CSVs: "curves" (a panel per (column, label), a line per
+    value of `series`, against `x`) or "histogram" (of the one panel's column, a set of bars per `series` value,
+    log-spaced bins). `refs` are reference lines (value, label) across the panels, vertical for a histogram."""
+
+    kind: str
+    csv: str
+    png: str
+    title: str
+    x: str
+    panels: tuple[tuple[str, str], ...]
+    series: str = "series"
+    refs: tuple[tuple[float, str], ...] = ()
+    logx: bool = False
+    logy: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in PLOT_KINDS:
+            raise SummaryError(f"plot kind {self.kind!r}; known: {', '.join(PLOT_KINDS)}")
+
+
+def write_plots(folder: Path, plots: list[Plot]) -> Path:
+    """plots.json for one experiment, atomically (the producer's description of its figures)."""
+    text = json.dumps({"schema": SCHEMA, "plots": [asdict(p) for p in plots]}, indent=1)
+    return atomic_write(folder / PLOTS, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def read_plots(folder: Path) -> list[Plot]:
+    """The experiment's plot descriptions, checked (SummaryError names what is wrong)."""
+    try:
+        data = json.loads((folder / PLOTS).read_text(encoding="utf-8"))
+        if data.get("schema") != SCHEMA:
+            raise SummaryError(f"{folder / PLOTS}: schema {data.get('schema')!r}, expected {SCHEMA}")
+        return [
+            Plot(**{**p, "panels": tuple(map(tuple, p["panels"])), "refs": tuple(map(tuple, p.get("refs", ())))})
+            for p in data["plots"]
+        ]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise SummaryError(f"{folder / PLOTS}: unreadable plot description ({exc})") from None
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -88,94 +144,48 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def plot_rumelhart(folder: Path) -> list[Path]:
-    """Histogram of sweeps-to-solve per rule with the paper's 1425 and the rerun median 2715; pitfall curves."""
-    out = []
-    starts = pd.read_csv(folder / "starts.csv")
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    solved = starts[starts["sweeps"] >= 0]
-    top = max(int(solved["sweeps"].max()) if len(solved) else 1, 3000)
-    bins = np.logspace(np.log10(max(1, solved["sweeps"].min() if len(solved) else 1)), np.log10(top + 1), 40)
-    for rule, g in solved.groupby("rule"):
-        n_all = int((starts["rule"] == rule).sum())
-        ax.hist(g["sweeps"], bins=bins, alpha=0.6, label=f"{rule}: {len(g)} of {n_all} solved")
-    ax.axvline(1425, color="k", ls="--", lw=1, label="paper: 1425 sweeps")
-    ax.axvline(2715, color="tab:red", ls=":", lw=1.5, label="1000-start rerun median: 2715")
-    ax.set_xscale("log")
-    ax.set_xlabel("sweeps to solve (every output on the right side of 0.5)")
-    ax.set_ylabel("starts")
-    ax.set_title("Mirror symmetry 6-2-1: sweeps to solve over independent starts")
-    ax.legend(fontsize=8)
-    out.append(_save(fig, folder / "sweeps_histogram.png"))
-    pit = pd.read_csv(folder / "pitfall.csv")
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(pit["epoch"], pit["paper_setup_mse"], label="paper setup: ½Σ(o−d)², U(±0.3), α=0.9 (the median start)")
-    ax.plot(pit["epoch"], pit["homework_mse"], label="homework: nn.MSELoss(), default init, plain SGD")
-    ax.axhline(0.109375, color="gray", ls=":", label="best constant output (MSE 0.109375)")
-    ax.set_yscale("log")
-    ax.set_xlabel("epoch (full batch of 64 patterns)")
-    ax.set_ylabel("mean (o − d)² over the 64 patterns")
-    ax.set_title("The pitfall: a mean loss makes gradients 32× smaller; the net learns only the constant")
-    ax.legend(fontsize=8)
-    out.append(_save(fig, folder / "pitfall.png"))
-    return out
-
-
-def _curves(folder: Path, csv: str, x: str, panels: list[tuple[str, str]], title: str, png: str) -> Path:
-    """Line plots of a curves CSV: one panel per (column prefix, y label), one line per `series` value."""
-    df = pd.read_csv(folder / csv)
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
-    for ax, (col, ylabel) in zip(np.atleast_1d(axes), panels, strict=True):
-        for series, g in df.groupby("series", sort=False):
+def _curves(df: pd.DataFrame, plot: Plot) -> plt.Figure:
+    fig, axes = plt.subplots(
+        1, len(plot.panels), figsize=(max(8, 5 * len(plot.panels)), 4.5 if len(plot.panels) == 1 else 4)
+    )
+    for ax, (col, ylabel) in zip(np.atleast_1d(axes), plot.panels, strict=True):
+        for series, g in df.groupby(plot.series, sort=False):
             g = g.dropna(subset=[col])  # a column measured less often than every row (e.g. every 20 iterations)
             if len(g):
-                ax.plot(g[x], g[col], label=str(series), marker="." if len(g) < 60 else None)
-        ax.set_xlabel(x)
-        ax.set_ylabel(ylabel)
+                ax.plot(g[plot.x], g[col], label=str(series), marker="." if len(g) < 60 else None)
+        for value, label in plot.refs:
+            ax.axhline(value, color="gray", ls=":", label=label)
+        ax.set(xlabel=plot.x, ylabel=ylabel, yscale="log" if plot.logy else "linear")
         ax.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return _save(fig, folder / png)
+    return fig
 
 
-def plot_epfl(folder: Path) -> list[Path]:
-    panels = [("train_loss", "training loss Σ(v−t)²"), ("train_error", "training error"), ("test_error", "test error")]
-    return [
-        _curves(folder, "curves.csv", "step", panels, "EPFL practical 3: 784-50-10 tanh, per-sample sums", "curves.png")
-    ]
-
-
-def plot_umons(folder: Path) -> list[Path]:
-    panels = [("train_loss", "training loss (CE)"), ("test_accuracy", "test accuracy")]
-    return [
-        _curves(folder, "curves.csv", "epoch", panels, "UMONS: manual (batched) vs torch.nn (module)", "curves.png")
-    ]
-
-
-def plot_cs231n(folder: Path) -> list[Path]:
-    panels = [("loss", "loss (CE + reg)"), ("val_accuracy", "validation accuracy")]
-    return [_curves(folder, "curves.csv", "iteration", panels, "cs231n two-layer net: toy and MNIST", "curves.png")]
-
-
-def plot_lab2(folder: Path) -> list[Path]:
-    panels = [("train_loss", "training loss (CE)"), ("test_accuracy", "test accuracy"), ("lr", "learning rate")]
-    return [
-        _curves(folder, "curves.csv", "epoch", panels, "Lab 2: module + SGD momentum + ExponentialLR", "curves.png")
-    ]
-
-
-PLOTTERS = {
-    "rumelhart": plot_rumelhart,
-    "epfl": plot_epfl,
-    "umons": plot_umons,
-    "cs231n": plot_cs231n,
-    "lab2": plot_lab2,
-}
+def _histogram(df: pd.DataFrame, plot: Plot) -> plt.Figure:
+    ((col, xlabel),) = plot.panels
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    values = df[col].dropna()
+    top = max(float(values.max()) if len(values) else 1.0, 3000.0)
+    bins = np.logspace(np.log10(max(1.0, float(values.min()) if len(values) else 1.0)), np.log10(top + 1), 40)
+    for series, g in df.dropna(subset=[col]).groupby(plot.series):
+        n_all = int((df[plot.series] == series).sum())
+        ax.hist(g[col], bins=bins, alpha=0.6, label=f"{series}: {len(g)} of {n_all}")
+    for (value, label), color in zip(plot.refs, ("k", "tab:red", "tab:green"), strict=False):
+        ax.axvline(value, color=color, ls="--", lw=1, label=label)
+    ax.set(xscale="log", xlabel=xlabel, ylabel=plot.x)
+    ax.legend(fontsize=8)
+    return fig
 
 
 def render(folder: Path) -> list[Path]:
-    """The plots of the experiment in `folder` (named by the folder), from its CSVs."""
-    return PLOTTERS[folder.name](folder)
+    """Draw the experiment's plots (plots.json) from its CSVs; no experiment is known here by name."""
+    out = []
+    for plot in read_plots(folder):
+        df = pd.read_csv(folder / plot.csv)
+        fig = (_curves if plot.kind == "curves" else _histogram)(df, plot)
+        fig.suptitle(plot.title, fontsize=10)
+        fig.tight_layout()
+        out.append(_save(fig, folder / plot.png))
+    return out
 
 
 def section(root: Path, relative_to: Path) -> tuple[str, list[str]]:
@@ -183,8 +193,7 @@ def section(root: Path, relative_to: Path) -> tuple[str, list[str]]:
     frames, warnings = find(root)
     if not frames:
         return "", warnings
-    order = {name: i for i, name in enumerate(PLOTTERS)}
-    frames.sort(key=lambda df: order.get(df["experiment"].iloc[0], len(order)))
+    frames.sort(key=lambda df: int(df["order"].iloc[0]))  # the producer's order of its experiments
     parts = ["## Reproduced experiments", ""]
     parts.append(
         "Each experiment runs the registered implementations on the data named below "
@@ -196,11 +205,11 @@ def section(root: Path, relative_to: Path) -> tuple[str, list[str]]:
         mode = " (quick form)" if run["quick"] == "True" else ""
         about = f"Data: {run['data']}; seed {run['seed']}; {run['seconds']} s; commit {run['commit']}."
         parts += ["", f"### {name}{mode}", "", about, ""]
-        table = df[["quantity", "reference", "ours", "note"]]
-        parts.append("| quantity | reference | ours | note |")
-        parts.append("|---|---|---|---|")
+        table = df[["quantity", "reference", "ours", "note", "status"]]
+        parts.append("| quantity | reference | ours | note | check |")
+        parts.append("|---|---|---|---|---|")
         cells = table.map(lambda v: str(v).replace("|", "\\|"))  # a '|' inside a cell would split it
-        parts += [f"| {r.quantity} | {r.reference} | {r.ours} | {r.note} |" for r in cells.itertuples()]
+        parts += [f"| {r.quantity} | {r.reference} | {r.ours} | {r.note} | {r.status} |" for r in cells.itertuples()]
         for png in sorted((root / name).glob("*.png")):
             parts += ["", f"![{name} {png.stem}]({Path(os.path.relpath(png, relative_to)).as_posix()})"]
     return "\n".join(parts) + "\n", warnings

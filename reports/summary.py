@@ -134,22 +134,23 @@ def roofline_table(df: pd.DataFrame) -> str:
 
 
 def loop_ratio_table(df: pd.DataFrame) -> str:
-    """Per-sample loop time / best vectorised time at each batch size of the sweep."""
+    """The baseline's time (the per-sample loop, as its records say) / the best other time at each batch size."""
     d = steps(df)
     d = d[(d["kind"] == "batch_sweep") & ~d["reduced"].fillna(False).astype(bool)]
     is_base = d["baseline"].fillna(False).astype(bool)  # the producer says which implementation is the baseline
-    loop = d[is_base].groupby(["panel", "N"])["median"].min()
+    base = d[is_base].groupby(["panel", "N"])["median"].min()
     vec = d[~is_base].groupby(["panel", "N"])["median"].min()
-    if loop.empty:
-        return "_no per-sample loop rows in the inputs_"
-    r = pd.concat([loop.rename("loop"), vec.rename("best")], axis=1).dropna().reset_index()
+    if base.empty:
+        return "_no baseline (per-sample loop) rows in the inputs_"
+    name = d.loc[is_base, "impl"].iloc[0]
+    r = pd.concat([base.rename("base"), vec.rename("best")], axis=1).dropna().reset_index()
     r["N"] = r["N"].astype(int)
-    r["loop / best"] = (r["loop"] / r["best"]).map(lambda v: f"{v:,.0f}×")
-    unit, scale = _unit(r["loop"])
-    r["loop"] = r["loop"].map(lambda v: _fmt(v, scale))
+    r[f"{name} / best"] = (r["base"] / r["best"]).map(lambda v: f"{v:,.0f}×")
+    unit, scale = _unit(r["base"])
+    r["base"] = r["base"].map(lambda v: _fmt(v, scale))
     r["best"] = r["best"].map(lambda v: _fmt(v, scale))
     return _table(
-        r.rename(columns={"panel": "hardware", "loop": f"loop ({unit})", "best": f"best vectorised ({unit})"})
+        r.rename(columns={"panel": "hardware", "base": f"{name} ({unit})", "best": f"best vectorised ({unit})"})
     )
 
 
@@ -494,8 +495,8 @@ SECTIONS: list[Section] = [
     Section(
         "K steps per call (Implementation.train)",
         lambda i: train_table(i.df),
-        "`train(x, t, 100)` runs 100 SGD steps on one batch in one call; implementations that can (numba: one compiled "
-        "loop; graphed/triton: one replay or launch) do it without paying the per-call entry each step.",
+        "`train(x, t, 100)` runs 100 SGD steps on one batch in one call; implementations that can (one compiled loop, "
+        "one graph replay or one kernel launch) do it without paying the per-call entry each step.",
     ),
     Section(
         "Per-sample gradients (epfl 784-50-10)",

@@ -356,3 +356,51 @@ def test_set_lr_changes_the_step_of_every_implementation() -> None:
         b.step(x, t)
         for k in a.params():
             torch.testing.assert_close(a.params()[k], b.params()[k], msg=name)
+
+
+def test_a_failed_check_is_a_status_row_and_the_command_exits_1(monkeypatch, tmp_path: Path, capsys) -> None:
+    """A check that must hold no longer raises inside an experiment: its row says FAIL in the table (and CSV), the
+    other rows are kept, and the command exits 1 naming it."""
+    from reports.reproduced import Comparison
+    from verification.reproduce import lab2
+    from verification.reproduce.common import Result
+
+    rows = [Comparison("lab2", "a number", "–", "1.0"), Comparison("lab2", "a bound", "<= 1", "2", status="FAIL")]
+    monkeypatch.setattr(lab2, "run", lambda opts: Result("lab2", rows, 0.1))
+    monkeypatch.setattr(lab2, "PLOTS", [])
+    assert main(["lab2", "--quiet", "--out", str(tmp_path)]) == 1
+    assert "FAILED CHECK lab2: a bound" in capsys.readouterr().out
+    df = reproduced.read_summary(tmp_path / "lab2" / "summary.csv")
+    assert df["status"].tolist() == ["", "FAIL"]
+
+
+def test_reports_draw_an_experiment_from_its_own_description(tmp_path: Path) -> None:
+    """reports knows no experiment by name: a folder with summary.csv, a CSV and plots.json is drawn as described."""
+    from reports.reproduced import Comparison, Plot, render, write_plots, write_summary
+
+    folder = tmp_path / "any_new_experiment"
+    folder.mkdir()
+    pd.DataFrame({"series": ["a", "a", "b", "b"], "step": [1, 2, 1, 2], "loss": [3.0, 2.0, 4.0, 1.0]}).to_csv(
+        folder / "c.csv", index=False
+    )
+    write_plots(folder, [Plot("curves", "c.csv", "c.png", "title", x="step", panels=(("loss", "loss"),))])
+    write_summary(folder, [Comparison("any_new_experiment", "q", "r", "o")], 7, 0, "data", False, 1.0)
+    assert [p.name for p in render(folder)] == ["c.png"] and (folder / "c.png").read_bytes()[:4] == b"\x89PNG"
+    text, warnings = reproduced.section(tmp_path, tmp_path)
+    assert "### any_new_experiment" in text and not warnings
+
+
+def test_reports_modules_key_on_no_experiment_implementation_or_precision_name() -> None:
+    """What the reports compare and order by travels in records; their code spells no such name as a key."""
+    import re
+
+    import impls
+    from impls.precision import PRECISIONS
+
+    names = {*EXPERIMENTS, *impls.names(), *PRECISIONS}
+    root = Path(__file__).resolve().parents[1] / "reports"
+    for path in root.glob("*.py"):
+        if path.name == "record.py":  # the schema itself: a field's default value ("fp32"), never a key to match
+            continue
+        literals = set(re.findall(r"""["']([A-Za-z0-9_]+)["']""", path.read_text(encoding="utf-8")))
+        assert not literals & names, f"{path.name} spells {sorted(literals & names)}"

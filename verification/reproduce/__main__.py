@@ -99,17 +99,22 @@ def main(argv: list[str] | None = None) -> int:
         data=data,
         device=args.device,
     )
+    failed = []
     for name in names:
         mod = module(name)
         print(f"== {name}: {mod.TITLE}\n   source: {mod.SOURCE}", flush=True)
         result = mod.run(opts)
-        finish(result, opts, mod.data_label(opts))
+        finish(result, opts, mod.data_label(opts), EXPERIMENTS.index(name), mod.PLOTS)
         pngs = render(opts.out / name)
         width = max(len(r.quantity) for r in result.rows)
         for r in result.rows:
-            print(f"   {r.quantity:<{width}}  reference: {r.reference:<24}  ours: {r.ours}")
+            mark = f"  [{r.status}]" if r.status else ""
+            print(f"   {r.quantity:<{width}}  reference: {r.reference:<24}  ours: {r.ours}{mark}")
+        failed += [f"{name}: {r.quantity}" for r in result.rows if r.status == "FAIL"]
         print(f"   {result.seconds:.1f} s; wrote {opts.out / name}/ (summary.csv, {len(pngs)} plots)", flush=True)
-    return 0
+    for line in failed:
+        print(f"FAILED CHECK {line}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

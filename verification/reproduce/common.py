@@ -1,6 +1,8 @@
 """What every reproduced experiment shares: its options, the reference-vs-ours record, and how results are written.
 
-Each experiment module defines NAME, TITLE, SOURCE, DEVICES (where it can run) and run(opts) -> Result. Results land in
+Each experiment module defines NAME, TITLE, SOURCE, DEVICES (where it can run), PLOTS (what reports draws from its
+CSVs) and run(opts) -> Result, whose checks that must hold are rows with status "ok" or "FAIL" (the command exits
+1 on a FAIL; the row stays in the table). Results land in
 reports/results/reproduce/<NAME>/: summary.csv (the reference-vs-ours table, one typed Comparison per row),
 the experiment's own CSVs (curves, per-start results), and PNG plots rendered from those CSVs by
 reports.reproduced (reports never imports torch; verification calls it to render what it just measured).
@@ -15,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from reports.atomic import atomic_write
-from reports.reproduced import Comparison, write_summary
+from reports.reproduced import Comparison, Plot, write_plots, write_summary
 from verification.data import Digits, load
 
 DEFAULT_OUT = Path("reports/results/reproduce")
@@ -62,10 +64,12 @@ def write_csv(folder: Path, name: str, df: pd.DataFrame) -> Path:
     return atomic_write(folder / name, lambda tmp: df.to_csv(tmp, index=False))
 
 
-def finish(result: Result, opts: Options, data: str) -> Path:
-    """Write summary.csv for the experiment (every row carries the seed, the data source and the run's mode)."""
+def finish(result: Result, opts: Options, data: str, order: int, plots: list[Plot]) -> Path:
+    """Write summary.csv (every row carries the experiment's order, the seed, the data source and the run's mode)
+    and plots.json (what reports draws from the CSVs) for the experiment."""
     folder = opts.out / result.name
-    return write_summary(folder, result.rows, seed=opts.seed, data=data, quick=opts.quick, seconds=result.seconds)
+    write_plots(folder, plots)
+    return write_summary(folder, result.rows, order, opts.seed, data, opts.quick, result.seconds)
 
 
 def fmt(v: float, digits: int = 4) -> str:

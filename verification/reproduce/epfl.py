@@ -18,6 +18,7 @@ import impls
 from impls.base import SGD
 from impls.functional import predict
 from impls.spec import NetSpec
+from reports.reproduced import Plot
 from verification import oracle
 from verification.compare import tolerance, trajectory_tolerance
 from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
@@ -29,6 +30,20 @@ USES_MNIST = True
 DEVICES = ("cpu",)
 
 SPEC = NetSpec(784, 50, 10, "tanh", "tanh", "sse")
+PLOTS = [
+    Plot(
+        "curves",
+        "curves.csv",
+        "curves.png",
+        "EPFL practical 3: 784-50-10 tanh, per-sample sums",
+        x="step",
+        panels=(
+            ("train_loss", "training loss Σ(v−t)²"),
+            ("train_error", "training error"),
+            ("test_error", "test error"),
+        ),
+    )
+]
 ZETA, EPSILON, STEPS, N_TRAIN = 0.9, 1e-6, 1000, 1000
 LOOP_PREFIX = 30  # steps of the per-sample loop checked by default (~75 ms each); --full-loop runs all 1000
 
@@ -103,8 +118,6 @@ def run(opts: Options) -> Result:
     rel = max(float((net_l.params()[k] - ref_params[k]).abs().max()) for k in p0) / max(
         float(ref_params[k].abs().max()) for k in p0
     )
-    if rel > bound:
-        raise AssertionError(f"per-sample loop and batched differ by {rel:.3g} > bound {bound:.3g}")
     last, e6 = batched.iloc[-1], exp6.iloc[-1]
     rows = [
         Comparison(
@@ -135,6 +148,7 @@ def run(opts: Options) -> Result:
             "the same trajectory",
             f"max |dw| / max |w| = {rel:.2g}",
             f"bound K(tol + 2u) = {bound:.2g} (derived)",
+            status="ok" if rel <= bound else "FAIL",
         ),
     ]
     return Result(NAME, rows, timer.seconds)

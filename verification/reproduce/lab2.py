@@ -15,6 +15,7 @@ import impls
 from impls.autograd import autograd_loss
 from impls.base import SGD
 from impls.spec import NetSpec, init_params, make_batch
+from reports.reproduced import Plot
 from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy, epoch_batches, normalised
 
@@ -25,6 +26,16 @@ USES_MNIST = True
 DEVICES = ("cpu",)
 
 SPEC = NetSpec(784, 30, 10, "sigmoid", "identity", "cross_entropy")
+PLOTS = [
+    Plot(
+        "curves",
+        "curves.csv",
+        "curves.png",
+        "Lab 2: module + SGD momentum + ExponentialLR",
+        x="epoch",
+        panels=(("train_loss", "training loss (CE)"), ("test_accuracy", "test accuracy"), ("lr", "learning rate")),
+    )
+]
 LR, MOMENTUM, GAMMA, BATCH, EPOCHS = 0.1, 0.9, 0.8, 64, 10
 
 
@@ -66,8 +77,6 @@ def run(opts: Options) -> Result:
             )
         final[series] = (rows[-1]["train_loss"], rows[-1]["test_accuracy"])
     write_csv(opts.out / NAME, "curves.csv", pd.DataFrame(rows))
-    if err > 1e-15:
-        raise AssertionError(f"two backward calls differ from twice one call's gradient by {err:.3g}")
     return Result(
         NAME,
         [
@@ -77,6 +86,7 @@ def run(opts: Options) -> Result:
                 "twice one call's (accumulated)",
                 f"2 x one call's, relative error {err:.2g}",
                 "raw leaf tensors, float64; the autograd step sets .grad = None before each backward",
+                status="ok" if err <= 1e-15 else "FAIL",
             ),
             *(
                 Comparison(

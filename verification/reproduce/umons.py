@@ -15,6 +15,7 @@ import torch
 import impls
 from impls.base import SGD
 from impls.spec import NetSpec, init_params
+from reports.reproduced import Plot
 from verification.compare import tolerance, trajectory_tolerance
 from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy, epoch_batches, normalised
@@ -26,6 +27,16 @@ USES_MNIST = True
 DEVICES = ("cpu",)
 
 SPEC = NetSpec(784, 30, 10, "sigmoid", "identity", "cross_entropy")
+PLOTS = [
+    Plot(
+        "curves",
+        "curves.csv",
+        "curves.png",
+        "UMONS: manual (batched) vs torch.nn (module)",
+        x="epoch",
+        panels=(("train_loss", "training loss (CE)"), ("test_accuracy", "test accuracy")),
+    )
+]
 LR, BATCH, EPOCHS = 0.5, 64, 10
 
 
@@ -64,8 +75,6 @@ def run(opts: Options) -> Result:
     write_csv(opts.out / NAME, "curves.csv", curves)
     # kappa = 1: the bound per step for well-conditioned sums; the measured difference is far below it
     bound = trajectory_tolerance(torch.float32, tolerance(torch.float32, 784, 30, 10, BATCH, 1.0), steps)
-    if worst > bound:
-        raise AssertionError(f"batched and module differ by {worst:.3g} > {bound:.3g} after {steps} steps")
     last = curves[curves["epoch"] == epochs].set_index("series")
     return Result(
         NAME,
@@ -90,6 +99,7 @@ def run(opts: Options) -> Result:
                 "coincide",
                 f"{worst:.2g}",
                 f"bound K(tol + 2u) = {bound:.2g} (derived, kappa 1)",
+                status="ok" if worst <= bound else "FAIL",
             ),
         ],
         timer.seconds,
