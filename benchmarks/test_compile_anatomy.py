@@ -16,8 +16,9 @@ import impls
 from benchmarks.conftest import devices, record, sync, time_it
 from benchmarks.workloads import RUMELHART
 from impls.base import SGD
+from impls.compiled import functional_step
 from impls.module import module_loss
-from impls.spec import init_params, make_batch
+from impls.spec import PARAM_NAMES, init_params, make_batch
 
 VARIANTS = ("module-eager", "module-compiled", "manual-eager", "manual-compiled")
 
@@ -65,7 +66,9 @@ def test_compile_anatomy(benchmark, variant: str, device: str) -> None:
         impl = impls.get("compiled" if variant == "manual-compiled" else "batched")(spec, p, SGD(0.01, 0.9))
         fn = impl.step
         if variant == "manual-compiled":
-            explained = torch._dynamo.explain(impls.get("compiled")(spec, p)._fn)(impl._p, impl._v, x, t)
+            ps = [impl.params()[k] for k in PARAM_NAMES]
+            vs = [torch.zeros_like(v) for v in ps]
+            explained = torch._dynamo.explain(functional_step(spec, 0.01, 0.9))(ps, vs, x, t)
             info.update(graphs=explained.graph_count, graph_breaks=explained.graph_break_count, break_reasons=())
             torch._dynamo.reset()
     start = time.perf_counter()

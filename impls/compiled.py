@@ -35,7 +35,7 @@ class _Compiled:
 
     def __init__(self, spec: NetSpec, lr: float, momentum: float, mode: str | None) -> None:
         self.graphs = 0
-        self.fn = torch.compile(functools.partial(_step, spec, lr, momentum), backend=self._backend, mode=mode)
+        self.fn = torch.compile(functional_step(spec, lr, momentum), backend=self._backend, mode=mode)
 
     def _backend(self, gm: torch.fx.GraphModule, example_inputs: list[Tensor]):
         self.graphs += 1
@@ -43,6 +43,12 @@ class _Compiled:
 
 
 _CACHE: dict[tuple, _Compiled] = {}
+
+
+def functional_step(spec: NetSpec, lr: float, momentum: float) -> functools.partial:
+    """The step `compiled` compiles, uncompiled: fn(p, v, x, t) -> (loss, grads, new p, new v) (for analysis, e.g.
+    torch._dynamo.explain)."""
+    return functools.partial(_step, spec, lr, momentum)
 
 
 def compiled_step(spec: NetSpec, lr: float, momentum: float, mode: str | None = None) -> _Compiled:

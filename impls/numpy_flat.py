@@ -240,5 +240,14 @@ class NumpyFlat(Implementation):
         else:
             self._flat_p -= self._tmp
 
+    def padded(self) -> dict[str, np.ndarray]:
+        """The parameters as the step computes with them, hidden units padded to a SIMD multiple (read-only views):
+        the padded units' weights must stay 0."""
+        out = {}
+        for k, v in {"W1": self._W1, "b1": self._b1, "W2": self._W2, "b2": self._b2}.items():
+            out[k] = v.view()
+            out[k].flags.writeable = False
+        return out
+
     def params(self) -> dict[str, Tensor]:
         return self._tp

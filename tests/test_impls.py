@@ -103,7 +103,8 @@ def test_numpy_flat_pads_hidden_units_exactly() -> None:
         _assert_rows_ok(run_case(Case("numpy_flat", spec, 9, "float64", "cpu"), impls.get("numpy_flat"), MATRIX))
         impl = impls.get("numpy_flat")(spec, init_params(spec))
         impl.step(*make_batch(spec, 9))
-        assert impl._Hp == 32 and not impl._W1[30:].any() and not impl._W2[:, 30:].any()
+        padded = impl.padded()
+        assert padded["W1"].shape == (32, 7) and not padded["W1"][30:].any() and not padded["W2"][:, 30:].any()
 
 
 # ---- per-sample gradients ----------------------------------------------------------------------------------------
