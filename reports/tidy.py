@@ -36,54 +36,19 @@ RECORD_COLUMNS = (
     "contended",
 )
 
-COLUMNS = [
-    "run",
-    "machine",
-    "host",
-    "cpu_model",
-    "gpu_name",
-    "torch",
-    "cuda",
-    "blas",
-    "threads",
-    "commit",
-    "date",
-    *KEY,
-    "kind",
-    "reduced",
-    "rank",
-    "baseline",
-    "product",
-    "single",
-    "N",
-    "D",
-    "H",
-    "C",
-    "min",
-    "median",
-    "mean",
-    "iqr",
-    "rounds",
+RUN_COLUMNS = ("run", "machine", "host", "cpu_model", "gpu_name", "torch", "cuda", "blas", "threads", "commit", "date")
+STAT_COLUMNS = ("min", "median", "mean", "iqr", "rounds")  # pytest-benchmark's statistics of the row
+#: what tidy derives: the spread, and the roofline from the same run's measured peaks
+DERIVED_COLUMNS = (
     "iqr_over_median",
     "unstable",
-    "flops",
-    "bytes",
-    "gflops",
     "peak_gflops",
     "bandwidth_gbs",
     "roofline_s",
     "roofline_eff",
     "gemm_eff",
-    "compile_s",
-    "recompiles",
-    "large",
-    "graphs",
-    "graph_breaks",
-    "K",
-    "steps",
-    "foreign_cores",
-    "contended",
-]
+)
+COLUMNS = [*RUN_COLUMNS, *RECORD_COLUMNS, *STAT_COLUMNS, *DERIVED_COLUMNS]
 
 
 def host_of(run: Run) -> str:
@@ -114,7 +79,7 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
                     "commit": info.get("commit") or run.commit_info.get("id", "")[:7],
                     "date": (run.datetime or info.get("date", ""))[:19],
                     **{k: getattr(r, k) for k in RECORD_COLUMNS},
-                    **{k: s.get(k) for k in ("min", "median", "mean", "iqr", "rounds")},
+                    **{k: s.get(k) for k in STAT_COLUMNS},
                     "_gbs": r.gbs,
                 }
             )
