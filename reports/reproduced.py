@@ -20,6 +20,7 @@ import pandas as pd
 
 from reports.atomic import atomic_write
 from reports.provenance import project_commit
+from reports.record import Status
 
 SCHEMA = 3  # 1: before the commit column; 2: before status, order and plots.json (2026-12-01)
 SUMMARY = "summary.csv"
@@ -34,14 +35,24 @@ class Comparison:
     reference: str
     ours: str
     note: str = ""
-    status: str = ""  # "" a reported number; "ok" or "FAIL" a check that must hold (a FAIL makes the run exit 1)
+    status: str = ""  # "" a reported number; Status OK or FAIL for a check that must hold (check())
 
     def __post_init__(self) -> None:
         if self.status not in CHECK_STATUSES:
             raise SummaryError(f"status {self.status!r}; choose from {CHECK_STATUSES}")
 
+    @property
+    def failed(self) -> bool:
+        """A check that did not hold (the command exits 1)."""
+        return self.status == Status.FAIL.value
 
-CHECK_STATUSES = ("", "ok", "FAIL")
+
+CHECK_STATUSES = ("", Status.OK.value, Status.FAIL.value)
+
+
+def check(holds: bool) -> str:
+    """The status of a check row: OK when it holds, FAIL when it does not."""
+    return (Status.OK if holds else Status.FAIL).value
 RUN_FIELDS = ("order", "seed", "data", "quick", "seconds", "commit", "schema")
 COLUMNS = (*(f.name for f in fields(Comparison)), *RUN_FIELDS)
 

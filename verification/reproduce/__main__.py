@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in result.rows:
             mark = f"  [{r.status}]" if r.status else ""
             print(f"   {r.quantity:<{width}}  reference: {r.reference:<24}  ours: {r.ours}{mark}")
-        failed += [f"{name}: {r.quantity}" for r in result.rows if r.status == "FAIL"]
+        failed += [f"{name}: {r.quantity}" for r in result.rows if r.failed]
         print(f"   {result.seconds:.1f} s; wrote {opts.out / name}/ (summary.csv, {len(pngs)} plots)", flush=True)
     for line in failed:
         print(f"FAILED CHECK {line}")

@@ -1,8 +1,8 @@
 """What every reproduced experiment shares: its options, the reference-vs-ours record, and how results are written.
 
 Each experiment module defines NAME, TITLE, SOURCE, DEVICES (where it can run), PLOTS (what reports draws from its
-CSVs) and run(opts) -> Result, whose checks that must hold are rows with status "ok" or "FAIL" (the command exits
-1 on a FAIL; the row stays in the table). Results land in
+CSVs) and run(opts) -> Result, whose checks that must hold are rows with a status (reports.reproduced.check: ok
+or FAIL; the command exits 1 on a FAIL, and the row stays in the table). Results land in
 reports/results/reproduce/<NAME>/: summary.csv (the reference-vs-ours table, one typed Comparison per row),
 the experiment's own CSVs (curves, per-start results), and PNG plots rendered from those CSVs by
 reports.reproduced (reports never imports torch; verification calls it to render what it just measured).

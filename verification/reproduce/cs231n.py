@@ -19,7 +19,7 @@ import impls
 from impls.base import SGD
 from impls.functional import predict
 from impls.spec import NetSpec
-from reports.reproduced import Plot
+from reports.reproduced import Plot, check
 from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy
 
@@ -150,7 +150,7 @@ def judge_toy(opts: Options, scores_diff: float, loss32: float, loss: float) -> 
             f"|diff| = {abs(loss - REFERENCE_LOSS):.2g} < 1e-4. Both are ln 3 = {math.log(3):.8f} (a uniform "
             f"softmax over 3 classes) within {near_ln3:.1g}: 1e-4 weights make every logit ~0; the rest depends on "
             "the exact draw and dtype",
-            status="ok" if abs(loss - REFERENCE_LOSS) < 1e-4 else "FAIL",
+            status=check(abs(loss - REFERENCE_LOSS) < 1e-4),
         ),
     ]
 
@@ -222,7 +222,7 @@ def run(opts: Options) -> Result:
             "< 1e-4",
             f"{v:.2g}",
             f"central differences, h = {h:.2g} (kink-safe), float64",
-            status="ok" if v < 1e-4 else "FAIL",
+            status=check(v < 1e-4),
         )
         for k, v in rel.items()
     ]
@@ -233,7 +233,7 @@ def run(opts: Options) -> Result:
             "< 1.0",
             f"{toy_curve[-1]:.4g}",
             f"from {toy_curve[0]:.4f}",
-            status="ok" if toy_curve[-1] < 1.0 else "FAIL",
+            status=check(toy_curve[-1] < 1.0),
         )
     )
     table += [

@@ -18,7 +18,7 @@ import impls
 from impls.base import SGD
 from impls.functional import predict
 from impls.spec import NetSpec
-from reports.reproduced import Plot
+from reports.reproduced import Plot, check
 from verification import oracle
 from verification.compare import tolerance, trajectory_tolerance
 from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
@@ -148,7 +148,7 @@ def run(opts: Options) -> Result:
             "the same trajectory",
             f"max |dw| / max |w| = {rel:.2g}",
             f"bound K(tol + 2u) = {bound:.2g} (derived)",
-            status="ok" if rel <= bound else "FAIL",
+            status=check(rel <= bound),
         ),
     ]
     return Result(NAME, rows, timer.seconds)

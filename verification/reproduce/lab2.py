@@ -15,7 +15,7 @@ import impls
 from impls.autograd import autograd_loss
 from impls.base import SGD
 from impls.spec import NetSpec, init_params, make_batch
-from reports.reproduced import Plot
+from reports.reproduced import Plot, check
 from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy, epoch_batches, normalised
 
@@ -86,7 +86,7 @@ def run(opts: Options) -> Result:
                 "twice one call's (accumulated)",
                 f"2 x one call's, relative error {err:.2g}",
                 "raw leaf tensors, float64; the autograd step sets .grad = None before each backward",
-                status="ok" if err <= 1e-15 else "FAIL",
+                status=check(err <= 1e-15),
             ),
             *(
                 Comparison(

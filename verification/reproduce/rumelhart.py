@@ -18,7 +18,7 @@ import impls
 from impls.base import SGD
 from impls.many import ManyNets
 from impls.spec import NetSpec, init_params
-from reports.reproduced import Plot
+from reports.reproduced import Plot, check
 from verification.compare import tolerance, trajectory_tolerance
 from verification.reproduce.common import Comparison, Options, Result, Timer, fmt, write_csv
 
@@ -321,7 +321,7 @@ def module_equals_manual(opts: Options) -> Comparison:
         "same trajectory",
         f"max |dw| = {diff:.2g} (rel {diff / scale:.2g})",
         f"bound K(tol+2u) = {bound:.2g}, relative to max|w|",
-        status="ok" if diff / scale <= bound else "FAIL",
+        status=check(diff / scale <= bound),
     )
 
 

@@ -15,7 +15,7 @@ import torch
 import impls
 from impls.base import SGD
 from impls.spec import NetSpec, init_params
-from reports.reproduced import Plot
+from reports.reproduced import Plot, check
 from verification.compare import tolerance, trajectory_tolerance
 from verification.reproduce.common import Comparison, Options, Result, Timer, digits, write_csv
 from verification.reproduce.mnist_common import accuracy, epoch_batches, normalised
@@ -99,7 +99,7 @@ def run(opts: Options) -> Result:
                 "coincide",
                 f"{worst:.2g}",
                 f"bound K(tol + 2u) = {bound:.2g} (derived, kappa 1)",
-                status="ok" if worst <= bound else "FAIL",
+                status=check(worst <= bound),
             ),
         ],
         timer.seconds,
