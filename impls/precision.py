@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from impls.base import Grads, Implementation
+from impls.base import Grads, Implementation, SameInputs
 
 #: on the longest chain x -> a1 -> h -> z -> y -> dz -> dh -> da1 -> dW1, autocast rounds two inputs and the output
 #: of each of the 4 products and the output of each of the 4 elementwise ops to the low format: 16 roundings
@@ -46,6 +46,7 @@ class Precision:
     unit_roundoff: float  # of the format that values are rounded to (0 for fp32: nothing beyond the dtype's own)
     roundings: int  # roundings to that format on the longest chain (verification.compare.tolerance)
     autocast: torch.dtype | None = None  # torch.autocast's compute dtype, for the autocast formats
+    data: torch.dtype | None = None  # x and float targets stored in this dtype (converted once per batch)
     tf32: bool = False  # TF32 matrix products (CUDA)
     devices: tuple[str, ...] = ("cpu", "cuda")
     cpu_flags: tuple[str, ...] = ()  # /proc/cpuinfo flags that give native instructions for the format
@@ -104,6 +105,13 @@ PRECISIONS: dict[str, Precision] = {
     "fp16": Precision(
         "fp16", 2.0**-11, AUTOCAST_ROUNDINGS, autocast=torch.float16, cpu_flags=("avx512_fp16", "amx_fp16"),
         cuda_capability=(5, 3),
+    ),
+    # bf16 data: x (and float targets) stored once in bf16, as a bf16 data pipeline delivers them (half the bytes of
+    # every read of x), the step under bf16 autocast. x's rounding is the one autocast makes of a product's input
+    # anyway; the targets' is new (y - t in bf16): one rounding more than autocast alone
+    "bf16-data": Precision(
+        "bf16-data", 2.0**-8, AUTOCAST_ROUNDINGS + 1, autocast=torch.bfloat16, data=torch.bfloat16,
+        cpu_flags=("avx512_bf16", "amx_bf16"), cuda_capability=(8, 0),
     ),
 }  # fmt: skip
 #: what a torch implementation runs in (autocast and TF32 apply to any torch code)
@@ -180,14 +188,29 @@ class InPrecision:
     def __init__(self, inner: Implementation, precision: Precision, device: str) -> None:
         self.inner, self.precision, self.device = inner, precision, device
         self.dtype = inner.params()["W1"].dtype
+        self._seen = SameInputs()  # the batch whose stored copy (precision.data) is held
+        self._stored: tuple[Tensor, Tensor] | None = None
+
+    def _data(self, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """x and float targets as the precision stores them, converted once per batch (the same unmodified batch
+        again reuses the copy, as data a pipeline delivered in that format)."""
+        if self.precision.data is None:
+            return x, t
+        if self._stored is None or not self._seen.unchanged(x, t):
+            stored = self.precision.data
+            self._stored = (x.to(stored), t.to(stored) if t.is_floating_point() else t)
+            self._seen.remember(x, t)
+        return self._stored
 
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        x, t = self._data(x, t)
         with self.precision.context(self.device):
             loss, grads = self.inner.step(x, t)
         return _cast(loss, self.dtype), {k: _cast(g, self.dtype) for k, g in grads.items()}
 
     def train(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
         """The wrapped train() in the precision too; the losses in the parameters' dtype."""
+        x, t = self._data(x, t)
         with self.precision.context(self.device):
             losses = self.inner.train(x, t, steps)
         return _cast(losses, self.dtype)

@@ -214,3 +214,28 @@ def test_tf32_is_a_precision_like_the_others(capsys) -> None:
     assert p.tf32 and p.reduced and p.devices == ("cuda",) and p.autocast is None
     code, out, err = _cli(["--precision", "tf32", "--impl", "batched", "--allow-emulated", "--device", "cpu"], capsys)
     assert code == 2 and not out and err.strip() == "error: --precision tf32: tf32 is for cuda only, not cpu"
+
+
+def test_bf16_data_stores_the_batch_once_and_is_checked_at_its_own_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bf16-data: x and float targets converted to bf16 once per batch (the same unmodified batch reuses the copy; a
+    changed one is converted again), the step under bf16 autocast; tolerance 2 (17 u_bf16 + gamma_k) kappa."""
+    p = precision.PRECISIONS["bf16-data"]
+    k = 5 + 4 + 3 + 64 + 8
+    g32 = k * 2.0**-24 / (1 - k * 2.0**-24)
+    assert tolerance(torch.float32, 5, 4, 3, 64, 1.0, "bf16-data") == pytest.approx(2 * (17 * 2.0**-8 + g32))
+    assert p.data == torch.bfloat16 and p.autocast == torch.bfloat16
+    spec = NetSpec(5, 4, 3, "tanh", "sigmoid", "sse")
+    x, t = make_batch(spec, 16)
+    step = build(impls.get("batched"), spec, init_params(spec), SGD(0.1), "bf16-data", allow_emulated=True)
+    conversions = []
+    real_to = torch.Tensor.to
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *a, **kw: conversions.append(a) or real_to(self, *a, **kw))
+    step.step(x, t)
+    step.step(x, t)
+    assert sum(1 for a in conversions if a[:1] == (torch.bfloat16,)) == 2  # x and t, once for both steps
+    x.add_(0.5)
+    step.step(x, t)
+    assert sum(1 for a in conversions if a[:1] == (torch.bfloat16,)) == 4  # the changed batch converted again
+    rows = run_case(Case("batched", spec, 64, "float32", "cpu", precision="bf16-data"), impls.get("batched"),
+                    Matrix(precision="bf16-data", allow_emulated=True))  # fmt: skip
+    assert {r["status"] for r in rows} == {"ok"}, [r["problem"] for r in rows if r["status"] != "ok"]
