@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         if csv:
             check_writable_csv(csv)
         torch.set_num_threads(args.threads)
-        executors = resolve_impls(args.impl, args.timeout, args.threads)
+        executors = resolve_impls(args.impl, args.timeout, args.threads, args.layout, args.loss_fn)
         if matrix.per_sample:
             executors = keep_per_sample(executors)
         if PRECISIONS[matrix.precision].reduced:

@@ -13,7 +13,9 @@ from verification.plugin import is_plugin_ref
 from verification.runner import Executor, InProcess
 
 
-def resolve_impls(refs: list[str], timeout: float, threads: int) -> dict[str, Executor]:
+def resolve_impls(
+    refs: list[str], timeout: float, threads: int, layout: str = "linear", loss_ref: str = ""
+) -> dict[str, Executor]:
     """Registry names -> in-process executors; plug-in references -> a child process each, started and loaded
     now (UsageError on an unknown name or a plug-in that cannot be loaded; nothing has run yet)."""
     if not refs:
@@ -22,7 +24,7 @@ def resolve_impls(refs: list[str], timeout: float, threads: int) -> dict[str, Ex
     try:
         for ref in refs:
             if is_plugin_ref(ref):
-                out[ref] = Isolated(ref, timeout=timeout, threads=threads)
+                out[ref] = Isolated(ref, timeout=timeout, threads=threads, layout=layout, loss_ref=loss_ref)
             else:
                 out[ref] = InProcess(impls.get(ref))
     except (PluginLoadError, impls.UnknownImplementation) as exc:

@@ -95,13 +95,13 @@ def decode(data: bytes) -> Outputs:
         raise BadAnswer(f"{type(exc).__name__}: {exc}") from None
 
 
-def _child(conn: Connection, ref: str, threads: int) -> None:
+def _child(conn: Connection, ref: str, threads: int, layout: str = "linear", loss_ref: str | None = None) -> None:
     """Child process: load the plug-in, then answer each (case, matrix) with encoded Outputs until sent None."""
     from verification.plugin import PluginError, plugin_class
 
     torch.set_num_threads(threads)
     try:
-        cls = plugin_class(ref)
+        cls = plugin_class(ref, layout, loss_ref)
     except PluginError as exc:
         conn.send_bytes(b"E" + str(exc).encode())
         return
@@ -127,7 +127,10 @@ class Isolated:
 
     compiles = False
 
-    def __init__(self, ref: str, timeout: float = DEFAULT_TIMEOUT_S, threads: int = 1) -> None:
+    def __init__(
+        self, ref: str, timeout: float = DEFAULT_TIMEOUT_S, threads: int = 1, layout: str = "linear", loss_ref: str = ""
+    ) -> None:
+        self.layout, self.loss_ref = layout, loss_ref or None
         self.ref, self.timeout, self.threads = ref, timeout, threads
         self._ctx = mp.get_context("spawn")
         self._proc: mp.process.BaseProcess | None = None
@@ -138,7 +141,8 @@ class Isolated:
     def _start(self) -> None:
         """Start a child and wait until it has loaded the plug-in; PluginLoadError if it cannot."""
         parent, child = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_child, args=(child, self.ref, self.threads), daemon=True)
+        args = (child, self.ref, self.threads, self.layout, self.loss_ref)
+        self._proc = self._ctx.Process(target=_child, args=args, daemon=True)
         self._proc.start()
         child.close()
         self._conn = parent

@@ -16,6 +16,7 @@ from reports.atomic import check_writable
 from reports.load import run_name
 from reports.provenance import run_name as new_run_name
 from verification.isolate import DEFAULT_TIMEOUT_S
+from verification.layouts import LAYOUTS
 from verification.runner import DTYPES, VARIANTS, Matrix, parse_list
 
 RESULTS = Path("reports/results/verification")
@@ -103,6 +104,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run a --precision this hardware lacks (torch emulates it in software): checks the arithmetic",
     )
+    p.add_argument(
+        "--layout",
+        default="linear",
+        choices=list(LAYOUTS),
+        help="how a plug-in is written (default linear: fn(params, x, t, spec)); cs231n: a TwoLayerNet class; "
+        "nielsen: a Network class; module: a function (D, H, C) -> nn.Module, with --loss-fn",
+    )
+    p.add_argument("--loss-fn", default="", metavar="FILE.py:FN", help="the module layout's loss(output, t)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

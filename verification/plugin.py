@@ -31,8 +31,9 @@ def is_plugin_ref(ref: str) -> bool:
     return ":" in ref or ref.endswith(".py")
 
 
-def load_function(ref: str) -> UserFn:
-    """Import the function named by `ref`; every failure becomes one PluginError line."""
+def load_function(ref: str, signature: bool = True) -> UserFn:
+    """Import the object named by `ref` (a function, or with signature=False any callable, e.g. a class another
+    layout wraps); every failure becomes one PluginError line."""
     target, sep, attr = ref.rpartition(":")
     if not sep or not target or not attr:
         raise PluginError(f"plug-in {ref!r} must look like path/to/file.py:function or package.module:function")
@@ -41,6 +42,9 @@ def load_function(ref: str) -> UserFn:
         if not path.is_file():
             raise PluginError(f"plug-in file not found: {target}")
         name = f"_twolayer_plugin_{abs(hash(path.resolve()))}"
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:  # the plug-in's own modules (`from network import Network`) import as in its folder
+            sys.path.insert(0, folder)
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise PluginError(f"cannot import {target} as Python")
@@ -60,6 +64,8 @@ def load_function(ref: str) -> UserFn:
         raise PluginError(f"{target} has no attribute {attr!r}")
     if not callable(fn):
         raise PluginError(f"{target}:{attr} is not callable")
+    if not signature:
+        return fn
     try:
         inspect.signature(fn).bind(None, None, None, None)
     except TypeError:
@@ -103,13 +109,26 @@ def _autocast_dtype(p: Tensor) -> torch.dtype | None:
     return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
 
 
-def plugin_class(ref: str) -> type[ManualSGD]:
-    """An implementation class whose loss_and_grads calls the user's function on copies of the parameters."""
-    fn = load_function(ref)
+def plugin_class(ref: str, layout: str = "linear", loss_ref: str | None = None) -> type[ManualSGD]:
+    """An implementation class whose loss_and_grads calls what `ref` names, written in `layout`
+    (verification.layouts; the module layout's loss callable is `loss_ref`), on copies of the parameters."""
+    from verification.layouts import LAYOUTS
+
+    if layout not in LAYOUTS:
+        raise PluginError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    obj = load_function(ref, signature=layout == "linear")
+    if layout == "module":
+        if not loss_ref:
+            raise PluginError("the module layout needs the loss callable: --loss-fn FILE.py:fn")
+        return function_class(LAYOUTS[layout].adapt(obj, load_function(loss_ref, signature=False)), ref)
+    return function_class(LAYOUTS[layout].adapt(obj), ref)
+
+
+def function_class(fn: UserFn, name: str) -> type[ManualSGD]:
+    """An implementation class whose loss_and_grads calls `fn(params, x, t, spec)` on copies of the parameters."""
 
     class Plugin(ManualSGD):
-        name = ref
-        summary = f"user function {ref}"
+        summary = f"user function {name}"
         precisions = TORCH_PRECISIONS  # called inside the precision's context (torch.autocast, TF32)
 
         def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
@@ -157,4 +176,5 @@ def plugin_class(ref: str) -> type[ManualSGD]:
                 apply_sgd([self._p[k] for k in shapes], [grads[k].detach() for k in shapes], self._v, self.sgd)
             return loss, grads
 
+    Plugin.name = name
     return Plugin

@@ -30,11 +30,17 @@ from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec, 
 from reports.record import CASE_KEY, Status
 from verification import oracle
 from verification.compare import Check, Returned, compare, tolerance, trajectory_tolerance
+from verification.hints import case_hint, shape_hint, value_hint
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 QUANTITIES = ("loss", "W1", "b1", "W2", "b2")
 VARIANTS = ("normal", "large-logits", "exact-zeros")
 LARGE_LOGIT = 800.0  # > log(max float64) = 709.8 > log(max float32) = 88.7: an unshifted exp() overflows
+
+
+class CaseError(RuntimeError):
+    """A case that cannot be checked, for a reason its one-line message states whole (an error row without a code
+    location: e.g. a layout mismatch)."""
 
 
 @dataclass(frozen=True)
@@ -271,7 +277,7 @@ def execute(case: Case, cls: type[Implementation], matrix: Matrix) -> Outputs:
                 out.train = {k: _portable(v) for k, v in fresh.params().items()}
     except (UnsupportedConfig, NotImplementedError) as exc:
         out.status, out.problem = Status.UNSUPPORTED, _line(exc)
-    except CompileError as exc:
+    except (CompileError, CaseError) as exc:
         out.status, out.problem = Status.ERROR, _line(exc)
     except Exception as exc:  # noqa: BLE001 - a crash in the implementation is a failed check, reported in one line
         out.status, out.problem = Status.ERROR, crash_line(exc)
@@ -296,13 +302,17 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
         l32, g32 = oracle.loss_and_grads(p64, *b64[0], spec, dtype=np.float32)
         ref32 = {"loss": l32, **g32}
     got = {"loss": out.loss, **out.grads}
-    rows, tols = [], []
+    rows, tols, checks = [], [], []
     for q in QUANTITIES:
         tol = tolerance(dtype, spec.D, spec.H, spec.C, case.n, kappa[q], case.precision)
         tols.append(tol)
-        check = compare(q, got.get(q), ref[q], tol, dtype=dtype)
-        ref32_err = compare(q, ref32[q], ref[q], tol).max_rel_err if ref32 else None
-        rows.append(_row(case, out.threads, check, ref32_err=ref32_err))
+        checks.append(with_hint(compare(q, got.get(q), ref[q], tol, dtype=dtype), got.get(q), ref[q], case, p64))
+    failed = {c.quantity for c in checks if not c.ok}
+    for c in checks:
+        if not c.ok and c.quantity in ("W1", "b1") and "hint:" not in c.problem and case_hint(failed):
+            c.problem += f"; hint: {case_hint(failed)}"
+        ref32_err = compare(c.quantity, ref32[c.quantity], ref[c.quantity], c.tol).max_rel_err if ref32 else None
+        rows.append(_row(case, out.threads, c, ref32_err=ref32_err))
     tol = trajectory_tolerance(dtype, max(tols), len(b64))
     if out.update_skipped:
         traj = Check("trajectory", float("nan"), float("nan"), tol, False, out.update_skipped)
@@ -317,6 +327,24 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
     if out.train_loss is not None or out.train:
         rows.append(_row(case, out.threads, judge_train(spec, dtype, matrix, data, out, tol), None))
     return rows
+
+
+def with_hint(check: Check, got: object, ref: np.ndarray, case: Case, p64: dict[str, np.ndarray]) -> Check:
+    """The check, its problem followed by what the numbers say in words where they say it (verification.hints)."""
+    if check.ok:
+        return check
+    if got is None:
+        check.problem += "; hint: no gradient came back (a tensor detached from the graph?)"
+        return check
+    if not isinstance(got, Tensor):
+        return check
+    g = got.detach().to("cpu", torch.float64).numpy()
+    r = np.asarray(ref, dtype=np.float64)
+    words = shape_hint(g.shape, r.shape, case.n) if g.shape != r.shape else ""
+    words = words or value_hint(check.quantity, g, r, check.tol, case.n, case.spec.l2, p64.get(check.quantity))
+    if words:
+        check.problem += f"; hint: {words}"
+    return check
 
 
 def judge_train(spec: NetSpec, dtype: torch.dtype, matrix: Matrix, data: CaseData, out: Outputs, tol: float) -> Check:

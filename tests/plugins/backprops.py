@@ -50,6 +50,8 @@ def _backprop(params, x, t, spec, bug=""):
         "W2": dW2,
         "b2": dz.sum(0),
     }
+    if bug == "sign_flipped":
+        grads = {k: -v for k, v in grads.items()}
     factor = {"l2_half": 1.0, "l2_doubled": 4.0, "l2_missing": 0.0}.get(bug, 2.0)
     loss = loss + spec.l2 * ((W1 * W1).sum() + (W2 * W2).sum())
     grads["W1"] = grads["W1"] + factor * spec.l2 * W1
@@ -78,6 +80,7 @@ transposed = functools.partial(_backprop, bug="transposed")
 l2_half = functools.partial(_backprop, bug="l2_half")
 l2_doubled = functools.partial(_backprop, bug="l2_doubled")
 l2_missing = functools.partial(_backprop, bug="l2_missing")
+sign_flipped = functools.partial(_backprop, bug="sign_flipped")
 
 
 def crashes(params, x, t, spec):

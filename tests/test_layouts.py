@@ -1,0 +1,142 @@
+"""check_backprop, the layouts people write (cs231n, Nielsen, nn.Module), hints in words, and the pytest plugin:
+each on real-shaped example code (tests/plugins/layouts/) with planted bugs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from verification import check_backprop
+from verification.runner import Case, Matrix, run_case
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUTS = ROOT / "tests" / "plugins" / "layouts"
+sys.path.insert(0, str(LAYOUTS))
+
+import cs231n_net  # noqa: E402
+import module_net  # noqa: E402
+import nielsen_network  # noqa: E402
+
+CS231N = {"layout": "cs231n", "hidden": "relu", "output": "identity", "loss": "cross_entropy"}
+NIELSEN = {"layout": "nielsen", "hidden": "sigmoid", "output": "sigmoid", "loss": "half_sse", "l2": 0.0}
+MODULE = {"layout": "module", "hidden": "tanh", "output": "identity", "loss": "sse", "l2": 0.0}
+SMALL = {"batches": (7,), "sizes": [(5, 4, 3)]}
+
+
+def test_correct_code_of_each_layout_passes() -> None:
+    for net, opts in ((cs231n_net.TwoLayerNet, CS231N), (nielsen_network.Network, NIELSEN)):
+        report = check_backprop(net, **opts, batches=(1, 7))
+        assert report.ok and report.verdict.startswith("OK: ") and (report.rows["status"] == "ok").all()
+    report = check_backprop(module_net.Net, **MODULE, loss_fn=module_net.sum_of_squares, batches=(1, 7))
+    assert report.ok
+
+
+@pytest.mark.parametrize(
+    ("net", "says"),
+    [
+        (cs231n_net.NoReluMask, ["W1", "b1", "only the first layer is wrong"]),
+        (cs231n_net.HalfReg, ["W1", "L2 gradient halved"]),
+        (cs231n_net.SignFlipped, ["W2", "b2", "sign flipped"]),
+        (cs231n_net.LogOfSoftmax, ["large-logits", "loss", "contains NaN or inf"]),
+        (cs231n_net.LinearShaped, ["W1 came back (4, 5), the nn.Linear layout's shape", "layout='linear'"]),
+    ],
+    ids=lambda v: getattr(v, "__name__", "says"),
+)
+def test_a_planted_cs231n_bug_fails_naming_the_parameter_and_the_bug(net: type, says: list[str]) -> None:
+    with pytest.raises(AssertionError) as info:
+        check_backprop(net, **CS231N, **SMALL)
+    assert all(s in str(info.value) for s in says), str(info.value)
+
+
+def test_nielsen_and_module_bugs_fail_with_their_reason() -> None:
+    with pytest.raises(AssertionError, match="W2"):
+        check_backprop(nielsen_network.NoOutputPrime, **NIELSEN, **SMALL, dtype="float64")
+    with pytest.raises(AssertionError, match="no gradient came back"):
+        check_backprop(module_net.Detached, **MODULE, loss_fn=module_net.sum_of_squares, **SMALL)
+
+
+def test_configurations_a_layout_cannot_express_are_counted_apart_with_the_reason() -> None:
+    """The whole default matrix on cs231n code: only ReLU -> softmax CE is that code's; the rest are unsupported
+    cases with the reason, counted apart from the checked ones -- never a failure, never silently dropped."""
+    report = check_backprop(cs231n_net.TwoLayerNet, layout="cs231n", batches=(7,), sizes=[(5, 4, 3)], dtype="float64")
+    assert report.ok and "planned cases unsupported" in report.verdict
+    reasons = set(report.rows.loc[report.rows["status"] == "unsupported", "problem"])
+    assert reasons == {"the cs231n layout is ReLU -> softmax cross-entropy (TwoLayerNet.loss) only"}
+
+
+@pytest.mark.parametrize(
+    ("bug", "quantity", "hint"),
+    [
+        ("transposed", "W1", "transposed"),
+        ("bias_not_summed", "b1", "one per sample: not summed over the batch"),
+        ("mean_vs_sum", "W2", "scaled by 1/N = 1/7"),
+        ("l2_missing", "W1", "L2 term missing"),
+        ("l2_half", "W2", "L2 gradient halved"),
+        ("l2_doubled", "W1", "L2 gradient doubled"),
+        ("wrong_tensor", "W1", "only the first layer is wrong"),
+        ("sign_flipped", "b2", "sign flipped"),
+    ],
+)
+def test_each_hint_names_its_planted_bug(bug: str, quantity: str, hint: str) -> None:
+    """The hint beside the numbers, on the backprop bugs of tests/plugins/backprops.py (float64: the numbers fit the
+    explanation far inside the tolerance)."""
+    from impls.spec import NetSpec
+    from verification.plugin import plugin_class
+
+    cls = plugin_class(f"{ROOT / 'tests/plugins/backprops.py'}:{bug}")
+    spec = NetSpec(4, 4, 4, "sigmoid", "identity", "sse", l2=0.1 if bug.startswith("l2") else 0.0)
+    rows = run_case(Case(bug, spec, 7, "float64", "cpu"), cls, Matrix())
+    row = next(r for r in rows if r["quantity"] == quantity)
+    assert row["status"] == "FAIL" and f"hint: {hint}" in row["problem"], row["problem"]
+
+
+STUDENT_TEST = """
+    import sys
+    sys.path.insert(0, {folder!r})
+    from cs231n_net import {net}
+
+    def test_my_two_layer_net(check_backprop):
+        check_backprop({net}, layout="cs231n", hidden="relu", output="identity", loss="cross_entropy")
+"""
+
+
+@pytest.mark.parametrize(("net", "passes"), [("NoReluMask", False), ("TwoLayerNet", True)])
+def test_a_students_ten_line_test_fails_naming_the_bug_and_passes_once_fixed(net: str, passes: bool, tmp_path) -> None:
+    """Plain pytest with the plugin's fixture (the pytest11 entry point registers it when the package is installed;
+    -p names it here so the test also runs from a checkout that was not reinstalled)."""
+    test = tmp_path / "test_student.py"
+    test.write_text(textwrap.dedent(STUDENT_TEST.format(folder=str(LAYOUTS), net=net)))
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "verification.pytest_plugin", "-p", "no:cacheprovider", str(test)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    if passes:
+        assert r.returncode == 0, r.stdout[-2000:]
+    else:
+        assert r.returncode == 1 and "W1" in r.stdout and "only the first layer is wrong" in r.stdout, r.stdout[-3000:]
+
+
+def test_the_plugin_is_declared_as_a_pytest11_entry_point() -> None:
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '[project.entry-points.pytest11]\ntwolayer = "verification.pytest_plugin"' in text
+
+
+def test_a_plugin_file_imports_modules_beside_it(tmp_path: Path) -> None:
+    """`from network import Network` in a plug-in works as it would in its own folder (Nielsen's layout of files)."""
+    (tmp_path / "helper_module_beside.py").write_text("FACTOR = 1.0\n")
+    (tmp_path / "mine.py").write_text(
+        "from helper_module_beside import FACTOR\n"
+        f"import sys; sys.path.insert(0, {str(ROOT / 'tests/plugins')!r})\n"
+        "from backprops import correct\n"
+        "def fn(params, x, t, spec):\n    return correct(params, x, t, spec)\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "verification", "--impl", f"{tmp_path / 'mine.py'}:fn", "--quiet", "--batch", "7",
+         "--sizes", "5-4-3", "--hidden", "tanh"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0 and "OK:" in r.stdout, r.stdout + r.stderr
