@@ -28,7 +28,8 @@ SMALL = {"batches": (7,), "sizes": [(5, 4, 3)]}
 
 
 def test_correct_code_of_each_layout_passes() -> None:
-    for net, opts in ((cs231n_net.TwoLayerNet, CS231N), (nielsen_network.Network, NIELSEN)):
+    nets = (cs231n_net.TwoLayerNet, CS231N), (cs231n_net.TorchTwoLayerNet, CS231N), (nielsen_network.Network, NIELSEN)
+    for net, opts in nets:
         report = check_backprop(net, **opts, batches=(1, 7))
         assert report.ok and report.verdict.startswith("OK: ") and (report.rows["status"] == "ok").all()
     report = check_backprop(module_net.Net, **MODULE, loss_fn=module_net.sum_of_squares, batches=(1, 7))

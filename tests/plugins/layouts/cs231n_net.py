@@ -70,3 +70,39 @@ class LinearShaped(TwoLayerNet):
 
 class LogOfSoftmax(TwoLayerNet):
     bug = "log_of_softmax"
+
+
+class TorchTwoLayerNet:
+    """The same net in torch, as EECS 498/598's version of the assignment writes it (params are tensors)."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, std: float = 1e-4) -> None:
+        import torch
+
+        g = torch.Generator().manual_seed(0)
+        self.params = {
+            "W1": std * torch.randn(input_size, hidden_size, generator=g, dtype=torch.float64),
+            "b1": torch.zeros(hidden_size, dtype=torch.float64),
+            "W2": std * torch.randn(hidden_size, output_size, generator=g, dtype=torch.float64),
+            "b2": torch.zeros(output_size, dtype=torch.float64),
+        }
+
+    def loss(self, X, y=None, reg: float = 0.0):
+        import torch
+
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        n = X.shape[0]
+        a1 = X @ W1 + b1
+        h = a1.clamp(min=0)
+        scores = h @ W2 + b2
+        if y is None:
+            return scores
+        logp = torch.log_softmax(scores, dim=1)
+        loss = -logp[torch.arange(n), y].sum() / n + reg * ((W1 * W1).sum() + (W2 * W2).sum())
+        dscores = logp.exp()
+        dscores[torch.arange(n), y] -= 1
+        dscores /= n
+        grads = {"W2": h.T @ dscores + 2 * reg * W2, "b2": dscores.sum(0)}
+        da1 = (dscores @ W2.T) * (a1 > 0)
+        grads["W1"] = X.T @ da1 + 2 * reg * W1
+        grads["b1"] = da1.sum(0)
+        return loss, grads
