@@ -53,6 +53,8 @@ CHECK_STATUSES = ("", Status.OK.value, Status.FAIL.value)
 def check(holds: bool) -> str:
     """The status of a check row: OK when it holds, FAIL when it does not."""
     return (Status.OK if holds else Status.FAIL).value
+
+
 RUN_FIELDS = ("order", "seed", "data", "quick", "seconds", "commit", "schema")
 COLUMNS = (*(f.name for f in fields(Comparison)), *RUN_FIELDS)
 
@@ -172,12 +174,15 @@ def _curves(df: pd.DataFrame, plot: Plot) -> plt.Figure:
 
 
 def _histogram(df: pd.DataFrame, plot: Plot) -> plt.Figure:
+    """Log-binned counts of the panel's column per series; a negative value means "none" (e.g. -1: not solved)
+    and is counted in the legend's total only."""
     ((col, xlabel),) = plot.panels
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    values = df[col].dropna()
-    top = max(float(values.max()) if len(values) else 1.0, 3000.0)
-    bins = np.logspace(np.log10(max(1.0, float(values.min()) if len(values) else 1.0)), np.log10(top + 1), 40)
-    for series, g in df.dropna(subset=[col]).groupby(plot.series):
+    seen = df[df[col] >= 0]
+    low = max(1.0, float(seen[col].min())) if len(seen) else 1.0
+    top = max(float(seen[col].max()) if len(seen) else 1.0, 3000.0)
+    bins = np.logspace(np.log10(low), np.log10(top + 1), 40)
+    for series, g in seen.groupby(plot.series):
         n_all = int((df[plot.series] == series).sum())
         ax.hist(g[col], bins=bins, alpha=0.6, label=f"{series}: {len(g)} of {n_all}")
     for (value, label), color in zip(plot.refs, ("k", "tab:red", "tab:green"), strict=False):

@@ -383,9 +383,11 @@ def test_reports_draw_an_experiment_from_its_own_description(tmp_path: Path) -> 
     pd.DataFrame({"series": ["a", "a", "b", "b"], "step": [1, 2, 1, 2], "loss": [3.0, 2.0, 4.0, 1.0]}).to_csv(
         folder / "c.csv", index=False
     )
-    write_plots(folder, [Plot("curves", "c.csv", "c.png", "title", x="step", panels=(("loss", "loss"),))])
+    pd.DataFrame({"series": ["a"] * 3, "sweeps": [10, 2000, -1]}).to_csv(folder / "h.csv", index=False)  # -1: none
+    hist = Plot("histogram", "h.csv", "h.png", "t", x="count", panels=(("sweeps", "sweeps"),), refs=((100.0, "ref"),))
+    write_plots(folder, [Plot("curves", "c.csv", "c.png", "title", x="step", panels=(("loss", "loss"),)), hist])
     write_summary(folder, [Comparison("any_new_experiment", "q", "r", "o")], 7, 0, "data", False, 1.0)
-    assert [p.name for p in render(folder)] == ["c.png"] and (folder / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert [p.name for p in render(folder)] == ["c.png", "h.png"] and (folder / "c.png").read_bytes()[:4] == b"\x89PNG"
     text, warnings = reproduced.section(tmp_path, tmp_path)
     assert "### any_new_experiment" in text and not warnings
 
