@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,11 @@ def test_each_hint_names_its_planted_bug(bug: str, quantity: str, hint: str) -> 
     assert row["status"] == "FAIL" and f"hint: {hint}" in row["problem"], row["problem"]
 
 
+def plugin_is_installed() -> bool:
+    """Whether this environment's pytest loads the fixture by itself (the package's pytest11 entry point)."""
+    return any(ep.value == "verification.pytest_plugin" for ep in entry_points(group="pytest11"))
+
+
 STUDENT_TEST = """
     import sys
     sys.path.insert(0, {folder!r})
@@ -107,12 +113,13 @@ STUDENT_TEST = """
 
 @pytest.mark.parametrize(("net", "passes"), [("NoReluMask", False), ("TwoLayerNet", True)])
 def test_a_students_ten_line_test_fails_naming_the_bug_and_passes_once_fixed(net: str, passes: bool, tmp_path) -> None:
-    """Plain pytest with the plugin's fixture (the pytest11 entry point registers it when the package is installed;
-    -p names it here so the test also runs from a checkout that was not reinstalled)."""
+    """Plain pytest with the plugin's fixture: the pytest11 entry point registers it when the package is installed
+    (as tox and CI install it); from a checkout that was not installed, -p names it (naming it twice is an error)."""
     test = tmp_path / "test_student.py"
     test.write_text(textwrap.dedent(STUDENT_TEST.format(folder=str(LAYOUTS), net=net)))
+    load = [] if plugin_is_installed() else ["-p", "verification.pytest_plugin"]
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "verification.pytest_plugin", "-p", "no:cacheprovider", str(test)],
+        [sys.executable, "-m", "pytest", "-q", *load, "-p", "no:cacheprovider", str(test)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     if passes:

@@ -62,7 +62,7 @@ def test_low_precision_tolerance_is_derived_from_the_unit_roundoff() -> None:
     [
         ("numpy_flat", "bf16", torch.float32, "numpy_flat runs in fp32 only, not bf16"),
         ("batched", "bf16", torch.float64, "bf16 applies to float32 parameters, not float64"),
-        ("batched", "int8", torch.float32, "unknown precision 'int8'; choose from fp32, tf32, bf16, fp16"),
+        ("batched", "int8", torch.float32, f"unknown precision 'int8'; choose from {', '.join(precision.PRECISIONS)}"),
         ("numpy_flat", "tf32", torch.float32, "numpy_flat runs in fp32 only, not tf32"),
         ("batched", "tf32", torch.float32, "tf32 is for cuda only, not cpu"),
     ],

@@ -252,7 +252,7 @@ def test_returned_values_must_be_tensors_of_the_params_dtype(fn: str, message: s
 def test_shape_failure_prints_its_reason_not_nan(capsys: pytest.CaptureFixture) -> None:
     main(["--impl", f"{PLUGINS}:bias_not_summed", *QUICK])
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("FAIL ") and "] b1:" in x)
-    assert line.endswith("b1: shape (7, 4), expected (4,)") and "nan" not in line
+    assert "b1: shape (7, 4), expected (4,); hint: one per sample" in line and "nan" not in line
 
 
 def test_more_failures_point_to_the_csv_only_when_there_is_one(tmp_path: Path, capsys) -> None:
@@ -296,7 +296,7 @@ def test_a_case_that_reports_nothing_fails_the_run(monkeypatch: pytest.MonkeyPat
         def run(self, case, matrix):
             return [] if case.n == 7 else super().run(case, matrix)
 
-    monkeypatch.setattr(cli, "resolve_impls", lambda refs, timeout, threads: {"batched": Silent(impls.get("batched"))})
+    monkeypatch.setattr(cli, "resolve_impls", lambda refs, *options: {"batched": Silent(impls.get("batched"))})
     args = ["--quiet", "--batch", "1,7", "--dtype", "float64", "--hidden", "tanh", "--csv", str(tmp_path / "v.csv")]
     assert main(args) == 1
     assert "INCOMPLETE: " in capsys.readouterr().out

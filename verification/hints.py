@@ -23,8 +23,8 @@ def shape_hint(got_shape: tuple[int, ...], want_shape: tuple[int, ...], n: int) 
     """A misshapen gradient: transposed, or one value per sample (not summed over the batch)."""
     if got_shape == tuple(reversed(want_shape)) and got_shape != want_shape:
         return "transposed"
-    if got_shape == (n, *want_shape) and n > 1:
-        return "one per sample: not summed over the batch"
+    if got_shape == (n, *want_shape):
+        return "one per sample: not summed over the batch" + (" (an extra leading axis of size N = 1)" if n == 1 else "")
     return ""
 
 
