@@ -24,7 +24,8 @@ def shape_hint(got_shape: tuple[int, ...], want_shape: tuple[int, ...], n: int) 
     if got_shape == tuple(reversed(want_shape)) and got_shape != want_shape:
         return "transposed"
     if got_shape == (n, *want_shape):
-        return "one per sample: not summed over the batch" + (" (an extra leading axis of size N = 1)" if n == 1 else "")
+        extra = " (an extra leading axis of size N = 1)" if n == 1 else ""
+        return f"one per sample: not summed over the batch{extra}"
     return ""
 
 
