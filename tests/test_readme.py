@@ -175,3 +175,13 @@ def test_quoted_peaks_and_worst_verification_errors_match_the_runs_named() -> No
         checked = ver[ver["status"].isin(CHECKED)]
         assert (ver["status"] == Status.OK.value).any() and not ver["status"].isin(BAD).any(), run
         assert f"{(checked['max_rel_err'] / checked['tol']).max():.2f}" == ratio, run
+
+
+def test_every_registered_implementation_has_a_row_in_the_implementations_table() -> None:
+    """A new file in impls/ is a new row everywhere; the README's table says what it teaches (and nothing stale)."""
+    import impls
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Implementations\n", 1)[1].split("\n## ", 1)[0]
+    documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
+    assert sorted(documented) == impls.names(), (sorted(documented), impls.names())
