@@ -70,3 +70,36 @@ def test_interpreted_rows_are_never_timed() -> None:
     if not triton_fused.INTERPRETED:
         pytest.skip("compiled for a GPU here: its rows are timed")
     assert "interpreter" in CLS.timing_reason("cpu")
+
+
+@pytest.mark.parametrize(
+    ("spec", "n"),
+    [
+        (NetSpec(100, 20, 5, "tanh", "sigmoid", "sse", l2=0.1), 300),  # 5 row blocks over 4 programs, 2 column blocks
+        (NetSpec(70, 3, 4, "relu", "identity", "cross_entropy", l2=0.01), 130),
+        (NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse"), 64),
+    ],
+    ids=lambda v: v.label if isinstance(v, NetSpec) else f"N{v}",
+)
+def test_the_large_batch_path_matches_the_oracle(spec: NetSpec, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From ROWS_FROM_N on, a step is three launches over many programs (rows, dW1 splits, update): every program
+    count, stride and partial sum must add up to the oracle's step, its trajectory and train()."""
+    monkeypatch.setattr(CLS, "ROWS_FROM_N", 1)
+    _ok(run_case(Case("triton", spec, n, "float32", DEVICE), CLS, Matrix()))
+
+
+def test_the_large_batch_path_is_three_launches_per_step_and_equals_the_one_program_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    spec = NetSpec(40, 6, 3, "sigmoid", "identity", "cross_entropy", l2=0.01)
+    p = init_params(spec, device=DEVICE)
+    x, t = make_batch(spec, 200, device=DEVICE)
+    one = CLS(spec, p, SGD(0.2, 0.9))
+    single_program = torch.stack([one.step(x, t)[0].clone() for _ in range(3)])
+    monkeypatch.setattr(CLS, "ROWS_FROM_N", 1)
+    rows = CLS(spec, p, SGD(0.2, 0.9))
+    losses = rows.train(x, t, 3)
+    assert rows.launches == 9 and one.launches == 3
+    torch.testing.assert_close(losses, single_program, rtol=1e-5, atol=1e-6)  # other summation orders: fp32 noise
+    for k, v in rows.params().items():
+        torch.testing.assert_close(v, one.params()[k], rtol=1e-5, atol=1e-6)
