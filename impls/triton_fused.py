@@ -19,8 +19,9 @@ W2, b2, b1. Partial sums, not atomics: the result does not depend on scheduling.
 Matrix products use tl.dot with input_precision="ieee" (true fp32: TF32 would need its own tolerance); the
 elementwise functions are written with exp (sigmoid 1/(1+e^-a); tanh its odd series up to a^11 below |a| = 0.4,
 1 - 2/(e^{2a}+1) above: at most 4.6 ulp from float64 over 4e5 points in fp32), within the oracle's 8-ulp budget.
-float32 only; H up to MAX_H and C up to MAX_C (one tile each: the kernel does not loop over hidden units or
-classes). Where triton does not import, the implementation is unsupported with that reason.
+float32 parameters; precision bf16-data reads x (and float targets) stored in bf16, x's products in bf16
+with fp32 accumulation (see BF16_DOT). H up to MAX_H and C up to MAX_C (one tile each: the kernel does not
+loop over hidden units or classes). Where triton does not import, the implementation is unsupported with that reason.
 
 Without a GPU, TRITON_INTERPRET=1 (set before triton is imported) runs the kernel on CPU tensors through
 triton's interpreter: then this implementation runs on "cpu" (and not on "cuda"), for verification and tests --
@@ -47,6 +48,12 @@ try:
     IMPORT_ERROR = ""
 except ImportError as exc:  # an optional extra: pip install -e '.[triton]'
     IMPORT_ERROR = f"triton does not import ({exc}); pip install -e '.[triton]'"
+
+
+#: bf16 data: products on bf16 tensor cores (fp32 accumulation) when compiled; the interpreter computes a bf16
+#: tl.dot wrongly (checked: errors of 1e10 on a 16x16 product), so there x is widened to fp32 in registers instead --
+#: the same bytes read, the parameters and da1 not rounded to bf16 (within the bf16-data tolerance either way)
+BF16_DOT = not INTERPRETED
 
 
 def _block(n: int, cap: int) -> int:
@@ -86,10 +93,11 @@ if not IMPORT_ERROR:
     @triton.jit
     def _row_block(
         x_ptr, t_ptr, w1_ptr, da_ptr, b1, w2, b2, n0, N, D, H, C, scale,
-        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr,
+        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
     ):  # fmt: skip
-        """Rows n0..n0+BLOCK_N: forward, loss, dz, da1 (stored to da_ptr); their share of the loss, dW2, db2, db1."""
+        """Rows n0..n0+BLOCK_N: forward, loss, dz, da1 (stored to da_ptr); their share of the loss, dW2, db2, db1.
+        LOW: x and float targets are stored in bf16, and x's product runs in bf16 with fp32 accumulation."""
         hs = tl.arange(0, BLOCK_H)
         cs = tl.arange(0, BLOCK_C)
         h_ok = hs < H
@@ -102,7 +110,12 @@ if not IMPORT_ERROR:
             d_ok = ds < D
             xt = tl.load(x_ptr + rows[:, None] * D + ds[None, :], mask=r_ok[:, None] & d_ok[None, :], other=0.0)
             w1 = tl.load(w1_ptr + hs[:, None] * D + ds[None, :], mask=h_ok[:, None] & d_ok[None, :], other=0.0)
-            a1 += tl.dot(xt, tl.trans(w1), input_precision="ieee")  # (BLOCK_N, BLOCK_H)
+            if LOW and BF16_DOT:
+                a1 += tl.dot(xt, tl.trans(w1).to(tl.bfloat16))  # (BLOCK_N, BLOCK_H), fp32 accumulation
+            elif LOW:  # triton's interpreter: bf16 tl.dot is wrong there, so the bf16 x is widened in registers
+                a1 += tl.dot(xt.to(tl.float32), tl.trans(w1), input_precision="ieee")
+            else:
+                a1 += tl.dot(xt, tl.trans(w1), input_precision="ieee")  # (BLOCK_N, BLOCK_H)
         a1 += b1[None, :]
         rh_ok = r_ok[:, None] & h_ok[None, :]
         h = tl.where(rh_ok, _act(a1, HIDDEN), 0.0)  # padded units and rows contribute nothing
@@ -110,7 +123,7 @@ if not IMPORT_ERROR:
         rc_ok = r_ok[:, None] & c_ok[None, :]
         if SQUARED:
             y = _act(z, OUTPUT)
-            tgt = tl.load(t_ptr + rows[:, None] * C + cs[None, :], mask=rc_ok, other=0.0)
+            tgt = tl.load(t_ptr + rows[:, None] * C + cs[None, :], mask=rc_ok, other=0.0).to(tl.float32)
             diff = tl.where(rc_ok, y - tgt, 0.0)
             loss = tl.sum(tl.sum(diff * diff, axis=1), axis=0) * (scale * 0.5)
             dz = diff * scale * _dact(z, y, OUTPUT)
@@ -136,7 +149,7 @@ if not IMPORT_ERROR:
     @triton.jit
     def _dw1_block(
         x_ptr, da_ptr, d0, first, stride, N, D, H,
-        BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr,
+        LOW: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr,
     ):  # fmt: skip
         """da1^T x for the columns d0..d0+BLOCK_D over the row blocks first, first + stride, ...: (BLOCK_H, BLOCK_D)."""
         hs = tl.arange(0, BLOCK_H)
@@ -149,7 +162,12 @@ if not IMPORT_ERROR:
             r_ok = rows < N
             da1 = tl.load(da_ptr + rows[:, None] * H + hs[None, :], mask=r_ok[:, None] & h_ok[None, :], other=0.0)
             xt = tl.load(x_ptr + rows[:, None] * D + ds[None, :], mask=r_ok[:, None] & d_ok[None, :], other=0.0)
-            g1 += tl.dot(tl.trans(da1), xt, input_precision="ieee")  # (BLOCK_H, BLOCK_D)
+            if LOW and BF16_DOT:
+                g1 += tl.dot(tl.trans(da1).to(tl.bfloat16), xt)  # (BLOCK_H, BLOCK_D), fp32 accumulation
+            elif LOW:
+                g1 += tl.dot(tl.trans(da1), xt.to(tl.float32), input_precision="ieee")
+            else:
+                g1 += tl.dot(tl.trans(da1), xt, input_precision="ieee")  # (BLOCK_H, BLOCK_D)
         return g1
 
     @triton.jit
@@ -162,7 +180,7 @@ if not IMPORT_ERROR:
         loss_ptr,  # (STEPS,) the loss before each step
         N, D, H, C,
         lr, momentum, l2, scale,  # scale: impls.spec.Loss.scale(N, C)
-        STEPS: tl.constexpr, HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr,
+        STEPS: tl.constexpr, HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
     ):  # fmt: skip
         hs = tl.arange(0, BLOCK_H)
@@ -183,7 +201,7 @@ if not IMPORT_ERROR:
             for n0 in range(0, N, BLOCK_N):
                 part = _row_block(
                     x_ptr, t_ptr, w1_ptr, da_ptr, b1, w2, b2, n0, N, D, H, C, scale,
-                    HIDDEN, OUTPUT, SQUARED, BLOCK_N, BLOCK_D, BLOCK_H, BLOCK_C,
+                    HIDDEN, OUTPUT, SQUARED, LOW, BLOCK_N, BLOCK_D, BLOCK_H, BLOCK_C,
                 )  # fmt: skip
                 loss += part[0]
                 gw2 += part[1]
@@ -196,7 +214,7 @@ if not IMPORT_ERROR:
                 d_ok = ds < D
                 hd_ok = h_ok[:, None] & d_ok[None, :]
                 hd_off = hs[:, None] * D + ds[None, :]
-                g1 = _dw1_block(x_ptr, da_ptr, d0, 0, BLOCK_N, N, D, H, BLOCK_N, BLOCK_D, BLOCK_H)
+                g1 = _dw1_block(x_ptr, da_ptr, d0, 0, BLOCK_N, N, D, H, LOW, BLOCK_N, BLOCK_D, BLOCK_H)
                 w1 = tl.load(w1_ptr + hd_off, mask=hd_ok, other=0.0)
                 g1 += 2.0 * l2 * w1
                 loss += l2 * tl.sum(tl.sum(w1 * w1, axis=1), axis=0)
@@ -226,7 +244,7 @@ if not IMPORT_ERROR:
         x_ptr, t_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, da_ptr,
         part_loss, part_gw2, part_gb2, part_gb1,  # (P,), (P, C, H), (P, C), (P, H): one slot per program
         N, D, H, C, l2, scale,
-        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr,
+        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
     ):  # fmt: skip
         """Large N, launch 1 of 3: program p takes row blocks p, p + P, ... (X read once), stores da1 and its partial
@@ -249,7 +267,7 @@ if not IMPORT_ERROR:
         for n0 in range(pid * BLOCK_N, N, progs * BLOCK_N):
             part = _row_block(
                 x_ptr, t_ptr, w1_ptr, da_ptr, b1, w2, b2, n0, N, D, H, C, scale,
-                HIDDEN, OUTPUT, SQUARED, BLOCK_N, BLOCK_D, BLOCK_H, BLOCK_C,
+                HIDDEN, OUTPUT, SQUARED, LOW, BLOCK_N, BLOCK_D, BLOCK_H, BLOCK_C,
             )  # fmt: skip
             loss += part[0]
             gw2 += part[1]
@@ -272,13 +290,13 @@ if not IMPORT_ERROR:
     def _dw1_kernel(
         x_ptr, da_ptr, part_g1,  # part_g1 (S, H, D): one slot per row split
         N, D, H,
-        BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr,
+        LOW: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr,
     ):  # fmt: skip
         """Large N, launch 2 of 3: program (j, s) sums da1^T x over row blocks s, s + S, ... for column block j."""
         j = tl.program_id(0)
         split = tl.program_id(1)
         stride = tl.num_programs(1) * BLOCK_N
-        g1 = _dw1_block(x_ptr, da_ptr, j * BLOCK_D, split * BLOCK_N, stride, N, D, H, BLOCK_N, BLOCK_D, BLOCK_H)
+        g1 = _dw1_block(x_ptr, da_ptr, j * BLOCK_D, split * BLOCK_N, stride, N, D, H, LOW, BLOCK_N, BLOCK_D, BLOCK_H)
         hs = tl.arange(0, BLOCK_H)
         ds = j * BLOCK_D + tl.arange(0, BLOCK_D)
         hd_ok = (hs < H)[:, None] & (ds < D)[None, :]
@@ -355,6 +373,7 @@ class TritonFused(Implementation):
     #: one program: one SM reads a 1000x784 batch twice in ~60 us on an H200, which 3 launches (~3 x 2.5-6 us) beat
     ROWS_FROM_N = 1024
     dtypes = (torch.float32,)
+    precisions = ("fp32", "bf16-data")  # bf16-data: x (and float targets) read as bf16, x's products in bf16
     compiles = True  # triton compiles a kernel per (spec, block sizes, steps) on first use
 
     @classmethod
@@ -385,7 +404,9 @@ class TritonFused(Implementation):
         """`steps` steps: one launch for all of them (one program), or three launches per step (large N); the
         losses (steps,)."""
         if not self._seen.unchanged(x, t):
-            check_inputs(self.spec, self.params(), x, t, finite=False)  # the kernel reads without bounds checks
+            # the kernel reads without bounds checks; bf16 data (precision bf16-data) is checked as the float32 it holds
+            x32, t32 = (a.float() if a.dtype == torch.bfloat16 else a for a in (x, t))
+            check_inputs(self.spec, self.params(), x32, t32, finite=False)
             self._seen.remember(x, t)
         x, t = x.contiguous(), t.contiguous()
         spec, n = self.spec, x.shape[0]
@@ -394,6 +415,7 @@ class TritonFused(Implementation):
         losses = torch.empty(steps, dtype=torch.float32, device=x.device)
         blocks = {"BLOCK_H": _block(spec.H, self.MAX_H), "BLOCK_C": _block(spec.C, self.MAX_C)}
         codes = {"HIDDEN": ACTIVATION_CODE[spec.hidden], "OUTPUT": ACTIVATION_CODE[spec.output]}
+        low = {"LOW": x.dtype == torch.bfloat16}
         lr, momentum, l2 = float(self.sgd.lr), float(self.sgd.momentum), float(spec.l2)
         scale = spec.loss_fn.scale(n, spec.C)
         if n < self.ROWS_FROM_N:
@@ -401,13 +423,13 @@ class TritonFused(Implementation):
                 x, t, *self._p, *self._v, *self._g, self._scratch, losses,
                 n, spec.D, spec.H, spec.C, lr, momentum, l2, scale,
                 STEPS=steps, SQUARED=spec.loss_fn.squared, BLOCK_N=_block(n, 32), BLOCK_D=_block(spec.D, 64),
-                **codes, **blocks,
+                **codes, **blocks, **low,
             )  # fmt: skip
             self.launches += 1
             return losses
         rows = self._rows_plan(n, x.device)
         for k in range(steps):
-            self._rows_step(x, t, rows, losses[k:], lr, momentum, l2, scale, codes, blocks)
+            self._rows_step(x, t, rows, losses[k:], lr, momentum, l2, scale, {**codes, **low}, blocks)
         return losses
 
     def _rows_plan(self, n: int, device: torch.device) -> dict[str, object]:
@@ -433,7 +455,7 @@ class TritonFused(Implementation):
 
     def _rows_step(
         self, x: Tensor, t: Tensor, plan: dict, loss_out: Tensor, lr: float, momentum: float, l2: float, scale: float,
-        codes: dict[str, int], blocks: dict[str, int],
+        codes: dict[str, int | bool], blocks: dict[str, int],
     ) -> None:  # fmt: skip
         """One step of the large-N path: rows (X read once), dW1 (X read again), update: three launches."""
         spec, n = self.spec, x.shape[0]
@@ -443,7 +465,8 @@ class TritonFused(Implementation):
             SQUARED=spec.loss_fn.squared, BLOCK_N=bn, BLOCK_D=bd, **codes, **blocks,
         )  # fmt: skip
         _dw1_kernel[(plan["col_blocks"], plan["S"])](
-            x, self._scratch, part_g1, n, spec.D, spec.H, BLOCK_N=bn, BLOCK_D=bd, BLOCK_H=blocks["BLOCK_H"]
+            x, self._scratch, part_g1, n, spec.D, spec.H, LOW=codes["LOW"], BLOCK_N=bn, BLOCK_D=bd,
+            BLOCK_H=blocks["BLOCK_H"],
         )  # fmt: skip
         _update_kernel[(plan["col_blocks"],)](
             *self._p, *self._v, *self._g, *parts, part_g1, loss_out,

@@ -103,3 +103,21 @@ def test_the_large_batch_path_is_three_launches_per_step_and_equals_the_one_prog
     torch.testing.assert_close(losses, single_program, rtol=1e-5, atol=1e-6)  # other summation orders: fp32 noise
     for k, v in rows.params().items():
         torch.testing.assert_close(v, one.params()[k], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("rows_from_n", [None, 1], ids=["one-program", "large-batch"])
+@pytest.mark.parametrize(
+    "spec",
+    [NetSpec(100, 20, 5, "tanh", "sigmoid", "sse", l2=0.1), NetSpec(70, 3, 4, "relu", "identity", "cross_entropy")],
+    ids=lambda s: s.label,
+)
+def test_bf16_data_is_read_as_bf16_and_matches_the_oracle(
+    spec: NetSpec, rows_from_n: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Precision bf16-data: x (and float targets) arrive stored in bf16 and the kernels read them so, within the
+    precision's derived tolerance (impls.precision). Interpreted, x is widened in registers (BF16_DOT is False:
+    the interpreter's bf16 tl.dot is wrong); compiled on a GPU, x's products run on bf16 tensor cores."""
+    if rows_from_n:
+        monkeypatch.setattr(CLS, "ROWS_FROM_N", rows_from_n)
+    matrix = Matrix(precision="bf16-data", allow_emulated=True)
+    _ok(run_case(Case("triton", spec, 130, "float32", DEVICE, precision="bf16-data"), CLS, matrix))
