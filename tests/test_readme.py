@@ -185,3 +185,30 @@ def test_every_registered_implementation_has_a_row_in_the_implementations_table(
     section = text.split("\n## Implementations\n", 1)[1].split("\n## ", 1)[0]
     documented = re.findall(r"^\| `(\w+)` \|", section, flags=re.M)
     assert sorted(documented) == impls.names(), (sorted(documented), impls.names())
+
+
+def test_jax_table_matches_the_run_it_names() -> None:
+    """The JAX-vs-the-rest table: jax's own median and the fastest other row, one step per call and per step inside
+    a train call (median / steps), per workload of the glance tables."""
+    rows = _rows(_section("Results at a glance"), "JAX beside the others")
+    (run,) = RUN.findall(rows[0][0])
+    df = committed_run(run)
+    frames = {"one step per call": (_named(df), "median"), "train": (df[df["kind"] == "train"], "per")}
+    frames["train"] = (frames["train"][0].assign(per=lambda d: d["median"] / d["steps"]), "per")
+    checked = 0
+    for cells in rows[1:]:
+        frame, col = frames["train" if "train" in cells[0] else "one step per call"]
+        mine = cells[0].startswith("jax")
+        for workload, c in GLANCE.items():
+            f = frame[frame["workload"] == workload]
+            if f.empty:
+                assert cells[c] == "–", (cells[0], workload)
+                continue
+            if mine:
+                want = glance_cell(float(f[f["impl"] == "jax"][col].iloc[0]))
+            else:
+                best = f[f["impl"] != "jax"].sort_values(col).iloc[0]
+                want = f"{best['impl']} {glance_cell(float(best[col]))}"
+            assert cells[c] == want, (run, cells[0], workload, cells[c], want)
+            checked += 1
+    assert checked >= 12, "the JAX table lost its rows"
