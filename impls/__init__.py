@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, type[Implementation]] = {}
-_NOT_IMPLS = {"base", "spec", "functional", "precision"}
+_NOT_IMPLS = {"base", "spec", "functional", "precision", "many_triton"}  # many_triton: a study engine
 
 
 class UnknownImplementation(KeyError):
