@@ -43,7 +43,7 @@ def test_correct_code_of_each_layout_passes() -> None:
         (cs231n_net.NoReluMask, ["W1", "b1", "only the first layer is wrong"]),
         (cs231n_net.HalfReg, ["W1", "L2 gradient halved"]),
         (cs231n_net.SignFlipped, ["W2", "b2", "sign flipped"]),
-        (cs231n_net.LogOfSoftmax, ["large-logits", "loss", "contains NaN or inf"]),
+        (cs231n_net.LogOfSoftmax, ["large-logits", "loss", "contains NaN or inf", "take the loss as log-sum-exp"]),
         (cs231n_net.LinearShaped, ["W1 came back (4, 5), the nn.Linear layout's shape", "layout='linear'"]),
     ],
     ids=lambda v: getattr(v, "__name__", "says"),
@@ -148,3 +148,23 @@ def test_a_plugin_file_imports_modules_beside_it(tmp_path: Path) -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert r.returncode == 0 and "OK:" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_class_given_without_its_layout_is_one_line() -> None:
+    """The commonest slip: TwoLayerNet checked in the default (linear) layout. One line naming the layouts, from the
+    Python call and from the CLI (exit 2), never a TypeError in every case."""
+    with pytest.raises(ValueError, match="TwoLayerNet is a class; the linear layout takes a function"):
+        check_backprop(cs231n_net.TwoLayerNet)
+    r = subprocess.run(
+        [sys.executable, "-m", "verification", "--impl", f"{LAYOUTS / 'cs231n_net.py'}:TwoLayerNet", "--quiet"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    lines = (r.stdout + r.stderr).strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "give its layout (--layout" in lines[0], r.stdout + r.stderr
+
+
+def test_the_failure_message_says_where_the_cases_fail() -> None:
+    """The CLI's WHERE line (which options the failing cases share) heads the table in the fixture's message too."""
+    with pytest.raises(AssertionError) as info:
+        check_backprop(cs231n_net.LogOfSoftmax, **CS231N, **SMALL)
+    assert "WHERE LogOfSoftmax: " in str(info.value) and "only variant=large-logits" in str(info.value), str(info.value)

@@ -22,7 +22,7 @@ from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from reports.record import BAD, VERIFICATION_COLUMNS, Status, VerificationRecord, status_is
 from verification.layouts import LAYOUTS
 from verification.plugin import function_class
-from verification.report import verdict
+from verification.report import concentration, verdict
 from verification.runner import VARIANTS, InProcess, Matrix, case_label, missing_cases, run
 
 
@@ -43,8 +43,8 @@ class Report:
             tol = "-" if pd.isna(r["tol"]) else f"{r['tol']:.3g}"
             lines.append(f"{case_label(r):<58} {r['quantity']:<10} {err:>10} {tol:>10}  {r['problem']}")
         if len(bad) > limit:
-            lines.append(f"... and {len(bad) - limit} more failed checks")
-        return "\n".join(lines)
+            lines.append(f"... and {len(bad) - limit} more failed or errored checks (report.rows has every row)")
+        return "\n".join([*concentration(self.rows), *lines])
 
 
 def check_backprop(
@@ -65,6 +65,7 @@ def check_backprop(
 ) -> Report:
     """Check `fn` (written in `layout`) against the float64 oracle; the Report, or an AssertionError whose message is
     the per-parameter table. Single strings are accepted where sequences are (hidden="relu")."""
+    __tracebackhide__ = True  # pytest: the failure shows the user's test line and the table, not this function
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     one = LAYOUTS[layout]

@@ -64,3 +64,14 @@ def case_hint(failed: set[str]) -> str:
     if failed and failed <= {"W1", "b1"} and "loss" not in failed:
         return "only the first layer is wrong: the hidden activation's derivative, or the product forming dW1?"
     return ""
+
+
+def large_logits_hint(quantity: str) -> str:
+    """The loss alone wrong where one logit is ~800 above the rest: the classic -log(softmax[y]), whose probability
+    underflows to 0 (an infinite loss) or keeps too few digits there, while the gradient (softmax - onehot) is fine."""
+    if quantity != "loss":
+        return ""
+    return (
+        "-log(softmax[y]) at a logit of ~800: the probability underflows to 0 (inf) or loses its digits; "
+        "take the loss as log-sum-exp: log(sum(exp(z - max))) - (z[y] - max)"
+    )

@@ -18,6 +18,7 @@ function, say) is named in one line as a layout mismatch, not reported as wrong 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,6 +64,15 @@ def _loss(value: object, like: Tensor) -> object:
 
 
 def linear(fn: UserFn) -> UserFn:
+    """The checker's own signature: fn itself. A class here is the commonest slip (a TwoLayerNet or an nn.Module
+    given without its layout): said in one line, not as a TypeError in every case."""
+    if inspect.isclass(fn):
+        raise ValueError(
+            f"{fn.__name__} is a class; the linear layout takes a function fn(params, x, t, spec) -> (loss, grads). "
+            "For a class give its layout (--layout, or layout= in check_backprop): "
+            "cs231n (TwoLayerNet(D, H, C).loss(X, y, reg)), nielsen (Network([D, H, C]).backprop(x, y)) "
+            "or module (an nn.Module, with a loss_fn)"
+        )
     return fn
 
 

@@ -117,11 +117,16 @@ def plugin_class(ref: str, layout: str = "linear", loss_ref: str | None = None) 
     if layout not in LAYOUTS:
         raise PluginError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     obj = load_function(ref, signature=layout == "linear")
-    if layout == "module":
-        if not loss_ref:
-            raise PluginError("the module layout needs the loss callable: --loss-fn FILE.py:fn")
-        return function_class(LAYOUTS[layout].adapt(obj, load_function(loss_ref, signature=False)), ref)
-    return function_class(LAYOUTS[layout].adapt(obj), ref)
+    try:
+        if layout == "module":
+            if not loss_ref:
+                raise PluginError("the module layout needs the loss callable: --loss-fn FILE.py:fn")
+            return function_class(LAYOUTS[layout].adapt(obj, load_function(loss_ref, signature=False)), ref)
+        return function_class(LAYOUTS[layout].adapt(obj), ref)
+    except PluginError:
+        raise
+    except ValueError as exc:  # the layout refuses what it was given (verification.layouts): one line
+        raise PluginError(f"{ref}: {exc}") from None
 
 
 def function_class(fn: UserFn, name: str) -> type[ManualSGD]:

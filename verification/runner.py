@@ -30,7 +30,7 @@ from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec, 
 from reports.record import CASE_KEY, Status
 from verification import oracle
 from verification.compare import Check, Returned, compare, tolerance, trajectory_tolerance
-from verification.hints import case_hint, shape_hint, value_hint
+from verification.hints import case_hint, large_logits_hint, shape_hint, value_hint
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 QUANTITIES = ("loss", "W1", "b1", "W2", "b2")
@@ -338,6 +338,9 @@ def with_hint(check: Check, got: object, ref: np.ndarray, case: Case, p64: dict[
         check.problem += "; hint: no gradient came back (a tensor detached from the graph?)"
         return check
     if not isinstance(got, Tensor):
+        return check
+    if case.variant == "large-logits" and large_logits_hint(check.quantity):
+        check.problem += f"; hint: {large_logits_hint(check.quantity)}"
         return check
     g = got.detach().to("cpu", torch.float64).numpy()
     r = np.asarray(ref, dtype=np.float64)
