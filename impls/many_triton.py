@@ -5,8 +5,8 @@ without leaving the kernel -- what `impls.many.ManyNets` does with ~30 torch ops
 Made for Rumelhart's 1000-start study (6-2-1 nets on 64 patterns, verification.reproduce rumelhart --device cuda):
 every net of a block, the block's patterns and the sweep loop live in one program, and a block stops as soon as all
 its nets are solved (their later weights are not used by the study: each net's sweeps-to-solve and its weights one
-sweep after it solved are recorded when it solves). Squared losses only (what the study uses); sizes up to a few
-dozen inputs and patterns (everything is a register tile: (nets, patterns, units, inputs)).
+sweep after it solved are recorded when it solves). Squared losses only (what the study uses); small nets only:
+every quantity is a register tile (nets, patterns, units, inputs) of at most MAX_TILE elements.
 
 Without a GPU, TRITON_INTERPRET=1 runs the same kernel on CPU tensors (tests check it against ManyNets, net by net
 and sweep by sweep); not a registered implementation (`many` is, with K = 1), a study engine.
@@ -19,7 +19,7 @@ import os
 import torch
 from torch import Tensor
 
-from impls.spec import ACTIVATION_CODE, PARAM_NAMES, InputError, NetSpec
+from impls.spec import ACTIVATION_CODE, PARAM_NAMES, InputError, NetSpec, check_inputs
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 try:
@@ -30,7 +30,9 @@ try:
 except ImportError as exc:  # an optional extra: pip install -e '.[triton]'
     IMPORT_ERROR = f"triton does not import ({exc}); pip install -e '.[triton]'"
 
-MAX_TILE = 64  # D, H, C and N padded to powers of two; larger nets belong to the batched implementations
+BLOCK_K = 4  # nets per program: the 4-D register tiles (nets, patterns, units, inputs) scale with it, and so does
+#: the generated code (16 nets per program: 137k lines of PTX and ~8 CPU-minutes of ptxas for 6-2-1, measured)
+MAX_TILE = 2**13  # elements of the largest 4-D tile: Rumelhart's 6-2-1 on 64 patterns needs 4 x 64 x 2 x 8 = 4096
 
 
 def _pow2(n: int) -> int:
@@ -47,9 +49,9 @@ if not IMPORT_ERROR:
         w1_ptr, b1_ptr, w2_ptr, b2_ptr,  # (K, H, D), (K, H), (K, C, H), (K, C): in, and out after the last sweep
         s1_ptr, sb1_ptr, s2_ptr, sb2_ptr,  # the same shapes: each net's parameters one sweep after it solved
         alpha_ptr, solved_ptr,  # (K,) momentum per net; (K,) int64 sweep at which it was first solved, -1 if never
-        K, N, cap, lr, l2, scale,
+        K, N, cap, stop, lr, l2, scale,  # stop: 1 = a block ends once its nets are solved (a runtime flag: one compile)
         D: tl.constexpr, H: tl.constexpr, C: tl.constexpr, HIDDEN: tl.constexpr, OUTPUT: tl.constexpr,
-        STOP: tl.constexpr, BLOCK_K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BH: tl.constexpr,
+        BLOCK_K: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr, BH: tl.constexpr,
         BC: tl.constexpr,
     ):  # fmt: skip
         ks = tl.program_id(0) * BLOCK_K + tl.arange(0, BLOCK_K)
@@ -79,7 +81,7 @@ if not IMPORT_ERROR:
         solved_at = tl.where(k_ok, -1, 0).to(tl.int64)  # padded nets count as solved: they never hold a block
         sweep = 0
         open_nets = tl.sum(tl.where(solved_at < 0, 1, 0), axis=0)
-        while (sweep < cap) & ((open_nets > 0) | (STOP == 0)):
+        while (sweep < cap) & ((open_nets > 0) | (stop == 0)):
             a1 = tl.sum(w1[:, None, :, :] * x[None, :, None, :], axis=3) + b1[:, None, :]  # (BLOCK_K, BN, BH)
             h = tl.where(nh_ok[None, :, :], _act(a1, HIDDEN), 0.0)
             z = tl.sum(w2[:, None, :, :] * h[:, :, None, :], axis=3) + b2[:, None, :]  # (BLOCK_K, BN, BC)
@@ -125,8 +127,12 @@ def unsupported_reason(spec: NetSpec, n: int, device: str) -> str | None:
         return "runs on cuda (TRITON_INTERPRET=1 runs it on the CPU through triton's interpreter)"
     if not spec.loss_fn.squared:
         return f"squared losses only (the study's), not {spec.loss}"
-    if max(spec.D, spec.H, spec.C, n) > MAX_TILE:
-        return f"D, H, C and N up to {MAX_TILE} (register tiles), not {spec.D}-{spec.H}-{spec.C} on {n} patterns"
+    tile = BLOCK_K * _pow2(n) * max(_pow2(spec.H) * _pow2(spec.D), _pow2(spec.C) * _pow2(spec.H))
+    if tile > MAX_TILE:
+        return (
+            f"register tiles of at most {MAX_TILE} elements (nets x patterns x units x inputs, powers of two): "
+            f"{spec.D}-{spec.H}-{spec.C} on {n} patterns needs {tile}"
+        )
     return None
 
 
@@ -139,7 +145,6 @@ def sweeps_to_solve(
     momentum: Tensor,
     cap: int,
     stop_when_solved: bool = True,
-    block_k: int = 16,
 ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor]]:
     """K nets (params K-first, float32) trained on the shared batch (x, t) for up to `cap` sweeps, per-net momentum
     (K,): per net the sweep at which it was first solved (every output on the right side of 0.5 at the weights the
@@ -150,17 +155,24 @@ def sweeps_to_solve(
     if reason:
         raise InputError(reason)
     k = params["W1"].shape[0]
-    if tuple(momentum.shape) != (k,):
-        raise InputError(f"momentum must have shape (K,) = ({k},), got {tuple(momentum.shape)}")
+    shapes = spec.param_shapes()
+    for name in PARAM_NAMES:  # the kernel reads without bounds checks: every shape and device is checked here
+        if tuple(params[name].shape) != (k, *shapes[name]):
+            want = ", ".join(map(str, shapes[name]))
+            raise InputError(f"{name} must have shape (K, {want}) with K = {k}, got {tuple(params[name].shape)}")
+    check_inputs(spec, {name: params[name][0] for name in PARAM_NAMES}, x, t)  # x (N, D), t (N, C), dtypes, devices
+    if tuple(momentum.shape) != (k,) or momentum.device != x.device:
+        raise InputError(f"momentum must have shape (K,) = ({k},) on {x.device}, got {tuple(momentum.shape)} on "
+                         f"{momentum.device}")  # fmt: skip
     last = {name: params[name].detach().to(torch.float32).contiguous().clone() for name in PARAM_NAMES}
     snap = {name: v.clone() for name, v in last.items()}
     solved = torch.empty(k, dtype=torch.int64, device=x.device)
-    _many_kernel[(triton.cdiv(k, block_k),)](
+    _many_kernel[(triton.cdiv(k, BLOCK_K),)](
         x.float().contiguous(), t.float().contiguous(),
         *(last[n] for n in PARAM_NAMES), *(snap[n] for n in PARAM_NAMES), momentum.float().contiguous(), solved,
-        k, x.shape[0], cap, float(lr), float(spec.l2), spec.loss_fn.scale(x.shape[0], spec.C),
+        k, x.shape[0], cap, int(stop_when_solved), float(lr), float(spec.l2), spec.loss_fn.scale(x.shape[0], spec.C),
         D=spec.D, H=spec.H, C=spec.C, HIDDEN=ACTIVATION_CODE[spec.hidden], OUTPUT=ACTIVATION_CODE[spec.output],
-        STOP=int(stop_when_solved), BLOCK_K=block_k, BN=_pow2(x.shape[0]), BD=_pow2(spec.D), BH=_pow2(spec.H),
+        BLOCK_K=BLOCK_K, BN=_pow2(x.shape[0]), BD=_pow2(spec.D), BH=_pow2(spec.H),
         BC=_pow2(spec.C),
     )  # fmt: skip
     return solved, snap, last

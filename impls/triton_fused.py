@@ -1,5 +1,5 @@
 """The whole training step -- forward, loss, backward, L2, momentum update -- in one Triton kernel launch, and K
-steps in one launch for train(). Registered as "triton".
+steps in one launch for train() (below ROWS_FROM_N samples; above, three launches per step). Registered as "triton".
 
 One program runs the step: the batch in row blocks of BLOCK_N, the inputs in column blocks of BLOCK_D. Pass 1 per
 row block: a1 = x W1^T + b1 (accumulated over the column blocks), h, z, the loss and dz, then dW2, db2, db1 in
@@ -38,7 +38,7 @@ from torch import Tensor
 
 from impls import register
 from impls.base import SGD, Grads, Implementation, SameInputs
-from impls.spec import ACTIVATION_CODE, PARAM_NAMES, NetSpec, check_inputs
+from impls.spec import ACTIVATION_CODE, PARAM_NAMES, InputError, NetSpec, check_inputs
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 try:
@@ -50,18 +50,17 @@ except ImportError as exc:  # an optional extra: pip install -e '.[triton]'
     IMPORT_ERROR = f"triton does not import ({exc}); pip install -e '.[triton]'"
 
 
-#: bf16 data: products on bf16 tensor cores (fp32 accumulation) when compiled; the interpreter computes a bf16
-#: tl.dot wrongly (checked: errors of 1e10 on a 16x16 product), so there x is widened to fp32 in registers instead --
-#: the same bytes read, the parameters and da1 not rounded to bf16 (within the bf16-data tolerance either way)
-BF16_DOT = not INTERPRETED
-
-
 def _block(n: int, cap: int) -> int:
     """A power-of-two tile edge >= 16 (tl.dot's minimum) covering n, at most cap."""
     return max(16, min(cap, 1 << max(0, math.ceil(math.log2(max(n, 1))))))
 
 
 if not IMPORT_ERROR:
+    #: bf16 data: products on bf16 tensor cores (fp32 accumulation) when compiled; the interpreter computes a bf16
+    #: tl.dot wrongly (checked: errors of 1e10 on a 16x16 product), so there x is widened to fp32 in registers
+    #: instead -- the same bytes read, the parameters and da1 not rounded to bf16 (within the bf16-data tolerance).
+    #: A tl.constexpr: compiled kernels may read no other global (a plain bool fails to compile, tested)
+    BF16_DOT = tl.constexpr(not INTERPRETED)
 
     @triton.jit
     def _act(a, CODE: tl.constexpr):
@@ -362,16 +361,19 @@ if not IMPORT_ERROR:
 
 @register("triton")
 class TritonFused(Implementation):
-    """One Triton kernel launch per step (and per K steps in train()): forward, loss, backward, L2 and update."""
+    """One Triton kernel launch per step (and per K steps in train()) for small batches, three per step for large
+    ones: forward, loss, backward, L2 and update."""
 
-    summary = "the whole step (forward, loss, backward, L2, momentum update) in one Triton kernel; K steps per launch"
+    summary = "the whole step in one Triton kernel, K steps per launch (small batches); 3 launches per step (large)"
     rank = 97
     #: cpu only through triton's interpreter (tests, verification); nowhere when triton does not import
     devices = () if IMPORT_ERROR else (("cpu",) if INTERPRETED else ("cuda",))
     MAX_H, MAX_C = 128, 64  # one tile of hidden units and one of outputs (the kernel loops over rows and inputs)
     #: from this batch size on, a step is three launches over many programs (X streams through every SM) instead of
-    #: one program: one SM reads a 1000x784 batch twice in ~60 us on an H200, which 3 launches (~3 x 2.5-6 us) beat
-    ROWS_FROM_N = 1024
+    #: one program: one SM streams ~30-60 GB/s, so a 256x784 batch read twice costs one program ~30-50 us, more than
+    #: 3 launches (~3 x 2.5-6 us) plus the bytes at full bandwidth; below it one program (and K steps per launch) wins.
+    #: An estimate until a GPU times both paths (benchmarks time the batch sweep through both sides)
+    ROWS_FROM_N = 256
     dtypes = (torch.float32,)
     precisions = ("fp32", "bf16-data")  # bf16-data: x (and float targets) read as bf16, x's products in bf16
     compiles = True  # triton compiles a kernel per (spec, block sizes, steps) on first use
@@ -410,6 +412,8 @@ class TritonFused(Implementation):
             self._seen.remember(x, t)
         x, t = x.contiguous(), t.contiguous()
         spec, n = self.spec, x.shape[0]
+        if n * max(spec.D, spec.H, spec.C) >= 2**31:  # the kernels index in int32
+            raise InputError(f"N x D = {n} x {spec.D} exceeds the kernels' int32 indexing (2^31 elements)")
         if self._scratch.numel() < n * spec.H:
             self._scratch = torch.empty(n * spec.H, dtype=torch.float32, device=x.device)
         losses = torch.empty(steps, dtype=torch.float32, device=x.device)
@@ -480,7 +484,8 @@ class TritonFused(Implementation):
         return loss, dict(zip(PARAM_NAMES, self._g, strict=True))
 
     def train(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
-        """`steps` steps in one launch (a kernel is compiled per distinct `steps`, which is a loop bound)."""
+        """`steps` steps: in one launch below ROWS_FROM_N samples (a kernel is compiled per distinct `steps`, a loop
+        bound there), else three launches per step."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         return self._launch(x, t, steps)

@@ -1,0 +1,85 @@
+"""Lower every Triton kernel of the project to Triton IR for an sm_90 GPU (H100/H200) without a GPU: the compiled
+front end, which the interpreter (TRITON_INTERPRET=1, used by the other tests) skips. It catches what only a real
+compile refuses -- a global that is not a tl.constexpr, a tile over triton's element limit, a type mismatch in
+tl.dot -- for each configuration the implementations launch. Run by tests/test_triton.py in a subprocess (the
+interpreter must be off before triton is imported). Prints one line per configuration; exit 1 if any failed."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.pop("TRITON_INTERPRET", None)
+sys.path.insert(0, os.getcwd())
+
+import triton._C.libtriton as libtriton
+from triton.backends.compiler import GPUTarget
+from triton.backends.nvidia.compiler import CUDABackend
+from triton.compiler.compiler import ASTSource
+
+from impls import many_triton, triton_fused
+from impls.spec import ACTIVATION_CODE
+
+TARGET = GPUTarget("cuda", 90, 32)
+FLOATS = {"lr", "momentum", "l2", "scale"}
+
+
+def signature(kernel: object, const: dict[str, object], low: bool, labels: bool) -> dict[str, str]:
+    """Argument types as a launch would see them: x (and float targets) bf16 under bf16-data, int64 labels."""
+    sig = {}
+    for name in kernel.arg_names:
+        if name in const:
+            sig[name] = "constexpr"
+        elif name in FLOATS:
+            sig[name] = "fp32"
+        elif name.endswith("_ptr") or name.startswith("part_"):
+            data = "*bf16" if low else "*fp32"
+            sig[name] = {"x_ptr": data, "t_ptr": "*i64" if labels else data, "solved_ptr": "*i64"}.get(name, "*fp32")
+        else:
+            sig[name] = "i32"
+    return sig
+
+
+def lower(label: str, kernel: object, const: dict[str, object], low: bool = False, labels: bool = False) -> bool:
+    backend = CUDABackend(TARGET)
+    options = backend.parse_options({})
+    context = libtriton.ir.context()
+    libtriton.ir.load_dialects(context)
+    backend.load_dialects(context)
+    source = ASTSource(kernel, signature(kernel, const, low, labels), constexprs=const)
+    try:
+        source.make_ir(TARGET, options, backend.get_codegen_implementation(options), backend.get_module_map(), context)
+    except Exception as exc:  # noqa: BLE001 -- report every configuration, then fail
+        cause = exc
+        while cause.__cause__ or cause.__context__:
+            cause = cause.__cause__ or cause.__context__
+        print(f"FAIL {label}: {type(cause).__name__}: {str(cause).splitlines()[0][:200]}")
+        return False
+    print(f"ok   {label}")
+    return True
+
+
+def main() -> int:
+    acts = {"HIDDEN": ACTIVATION_CODE["tanh"], "OUTPUT": ACTIVATION_CODE["sigmoid"]}
+    tiles = {"BLOCK_N": 32, "BLOCK_D": 64, "BLOCK_H": 32, "BLOCK_C": 16}
+    ok = True
+    for low in (False, True):
+        for squared in (True, False):
+            tag = f"{'bf16-data' if low else 'fp32'} {'squared' if squared else 'cross-entropy'}"
+            base = {**acts, "SQUARED": squared, "LOW": low}
+            one = {**base, "STEPS": 2, **tiles}
+            ok &= lower(f"_train_kernel {tag}", triton_fused._train_kernel, one, low, not squared)
+            rows = {**base, **tiles, "BLOCK_N": 64}
+            ok &= lower(f"_rows_kernel {tag}", triton_fused._rows_kernel, rows, low, not squared)
+        dw1 = {"LOW": low, "BLOCK_N": 64, "BLOCK_D": 64, "BLOCK_H": 32}
+        ok &= lower(f"_dw1_kernel {'bf16-data' if low else 'fp32'}", triton_fused._dw1_kernel, dw1, low)
+    update = {"BLOCK_D": 64, "BLOCK_H": 32, "BLOCK_C": 16, "BLOCK_P": 1024}
+    ok &= lower("_update_kernel", triton_fused._update_kernel, update)
+    pow2 = many_triton._pow2
+    many = {"D": 6, "H": 2, "C": 1, **acts, "BLOCK_K": many_triton.BLOCK_K, "BN": 64, "BD": pow2(6), "BH": pow2(2)}
+    ok &= lower("_many_kernel rumelhart 6-2-1", many_triton._many_kernel, {**many, "BC": pow2(1)})
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
