@@ -170,6 +170,32 @@ if not IMPORT_ERROR:
         return g1
 
     @triton.jit
+    def _update_output_and_biases(
+        w2_ptr, b2_ptr, b1_ptr, v2_ptr, vb2_ptr, vb1_ptr, g2_ptr, gb2_ptr, gb1_ptr,
+        w2, b2, b1, gw2, gb2, gb1, H, C, lr, momentum,
+        BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
+    ):  # fmt: skip
+        """Store the gradients of W2, b2, b1 and apply Rumelhart eq. 9 to them (W1 is updated per column block)."""
+        hs = tl.arange(0, BLOCK_H)
+        cs = tl.arange(0, BLOCK_C)
+        h_ok = hs < H
+        c_ok = cs < C
+        w2_off = cs[:, None] * H + hs[None, :]  # (BLOCK_C, BLOCK_H)
+        w2_ok = c_ok[:, None] & h_ok[None, :]
+        v2 = momentum * tl.load(v2_ptr + w2_off, mask=w2_ok, other=0.0) - lr * gw2
+        vb2 = momentum * tl.load(vb2_ptr + cs, mask=c_ok, other=0.0) - lr * gb2
+        vb1 = momentum * tl.load(vb1_ptr + hs, mask=h_ok, other=0.0) - lr * gb1
+        tl.store(g2_ptr + w2_off, gw2, mask=w2_ok)
+        tl.store(gb2_ptr + cs, gb2, mask=c_ok)
+        tl.store(gb1_ptr + hs, gb1, mask=h_ok)
+        tl.store(v2_ptr + w2_off, v2, mask=w2_ok)
+        tl.store(vb2_ptr + cs, vb2, mask=c_ok)
+        tl.store(vb1_ptr + hs, vb1, mask=h_ok)
+        tl.store(w2_ptr + w2_off, w2 + v2, mask=w2_ok)
+        tl.store(b2_ptr + cs, b2 + vb2, mask=c_ok)
+        tl.store(b1_ptr + hs, b1 + vb1, mask=h_ok)
+
+    @triton.jit
     def _train_kernel(
         x_ptr, t_ptr,  # (N, D) inputs; (N, C) float targets or (N,) int64 labels
         w1_ptr, b1_ptr, w2_ptr, b2_ptr,  # parameters, updated in place
@@ -223,18 +249,10 @@ if not IMPORT_ERROR:
                 tl.store(w1_ptr + hd_off, w1 + v1, mask=hd_ok)
             gw2 += 2.0 * l2 * w2
             loss += l2 * tl.sum(tl.sum(w2 * w2, axis=1), axis=0)
-            tl.store(g2_ptr + w2_off, gw2, mask=w2_ok)
-            tl.store(gb2_ptr + cs, gb2, mask=c_ok)
-            tl.store(gb1_ptr + hs, gb1, mask=h_ok)
-            v2 = momentum * tl.load(v2_ptr + w2_off, mask=w2_ok, other=0.0) - lr * gw2
-            vb2 = momentum * tl.load(vb2_ptr + cs, mask=c_ok, other=0.0) - lr * gb2
-            vb1 = momentum * tl.load(vb1_ptr + hs, mask=h_ok, other=0.0) - lr * gb1
-            tl.store(v2_ptr + w2_off, v2, mask=w2_ok)
-            tl.store(vb2_ptr + cs, vb2, mask=c_ok)
-            tl.store(vb1_ptr + hs, vb1, mask=h_ok)
-            tl.store(w2_ptr + w2_off, w2 + v2, mask=w2_ok)
-            tl.store(b2_ptr + cs, b2 + vb2, mask=c_ok)
-            tl.store(b1_ptr + hs, b1 + vb1, mask=h_ok)
+            _update_output_and_biases(
+                w2_ptr, b2_ptr, b1_ptr, v2_ptr, vb2_ptr, vb1_ptr, g2_ptr, gb2_ptr, gb1_ptr,
+                w2, b2, b1, gw2, gb2, gb1, H, C, lr, momentum, BLOCK_H, BLOCK_C,
+            )  # fmt: skip
             tl.store(loss_ptr + step, loss)
             tl.debug_barrier()  # the next step reads the parameters this one wrote
 
@@ -344,18 +362,10 @@ if not IMPORT_ERROR:
                 gb1 += tl.load(part_gb1 + p * H + hs, mask=h_ok, other=0.0)
             b1 = tl.load(b1_ptr + hs, mask=h_ok, other=0.0)
             b2 = tl.load(b2_ptr + cs, mask=c_ok, other=0.0)
-            v2 = momentum * tl.load(v2_ptr + w2_off, mask=w2_ok, other=0.0) - lr * gw2
-            vb2 = momentum * tl.load(vb2_ptr + cs, mask=c_ok, other=0.0) - lr * gb2
-            vb1 = momentum * tl.load(vb1_ptr + hs, mask=h_ok, other=0.0) - lr * gb1
-            tl.store(g2_ptr + w2_off, gw2, mask=w2_ok)
-            tl.store(gb2_ptr + cs, gb2, mask=c_ok)
-            tl.store(gb1_ptr + hs, gb1, mask=h_ok)
-            tl.store(v2_ptr + w2_off, v2, mask=w2_ok)
-            tl.store(vb2_ptr + cs, vb2, mask=c_ok)
-            tl.store(vb1_ptr + hs, vb1, mask=h_ok)
-            tl.store(w2_ptr + w2_off, w2 + v2, mask=w2_ok)
-            tl.store(b2_ptr + cs, b2 + vb2, mask=c_ok)
-            tl.store(b1_ptr + hs, b1 + vb1, mask=h_ok)
+            _update_output_and_biases(
+                w2_ptr, b2_ptr, b1_ptr, v2_ptr, vb2_ptr, vb1_ptr, g2_ptr, gb2_ptr, gb1_ptr,
+                w2, b2, b1, gw2, gb2, gb1, H, C, lr, momentum, BLOCK_H, BLOCK_C,
+            )  # fmt: skip
             tl.store(loss_ptr, tl.sum(loss, axis=0))
 
 
