@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run a --precision this hardware lacks (torch emulates it in software): checks the arithmetic",
     )
+    add_layout_options(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def add_layout_options(p: argparse.ArgumentParser) -> None:
+    """--layout and --loss-fn: how a plug-in (--impl FILE.py:NAME) is written (verification.layouts)."""
     p.add_argument(
         "--layout",
         default="linear",
@@ -112,8 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
         "nielsen: a Network class; module: a function (D, H, C) -> nn.Module, with --loss-fn",
     )
     p.add_argument("--loss-fn", default="", metavar="FILE.py:FN", help="the module layout's loss(output, t)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    return p
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
