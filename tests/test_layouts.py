@@ -104,28 +104,47 @@ def plugin_is_installed() -> bool:
 STUDENT_TEST = """
     import sys
     sys.path.insert(0, {folder!r})
-    from cs231n_net import {net}
+    from {module} import {names}
 
     def test_my_two_layer_net(check_backprop):
-        check_backprop({net}, layout="cs231n", hidden="relu", output="identity", loss="cross_entropy")
+        check_backprop({call})
 """
+#: (layout, module, the student's call, what a failure must say): a planted bug, then the fixed code
+STUDENTS = [
+    ("cs231n", "cs231n_net", 'NoReluMask, layout="cs231n", hidden="relu", output="identity", loss="cross_entropy"',
+     ["W1", "only the first layer is wrong"]),
+    ("cs231n", "cs231n_net", 'TwoLayerNet, layout="cs231n", hidden="relu", output="identity", '
+     'loss="cross_entropy"', []),
+    ("nielsen", "nielsen_network", 'NoOutputPrime, layout="nielsen", hidden="sigmoid", output="sigmoid", '
+     'loss="half_sse", l2=0.0, batches=(1, 7)', ["W2", "b2"]),
+    ("nielsen", "nielsen_network", 'Network, layout="nielsen", hidden="sigmoid", output="sigmoid", loss="half_sse", '
+     "l2=0.0, batches=(1, 7)", []),
+    ("module", "module_net", 'Detached, layout="module", hidden="tanh", output="identity", loss="sse", l2=0.0, '
+     "loss_fn=sum_of_squares, batches=(1, 7)", ["no gradient came back"]),
+    ("module", "module_net", 'Net, layout="module", hidden="tanh", output="identity", loss="sse", l2=0.0, '
+     "loss_fn=sum_of_squares, batches=(1, 7)", []),
+]  # fmt: skip
 
 
-@pytest.mark.parametrize(("net", "passes"), [("NoReluMask", False), ("TwoLayerNet", True)])
-def test_a_students_ten_line_test_fails_naming_the_bug_and_passes_once_fixed(net: str, passes: bool, tmp_path) -> None:
-    """Plain pytest with the plugin's fixture: the pytest11 entry point registers it when the package is installed
-    (as tox and CI install it); from a checkout that was not installed, -p names it (naming it twice is an error)."""
+@pytest.mark.parametrize(("layout", "module", "call", "says"), STUDENTS, ids=lambda v: v if isinstance(v, str) else "")
+def test_a_students_ten_line_test_fails_naming_the_bug_and_passes_once_fixed(
+    layout: str, module: str, call: str, says: list[str], tmp_path: Path
+) -> None:
+    """Plain pytest with the plugin's fixture, per layout: the planted bug fails naming the parameter and the bug,
+    the fixed code passes. The pytest11 entry point registers the fixture when the package is installed (as tox and
+    CI install it); from a checkout that was not installed, -p names it (naming it twice is an error)."""
+    names = call.split(",")[0] + (", sum_of_squares" if "loss_fn=sum_of_squares" in call else "")
     test = tmp_path / "test_student.py"
-    test.write_text(textwrap.dedent(STUDENT_TEST.format(folder=str(LAYOUTS), net=net)))
+    test.write_text(textwrap.dedent(STUDENT_TEST.format(folder=str(LAYOUTS), module=module, names=names, call=call)))
     load = [] if plugin_is_installed() else ["-p", "verification.pytest_plugin"]
     r = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", *load, "-p", "no:cacheprovider", str(test)],
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
-    if passes:
+    if not says:
         assert r.returncode == 0, r.stdout[-2000:]
     else:
-        assert r.returncode == 1 and "W1" in r.stdout and "only the first layer is wrong" in r.stdout, r.stdout[-3000:]
+        assert r.returncode == 1 and all(s in r.stdout for s in says), r.stdout[-3000:]
 
 
 def test_the_plugin_is_declared_as_a_pytest11_entry_point() -> None:
