@@ -69,7 +69,7 @@ def check_backprop(
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     one = LAYOUTS[layout]
-    user = one.adapt(fn, loss_fn) if layout == "module" else one.adapt(fn)
+    user = one.user_fn(fn, loss_fn) if layout == "module" else one.user_fn(fn)
     label = name or getattr(fn, "__qualname__", None) or type(fn).__name__
     matrix = Matrix(
         _seq(hidden), _seq(output), _seq(loss), tuple(float(v) for v in _seq(l2)), tuple(map(tuple, sizes)),

@@ -46,6 +46,19 @@ class Layout:
     adapt: Callable[..., UserFn]  # (the user's object, **options) -> fn(params, x, t, spec)
     supports: Callable[[NetSpec], str | None] = lambda spec: None  # None, or why a spec is not this layout's
 
+    def user_fn(self, obj: object, *options: object) -> UserFn:
+        """The user's object as fn(params, x, t, spec); a spec this layout does not cover raises UnsupportedConfig
+        (reported as unsupported, not failed) before the user's code runs."""
+        adapted = self.adapt(obj, *options)
+
+        def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
+            reason = self.supports(spec)
+            if reason:
+                raise UnsupportedConfig(reason)
+            return adapted(params, x, t, spec)
+
+        return fn
+
 
 def _tensor(value: object, like: Tensor) -> object:
     """A NumPy array or scalar as a tensor on like's device (its dtype kept: a float64 gradient stays visible);
@@ -89,9 +102,6 @@ def cs231n(net_class: Callable[..., object]) -> UserFn:
     """TwoLayerNet(D, H, C) with our parameters in its params dict (W transposed), loss(X, y, reg) called."""
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
-        reason = _cs231n_supports(spec)
-        if reason:
-            raise UnsupportedConfig(reason)
         net = net_class(spec.D, spec.H, spec.C)
         numpy = not isinstance(getattr(net, "params", {}).get("W1"), Tensor)  # a fresh net's W1 tells its library
 
@@ -129,9 +139,6 @@ def nielsen(network_class: Callable[..., object]) -> UserFn:
     """Network([D, H, C]) with our parameters as its column-vector lists; backprop per sample, summed."""
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
-        reason = _nielsen_supports(spec)
-        if reason:
-            raise UnsupportedConfig(reason)
         net = network_class([spec.D, spec.H, spec.C])
 
         def col(a: Tensor) -> np.ndarray:
@@ -170,9 +177,6 @@ def module(model: object, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> UserFn
     """The model's two nn.Linear layers take our parameters; loss_fn(model(x), t).backward() gives the gradients."""
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
-        reason = _module_supports(spec)
-        if reason:
-            raise UnsupportedConfig(reason)
         net = model if isinstance(model, torch.nn.Module) else model(spec.D, spec.H, spec.C)
         linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
         if len(linears) != 2:

@@ -121,8 +121,8 @@ def plugin_class(ref: str, layout: str = "linear", loss_ref: str | None = None) 
         if layout == "module":
             if not loss_ref:
                 raise PluginError("the module layout needs the loss callable: --loss-fn FILE.py:fn")
-            return function_class(LAYOUTS[layout].adapt(obj, load_function(loss_ref, signature=False)), ref)
-        return function_class(LAYOUTS[layout].adapt(obj), ref)
+            return function_class(LAYOUTS[layout].user_fn(obj, load_function(loss_ref, signature=False)), ref)
+        return function_class(LAYOUTS[layout].user_fn(obj), ref)
     except PluginError:
         raise
     except ValueError as exc:  # the layout refuses what it was given (verification.layouts): one line
