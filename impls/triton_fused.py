@@ -90,6 +90,15 @@ if not IMPORT_ERROR:
             return tl.full(a.shape, 1.0, tl.float32)
 
     @triton.jit
+    def _unit_tiles(H, C, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr):
+        """Hidden-unit and output indices with their masks, and W2's (BLOCK_C, BLOCK_H) offsets and mask."""
+        hs = tl.arange(0, BLOCK_H)
+        cs = tl.arange(0, BLOCK_C)
+        h_ok = hs < H
+        c_ok = cs < C
+        return hs, cs, h_ok, c_ok, cs[:, None] * H + hs[None, :], c_ok[:, None] & h_ok[None, :]
+
+    @triton.jit
     def _row_block(
         x_ptr, t_ptr, w1_ptr, da_ptr, b1, w2, b2, n0, N, D, H, C, scale,
         HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr,
@@ -97,10 +106,7 @@ if not IMPORT_ERROR:
     ):  # fmt: skip
         """Rows n0..n0+BLOCK_N: forward, loss, dz, da1 (stored to da_ptr); their share of the loss, dW2, db2, db1.
         LOW: x and float targets are stored in bf16, and x's product runs in bf16 with fp32 accumulation."""
-        hs = tl.arange(0, BLOCK_H)
-        cs = tl.arange(0, BLOCK_C)
-        h_ok = hs < H
-        c_ok = cs < C
+        hs, cs, h_ok, c_ok, _, _ = _unit_tiles(H, C, BLOCK_H, BLOCK_C)
         rows = n0 + tl.arange(0, BLOCK_N)
         r_ok = rows < N
         a1 = tl.zeros((BLOCK_N, BLOCK_H), tl.float32)
@@ -176,12 +182,7 @@ if not IMPORT_ERROR:
         BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
     ):  # fmt: skip
         """Store the gradients of W2, b2, b1 and apply Rumelhart eq. 9 to them (W1 is updated per column block)."""
-        hs = tl.arange(0, BLOCK_H)
-        cs = tl.arange(0, BLOCK_C)
-        h_ok = hs < H
-        c_ok = cs < C
-        w2_off = cs[:, None] * H + hs[None, :]  # (BLOCK_C, BLOCK_H)
-        w2_ok = c_ok[:, None] & h_ok[None, :]
+        hs, cs, h_ok, c_ok, w2_off, w2_ok = _unit_tiles(H, C, BLOCK_H, BLOCK_C)
         v2 = momentum * tl.load(v2_ptr + w2_off, mask=w2_ok, other=0.0) - lr * gw2
         vb2 = momentum * tl.load(vb2_ptr + cs, mask=c_ok, other=0.0) - lr * gb2
         vb1 = momentum * tl.load(vb1_ptr + hs, mask=h_ok, other=0.0) - lr * gb1
@@ -208,12 +209,7 @@ if not IMPORT_ERROR:
         STEPS: tl.constexpr, HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
     ):  # fmt: skip
-        hs = tl.arange(0, BLOCK_H)
-        cs = tl.arange(0, BLOCK_C)
-        h_ok = hs < H
-        c_ok = cs < C
-        w2_off = cs[:, None] * H + hs[None, :]  # (BLOCK_C, BLOCK_H)
-        w2_ok = c_ok[:, None] & h_ok[None, :]
+        hs, cs, h_ok, c_ok, w2_off, w2_ok = _unit_tiles(H, C, BLOCK_H, BLOCK_C)
         for step in range(STEPS):
             b1 = tl.load(b1_ptr + hs, mask=h_ok, other=0.0)  # (BLOCK_H,)
             w2 = tl.load(w2_ptr + w2_off, mask=w2_ok, other=0.0)  # (BLOCK_C, BLOCK_H)
@@ -268,12 +264,7 @@ if not IMPORT_ERROR:
         loss, dW2, db2, db1; program 0 adds the L2 term of the loss (at the parameters before the update)."""
         pid = tl.program_id(0)
         progs = tl.num_programs(0)
-        hs = tl.arange(0, BLOCK_H)
-        cs = tl.arange(0, BLOCK_C)
-        h_ok = hs < H
-        c_ok = cs < C
-        w2_off = cs[:, None] * H + hs[None, :]  # (BLOCK_C, BLOCK_H)
-        w2_ok = c_ok[:, None] & h_ok[None, :]
+        hs, cs, h_ok, c_ok, w2_off, w2_ok = _unit_tiles(H, C, BLOCK_H, BLOCK_C)
         b1 = tl.load(b1_ptr + hs, mask=h_ok, other=0.0)
         w2 = tl.load(w2_ptr + w2_off, mask=w2_ok, other=0.0)
         b2 = tl.load(b2_ptr + cs, mask=c_ok, other=0.0)
@@ -329,10 +320,7 @@ if not IMPORT_ERROR:
         """Large N, launch 3 of 3: program j reduces dW1's splits for column block j, adds L2 and updates that block
         (Rumelhart eq. 9); program 0 also reduces the row programs' partials and updates W2, b2, b1 and the loss."""
         j = tl.program_id(0)
-        hs = tl.arange(0, BLOCK_H)
-        cs = tl.arange(0, BLOCK_C)
-        h_ok = hs < H
-        c_ok = cs < C
+        hs, cs, h_ok, c_ok, w2_off, w2_ok = _unit_tiles(H, C, BLOCK_H, BLOCK_C)
         ds = j * BLOCK_D + tl.arange(0, BLOCK_D)
         hd_ok = h_ok[:, None] & (ds < D)[None, :]
         hd_off = hs[:, None] * D + ds[None, :]
@@ -346,8 +334,6 @@ if not IMPORT_ERROR:
         tl.store(v1_ptr + hd_off, v1, mask=hd_ok)
         tl.store(w1_ptr + hd_off, w1 + v1, mask=hd_ok)
         if j == 0:
-            w2_off = cs[:, None] * H + hs[None, :]
-            w2_ok = c_ok[:, None] & h_ok[None, :]
             w2 = tl.load(w2_ptr + w2_off, mask=w2_ok, other=0.0)
             gw2 = 2.0 * l2 * w2
             gb2 = tl.zeros((BLOCK_C,), tl.float32)
