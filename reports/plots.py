@@ -23,8 +23,9 @@ plt.rcParams.update({"figure.dpi": 110, "axes.grid": True, "grid.alpha": 0.3, "f
 def _colors(df: pd.DataFrame) -> dict[str, tuple]:
     """One colour per implementation of the frame, in rank order (the same implementation keeps its colour across
     the panels of a plot)."""
-    cmap = plt.get_cmap("tab10")
-    return {n: cmap(i % 10) for i, n in enumerate(ranked(df["impl"], df))}
+    names = ranked(df["impl"], df)
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")  # 11+ implementations: no two share a colour
+    return {n: cmap(i % cmap.N) for i, n in enumerate(names)}
 
 
 def _legend(axes: list, d: pd.DataFrame, **kw: object) -> None:
