@@ -41,7 +41,8 @@ class ManyNets:
         momentum: Tensor | None = None,
     ) -> None:
         """compile=True runs the whole step through torch.compile (inductor fuses the ~25 elementwise ops: 0.84-0.95
-        -> 0.37-0.41 us per net-step at K = 1000 on 2 cores, ~5 s to compile); K must then stay fixed (no select).
+        -> 0.37-0.41 us per net-step at K = 1000 on 2 cores, ~5 s to compile). K is marked dynamic for the compiler
+        (_mark_k_dynamic), so select() never recompiles (measured: no slower than a static K at K = 2000).
         momentum (K,) gives every net its own alpha (overriding sgd.momentum): with K last, it simply broadcasts,
         so two learning rules run as one computation."""
         shapes = spec.param_shapes()
@@ -51,15 +52,21 @@ class ManyNets:
                 want = ", ".join(map(str, shapes[k]))
                 raise InputError(f"{k} must have shape (K, {want}), got {tuple(params[k].shape)}")
         self.spec, self.sgd, self.K = spec, sgd, K
-        self._p = {k: _k_last(k, params[k].detach()).clone() for k in PARAM_NAMES}
+        self._p = {k: _k_last(k, params[k].detach()) for k in PARAM_NAMES}
         if momentum is not None and tuple(momentum.shape) != (K,):
             raise InputError(f"momentum must have shape (K,) = ({K},), got {tuple(momentum.shape)}")
         self._alpha = None if momentum is None else momentum.to(params["W1"].dtype).clone()
         use_v = sgd.momentum or momentum is not None
         self._v = [torch.zeros_like(self._p[k]) for k in PARAM_NAMES] if use_v else []
         self.output: Tensor | None = None  # (N, C, K) outputs of the last forward pass (before its update)
-        self.compiled = compile
+        self._mark_k_dynamic()
         self._step = torch.compile(self._eager_step) if compile else self._eager_step
+
+    def _mark_k_dynamic(self) -> None:
+        """Tell torch.compile that the last (net) axis of every state tensor varies, so that a step compiled for one
+        K serves every K that select() leaves (a hint: eager ignores it; K = 1 still specialises)."""
+        for v in [*self._p.values(), *self._v, *([] if self._alpha is None else [self._alpha])]:
+            torch._dynamo.maybe_mark_dynamic(v, v.dim() - 1)
 
     @property
     def p(self) -> dict[str, Tensor]:
@@ -68,8 +75,9 @@ class ManyNets:
 
     def loss_and_grads(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         """Per-net data+L2 losses (K,) and gradients (K first) at the current parameters; x (N, D) or (K, N, D)."""
-        spec, K = self.spec, self.K
+        spec = self.spec
         W1, b1, W2, b2 = (self._p[k] for k in PARAM_NAMES)  # (D, H, K), (H, K), (C, H, K), (C, K)
+        K = W1.shape[-1]  # not self.K: under torch.compile a Python int is a guard, a tensor's size can be dynamic
         n = x.shape[-2]
         if x.dim() == 2:
             a1 = (x @ W1.view(spec.D, spec.H * K)).view(n, spec.H, K) + b1  # (N, H, K): one GEMM for all nets
@@ -119,20 +127,29 @@ class ManyNets:
         return loss, grads
 
     def select(self, keep: Tensor) -> None:
-        """Keep only the nets where `keep` (K,) is True (e.g. drop solved nets); momentum is kept with them."""
-        if self.compiled:
-            raise ValueError("select() changes K, which would recompile the compiled step: use compile=False")
+        """Keep only the nets where `keep` (K,) is True (e.g. drop solved nets); momentum is kept with them. The
+        kept nets continue bit for bit as they would have among all K (every op is per net along the K axis)."""
+        if tuple(keep.shape) != (self.K,) or keep.dtype != torch.bool:
+            got = f"{keep.dtype} {tuple(keep.shape)}"
+            raise InputError(f"keep must be a bool tensor of shape (K,) = ({self.K},), got {got}")
         idx = torch.nonzero(keep).flatten()
-        self._p = {k: v.index_select(-1, idx).contiguous() for k, v in self._p.items()}
-        self._v = [v.index_select(-1, idx).contiguous() for v in self._v]
+        self._p = {k: _canonical(v.index_select(-1, idx)) for k, v in self._p.items()}
+        self._v = [_canonical(v.index_select(-1, idx)) for v in self._v]
         if self._alpha is not None:
             self._alpha = self._alpha.index_select(0, idx)
         self.K = int(idx.numel())
+        self._mark_k_dynamic()
 
 
 def _k_last(name: str, v: Tensor) -> Tensor:
-    """(K, H, D) -> (D, H, K) for W1; otherwise the K axis moves from first to last: (K, C, H) -> (C, H, K)."""
-    return v.permute(2, 1, 0).contiguous() if name == "W1" else v.movedim(0, -1).contiguous()
+    """(K, H, D) -> (D, H, K) for W1; otherwise the K axis moves from first to last: (K, C, H) -> (C, H, K). A copy."""
+    return _canonical(v.permute(2, 1, 0) if name == "W1" else v.movedim(0, -1))
+
+
+def _canonical(v: Tensor) -> Tensor:
+    """A contiguous copy with the row-major strides even on size-1 axes (.contiguous() keeps a (1, K) view's stride
+    1 on the first axis, index_select gives K there): torch.compile guards on strides, so they must not vary."""
+    return torch.empty(v.shape, dtype=v.dtype, device=v.device).copy_(v)
 
 
 def _k_first(name: str, v: Tensor) -> Tensor:

@@ -214,6 +214,36 @@ def test_select_keeps_the_chosen_nets_with_their_momentum() -> None:
         torch.testing.assert_close(part.p[k], full.p[k][[0, 2]])
 
 
+@pytest.mark.slow
+def test_select_under_compile_drops_nets_without_changing_the_rest_or_recompiling() -> None:
+    """What the Rumelhart study relies on when it stops stepping solved nets: after select(), the kept nets' weights
+    are bit for bit those of the run that stepped every net, and the compiled step (K dynamic) is not recompiled."""
+    from verification.reproduce import rumelhart as r
+
+    x, t = r.patterns()
+    p = r.uniform_params(24, seed=3)
+    alpha = torch.tensor([0.9, 0.0]).repeat_interleave(12)  # (24,): both rules, as the study runs them
+    full = ManyNets(r.SPEC, p, SGD(lr=0.1), compile=True, momentum=alpha)
+    part = ManyNets(r.SPEC, p, SGD(lr=0.1), compile=True, momentum=alpha)
+    keep = torch.arange(24) % 3 != 1  # (24,): 16 kept, from both rules
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        for step in range(40):
+            full.step(x, t)
+            part.step(x, t)
+            if step == 9:
+                part.select(keep)
+    assert part.K == 16
+    for k in p:
+        assert torch.equal(part.p[k], full.p[k][keep]), k
+
+
+def test_select_refuses_a_mask_of_the_wrong_shape() -> None:
+    spec = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse")
+    nets = ManyNets(spec, {k: torch.zeros(3, *s) for k, s in spec.param_shapes().items()})
+    with pytest.raises(impls.InputError, match=r"keep must be a bool tensor of shape \(K,\) = \(3,\), got torch.int64"):
+        nets.select(torch.tensor([1, 0, 1]))
+
+
 def test_per_net_momentum_equals_separate_engines() -> None:
     """One engine with alpha (0.9, 0) per net = two engines with momentum 0.9 and 0 (two rules, one computation)."""
     spec = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse")
