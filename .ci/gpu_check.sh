@@ -40,6 +40,8 @@ gzip -f "$OUT/cuda.json" 2>/dev/null
   stamp "verification bf16 rc=$?" >> "$OUT/verif.log"
   timeout 100 $py -m verification --device cuda --precision bf16-data --quiet >> "$OUT/verif.log" 2>&1
   stamp "verification bf16-data rc=$?" >> "$OUT/verif.log"
+  timeout 100 $py -m verification --device cuda --precision tf32 --quiet >> "$OUT/verif.log" 2>&1
+  stamp "verification tf32 rc=$?" >> "$OUT/verif.log"
 ) &
 (
   timeout "${T_REPRO:-200}" $py -m verification.reproduce rumelhart cs231n --device cuda --quiet --out "$OUT/reproduce" \

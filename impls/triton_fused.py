@@ -16,11 +16,12 @@ dW2, db2, db1 -- X read once; (2) dW1 = da1^T x with a program per (column block
 (3) per column block, the splits of dW1 summed, L2 and W1's update, and program 0 sums the row partials and updates
 W2, b2, b1. Partial sums, not atomics: the result does not depend on scheduling. K steps are 3K launches there.
 
-Matrix products use tl.dot with input_precision="ieee" (true fp32: TF32 would need its own tolerance); the
-elementwise functions are written with exp (sigmoid 1/(1+e^-a); tanh its odd series up to a^11 below |a| = 0.4,
-1 - 2/(e^{2a}+1) above: at most 4.6 ulp from float64 over 4e5 points in fp32), within the oracle's 8-ulp budget.
-float32 parameters; precision bf16-data reads x (and float targets) stored in bf16, x's products in bf16
-with fp32 accumulation (see BF16_DOT). H up to MAX_H and C up to MAX_C (one tile each: the kernel does not
+Matrix products use tl.dot with input_precision="ieee" (true fp32); under precision tf32 x's two products use "tf32"
+(tensor cores: a mnist-60000 step's 5.8 GFLOP take >= 86 us at the H200's 67 TFLOP/s of fp32 FMA, as long as reading
+X twice, 88 us; TF32 removes that bound). The elementwise functions are written with exp (sigmoid 1/(1+e^-a); tanh
+its odd series up to a^11 below |a| = 0.4, 1 - 2/(e^{2a}+1) above: at most 4.6 ulp from float64 over 4e5 points in
+fp32), within the oracle's 8-ulp budget. float32 parameters; precision bf16-data reads x (and float targets) stored
+in bf16, x's products in bf16 with fp32 accumulation (see BF16_DOT). H up to MAX_H and C up to MAX_C (one tile each: the kernel does not
 loop over hidden units or classes). Where triton does not import, the implementation is unsupported with that reason.
 
 Without a GPU, TRITON_INTERPRET=1 (set before triton is imported) runs the kernel on CPU tensors through
@@ -48,6 +49,12 @@ try:
     IMPORT_ERROR = ""
 except ImportError as exc:  # an optional extra: pip install -e '.[triton]'
     IMPORT_ERROR = f"triton does not import ({exc}); pip install -e '.[triton]'"
+
+
+def _x_dot(x: Tensor) -> str:
+    """tl.dot's input precision for x's two products: "tf32" where torch's own matmuls would use TF32 (CUDA, and
+    torch.backends.cuda.matmul.allow_tf32, which precision tf32 sets), else "ieee" (true fp32)."""
+    return "tf32" if x.is_cuda and torch.backends.cuda.matmul.allow_tf32 else "ieee"
 
 
 def _block(n: int, cap: int) -> int:
@@ -101,11 +108,12 @@ if not IMPORT_ERROR:
     @triton.jit
     def _row_block(
         x_ptr, t_ptr, w1_ptr, da_ptr, b1, w2, b2, n0, N, D, H, C, scale,
-        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr,
+        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr, X_DOT: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
     ):  # fmt: skip
         """Rows n0..n0+BLOCK_N: forward, loss, dz, da1 (stored to da_ptr); their share of the loss, dW2, db2, db1.
-        LOW: x and float targets are stored in bf16, and x's product runs in bf16 with fp32 accumulation."""
+        LOW: x and float targets are stored in bf16, and x's product runs in bf16 with fp32 accumulation. X_DOT: the
+        input precision of x's product otherwise, "ieee" (fp32) or "tf32" (precision tf32)."""
         hs, cs, h_ok, c_ok, _, _ = _unit_tiles(H, C, BLOCK_H, BLOCK_C)
         rows = n0 + tl.arange(0, BLOCK_N)
         r_ok = rows < N
@@ -120,7 +128,7 @@ if not IMPORT_ERROR:
             elif LOW:  # triton's interpreter: bf16 tl.dot is wrong there, so the bf16 x is widened in registers
                 a1 += tl.dot(xt.to(tl.float32), tl.trans(w1), input_precision="ieee")
             else:
-                a1 += tl.dot(xt, tl.trans(w1), input_precision="ieee")  # (BLOCK_N, BLOCK_H)
+                a1 += tl.dot(xt, tl.trans(w1), input_precision=X_DOT)  # (BLOCK_N, BLOCK_H)
         a1 += b1[None, :]
         rh_ok = r_ok[:, None] & h_ok[None, :]
         h = tl.where(rh_ok, _act(a1, HIDDEN), 0.0)  # padded units and rows contribute nothing
@@ -154,7 +162,7 @@ if not IMPORT_ERROR:
     @triton.jit
     def _dw1_block(
         x_ptr, da_ptr, d0, first, stride, N, D, H,
-        LOW: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr,
+        LOW: tl.constexpr, X_DOT: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr,
     ):  # fmt: skip
         """da1^T x for the columns d0..d0+BLOCK_D over the row blocks first, first + stride, ...: (BLOCK_H, BLOCK_D)."""
         hs = tl.arange(0, BLOCK_H)
@@ -172,7 +180,7 @@ if not IMPORT_ERROR:
             elif LOW:
                 g1 += tl.dot(tl.trans(da1), xt.to(tl.float32), input_precision="ieee")
             else:
-                g1 += tl.dot(tl.trans(da1), xt, input_precision="ieee")  # (BLOCK_H, BLOCK_D)
+                g1 += tl.dot(tl.trans(da1), xt, input_precision=X_DOT)  # (BLOCK_H, BLOCK_D)
         return g1
 
     @triton.jit
@@ -206,7 +214,8 @@ if not IMPORT_ERROR:
         loss_ptr,  # (STEPS,) the loss before each step
         N, D, H, C,
         lr, momentum, l2, scale,  # scale: impls.spec.Loss.scale(N, C)
-        STEPS: tl.constexpr, HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr,
+        STEPS: tl.constexpr, HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr,
+        LOW: tl.constexpr, X_DOT: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
     ):  # fmt: skip
         hs, cs, h_ok, c_ok, w2_off, w2_ok = _unit_tiles(H, C, BLOCK_H, BLOCK_C)
@@ -222,7 +231,7 @@ if not IMPORT_ERROR:
             for n0 in range(0, N, BLOCK_N):
                 part = _row_block(
                     x_ptr, t_ptr, w1_ptr, da_ptr, b1, w2, b2, n0, N, D, H, C, scale,
-                    HIDDEN, OUTPUT, SQUARED, LOW, BLOCK_N, BLOCK_D, BLOCK_H, BLOCK_C,
+                    HIDDEN, OUTPUT, SQUARED, LOW, X_DOT, BLOCK_N, BLOCK_D, BLOCK_H, BLOCK_C,
                 )  # fmt: skip
                 loss += part[0]
                 gw2 += part[1]
@@ -235,7 +244,7 @@ if not IMPORT_ERROR:
                 d_ok = ds < D
                 hd_ok = h_ok[:, None] & d_ok[None, :]
                 hd_off = hs[:, None] * D + ds[None, :]
-                g1 = _dw1_block(x_ptr, da_ptr, d0, 0, BLOCK_N, N, D, H, LOW, BLOCK_N, BLOCK_D, BLOCK_H)
+                g1 = _dw1_block(x_ptr, da_ptr, d0, 0, BLOCK_N, N, D, H, LOW, X_DOT, BLOCK_N, BLOCK_D, BLOCK_H)
                 w1 = tl.load(w1_ptr + hd_off, mask=hd_ok, other=0.0)
                 g1 += 2.0 * l2 * w1
                 loss += l2 * tl.sum(tl.sum(w1 * w1, axis=1), axis=0)
@@ -257,7 +266,7 @@ if not IMPORT_ERROR:
         x_ptr, t_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, da_ptr,
         part_loss, part_gw2, part_gb2, part_gb1,  # (P,), (P, C, H), (P, C), (P, H): one slot per program
         N, D, H, C, l2, scale,
-        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr,
+        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr, LOW: tl.constexpr, X_DOT: tl.constexpr,
         BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr,
     ):  # fmt: skip
         """Large N, launch 1 of 3: program p takes row blocks p, p + P, ... (X read once), stores da1 and its partial
@@ -275,7 +284,7 @@ if not IMPORT_ERROR:
         for n0 in range(pid * BLOCK_N, N, progs * BLOCK_N):
             part = _row_block(
                 x_ptr, t_ptr, w1_ptr, da_ptr, b1, w2, b2, n0, N, D, H, C, scale,
-                HIDDEN, OUTPUT, SQUARED, LOW, BLOCK_N, BLOCK_D, BLOCK_H, BLOCK_C,
+                HIDDEN, OUTPUT, SQUARED, LOW, X_DOT, BLOCK_N, BLOCK_D, BLOCK_H, BLOCK_C,
             )  # fmt: skip
             loss += part[0]
             gw2 += part[1]
@@ -298,13 +307,15 @@ if not IMPORT_ERROR:
     def _dw1_kernel(
         x_ptr, da_ptr, part_g1,  # part_g1 (S, H, D): one slot per row split
         N, D, H,
-        LOW: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr,
+        LOW: tl.constexpr, X_DOT: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_H: tl.constexpr,
     ):  # fmt: skip
         """Large N, launch 2 of 3: program (j, s) sums da1^T x over row blocks s, s + S, ... for column block j."""
         j = tl.program_id(0)
         split = tl.program_id(1)
         stride = tl.num_programs(1) * BLOCK_N
-        g1 = _dw1_block(x_ptr, da_ptr, j * BLOCK_D, split * BLOCK_N, stride, N, D, H, LOW, BLOCK_N, BLOCK_D, BLOCK_H)
+        g1 = _dw1_block(
+            x_ptr, da_ptr, j * BLOCK_D, split * BLOCK_N, stride, N, D, H, LOW, X_DOT, BLOCK_N, BLOCK_D, BLOCK_H
+        )
         hs = tl.arange(0, BLOCK_H)
         ds = j * BLOCK_D + tl.arange(0, BLOCK_D)
         hd_ok = (hs < H)[:, None] & (ds < D)[None, :]
@@ -371,7 +382,8 @@ class TritonFused(Implementation):
     #: An estimate until a GPU times both paths (benchmarks time the batch sweep through both sides)
     ROWS_FROM_N = 256
     dtypes = (torch.float32,)
-    precisions = ("fp32", "bf16-data")  # bf16-data: x (and float targets) read as bf16, x's products in bf16
+    #: bf16-data: x (and float targets) read as bf16, x's products in bf16; tf32: x's products on TF32 tensor cores
+    precisions = ("fp32", "tf32", "bf16-data")
     compiles = True  # triton compiles a kernel per (spec, block sizes, steps) on first use
 
     @classmethod
@@ -415,7 +427,7 @@ class TritonFused(Implementation):
         losses = torch.empty(steps, dtype=torch.float32, device=x.device)
         blocks = {"BLOCK_H": _block(spec.H, self.MAX_H), "BLOCK_C": _block(spec.C, self.MAX_C)}
         codes = {"HIDDEN": ACTIVATION_CODE[spec.hidden], "OUTPUT": ACTIVATION_CODE[spec.output]}
-        low = {"LOW": x.dtype == torch.bfloat16}
+        low = {"LOW": x.dtype == torch.bfloat16, "X_DOT": _x_dot(x)}
         lr, momentum, l2 = float(self.sgd.lr), float(self.sgd.momentum), float(spec.l2)
         scale = spec.loss_fn.scale(n, spec.C)
         if n < self.ROWS_FROM_N:
@@ -465,8 +477,8 @@ class TritonFused(Implementation):
             SQUARED=spec.loss_fn.squared, BLOCK_N=bn, BLOCK_D=bd, **codes, **blocks,
         )  # fmt: skip
         _dw1_kernel[(plan["col_blocks"], plan["S"])](
-            x, self._scratch, part_g1, n, spec.D, spec.H, LOW=codes["LOW"], BLOCK_N=bn, BLOCK_D=bd,
-            BLOCK_H=blocks["BLOCK_H"],
+            x, self._scratch, part_g1, n, spec.D, spec.H, LOW=codes["LOW"], X_DOT=codes["X_DOT"],
+            BLOCK_N=bn, BLOCK_D=bd, BLOCK_H=blocks["BLOCK_H"],
         )  # fmt: skip
         _update_kernel[(plan["col_blocks"],)](
             *self._p, *self._v, *self._g, *parts, part_g1, loss_out,

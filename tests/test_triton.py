@@ -137,4 +137,24 @@ def test_every_kernel_lowers_for_an_sm90_gpu_without_one() -> None:
         [sys.executable, str(Path(__file__).parent / "plugins" / "lower_triton_kernels.py")],
         cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
-    assert r.returncode == 0 and "FAIL" not in r.stdout and r.stdout.count("ok ") >= 12, r.stdout + r.stderr[-2000:]
+    assert r.returncode == 0 and "FAIL" not in r.stdout and r.stdout.count("ok ") == 17, r.stdout + r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("rows_from_n", [None, 64], ids=["one-program", "three-launches"])
+def test_tf32_on_cuda_runs_x_products_on_tensor_cores_within_the_tf32_tolerance(
+    rows_from_n: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Precision tf32 (CUDA only, like torch's TF32): under its context x's two products are launched with
+    input_precision "tf32", and the step still matches the oracle within tf32's derived tolerance; outside it, and
+    on CPU tensors (the interpreter), they stay "ieee"."""
+    x = torch.zeros(2, 2, device=DEVICE)
+    tf32 = impls.precision.PRECISIONS["tf32"]
+    assert triton_fused._x_dot(x) == "ieee"
+    with tf32.context("cuda"):
+        assert triton_fused._x_dot(x) == ("tf32" if DEVICE == "cuda" else "ieee")
+    if DEVICE != "cuda":
+        pytest.skip("precision tf32 is CUDA only; the interpreter runs on CPU tensors")
+    if rows_from_n:
+        monkeypatch.setattr(CLS, "ROWS_FROM_N", rows_from_n)
+    spec = NetSpec(100, 20, 5, "tanh", "sigmoid", "sse", l2=0.1)
+    _ok(run_case(Case("triton", spec, 130, "float32", DEVICE, precision="tf32"), CLS, Matrix(precision="tf32")))

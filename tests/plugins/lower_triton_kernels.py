@@ -63,16 +63,21 @@ def main() -> int:
     acts = {"HIDDEN": ACTIVATION_CODE["tanh"], "OUTPUT": ACTIVATION_CODE["sigmoid"]}
     tiles = {"BLOCK_N": 32, "BLOCK_D": 64, "BLOCK_H": 32, "BLOCK_C": 16}
     ok = True
-    for low in (False, True):
+    # precision -> (x stored in bf16, tl.dot's input precision for x's products): what _launch passes for each
+    for precision, (low, x_dot) in {
+        "fp32": (False, "ieee"),
+        "tf32": (False, "tf32"),
+        "bf16-data": (True, "ieee"),
+    }.items():
         for squared in (True, False):
-            tag = f"{'bf16-data' if low else 'fp32'} {'squared' if squared else 'cross-entropy'}"
-            base = {**acts, "SQUARED": squared, "LOW": low}
+            tag = f"{precision} {'squared' if squared else 'cross-entropy'}"
+            base = {**acts, "SQUARED": squared, "LOW": low, "X_DOT": x_dot}
             one = {**base, "STEPS": 2, **tiles}
             ok &= lower(f"_train_kernel {tag}", triton_fused._train_kernel, one, low, not squared)
             rows = {**base, **tiles, "BLOCK_N": 64}
             ok &= lower(f"_rows_kernel {tag}", triton_fused._rows_kernel, rows, low, not squared)
-        dw1 = {"LOW": low, "BLOCK_N": 64, "BLOCK_D": 64, "BLOCK_H": 32}
-        ok &= lower(f"_dw1_kernel {'bf16-data' if low else 'fp32'}", triton_fused._dw1_kernel, dw1, low)
+        dw1 = {"LOW": low, "X_DOT": x_dot, "BLOCK_N": 64, "BLOCK_D": 64, "BLOCK_H": 32}
+        ok &= lower(f"_dw1_kernel {precision}", triton_fused._dw1_kernel, dw1, low)
     update = {"BLOCK_D": 64, "BLOCK_H": 32, "BLOCK_C": 16, "BLOCK_P": 1024}
     ok &= lower("_update_kernel", triton_fused._update_kernel, update)
     pow2 = many_triton._pow2
