@@ -21,8 +21,9 @@ Matrix products use tl.dot with input_precision="ieee" (true fp32); under precis
 X twice, 88 us; TF32 removes that bound). The elementwise functions are written with exp (sigmoid 1/(1+e^-a); tanh
 its odd series up to a^11 below |a| = 0.4, 1 - 2/(e^{2a}+1) above: at most 4.6 ulp from float64 over 4e5 points in
 fp32), within the oracle's 8-ulp budget. float32 parameters; precision bf16-data reads x (and float targets) stored
-in bf16, x's products in bf16 with fp32 accumulation (see BF16_DOT). H up to MAX_H and C up to MAX_C (one tile each: the kernel does not
-loop over hidden units or classes). Where triton does not import, the implementation is unsupported with that reason.
+in bf16, x's products in bf16 with fp32 accumulation (see BF16_DOT). H up to MAX_H and C up to MAX_C (one tile each:
+the kernel does not loop over hidden units or classes). Where triton does not import, the implementation is
+unsupported with that reason.
 
 Without a GPU, TRITON_INTERPRET=1 (set before triton is imported) runs the kernel on CPU tensors through
 triton's interpreter: then this implementation runs on "cpu" (and not on "cuda"), for verification and tests --

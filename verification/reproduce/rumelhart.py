@@ -373,7 +373,7 @@ def run(opts: Options) -> Result:
 
 
 STUDY_TARGET = {"cpu": "<= 30 s on 2 cores", "cuda": "<= 1 s of GPU time"}  # issue 17's targets
-ENGINES = {"torch": "ManyNets compiled, each net dropped once solved", "triton": "one Triton kernel (impls.many_triton)"}
+ENGINES = {"torch": "ManyNets compiled, a net dropped once solved", "triton": "one Triton kernel (impls.many_triton)"}
 USES_MNIST = False
 DEVICES = ("cpu", "cuda")  # the study (the many-nets engine) runs on --device
 
