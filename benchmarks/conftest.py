@@ -15,7 +15,7 @@ import torch
 import impls
 from benchmarks.workloads import SETS
 from impls.base import CompileError
-from impls.precision import PRECISIONS, strict_fp32
+from impls.precision import PRECISIONS, matmul_precision_setting, strict_fp32, tf32_matmuls
 from reports.provenance import commit_details, cpu_model, project_commit
 from reports.record import CONTENDED_SPARE_CORES, SCHEMA, UNSTABLE_IQR, BenchRecord
 
@@ -99,8 +99,8 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "blas": _blas(),
-        "float32_matmul_precision": torch.get_float32_matmul_precision(),
-        "allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "float32_matmul_precision": matmul_precision_setting(),
+        "allow_tf32": tf32_matmuls(),
         "bench_set": config.getoption("--bench-set"),
         "commit": project_commit(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -22,6 +22,9 @@ from impls.functional import activate, activation_grad, loss_and_delta
 from impls.precision import TF32_ONLY
 from impls.spec import PARAM_NAMES, InputError, NetSpec
 
+#: the fewest nets select() leaves under torch.compile without a recompile (K = 1 is specialised by the compiler)
+MIN_DYNAMIC_K = 2
+
 
 class ManyNets:
     """K nets of one spec with separate parameters; step(x, t) updates all of them and returns per-net losses.
@@ -79,6 +82,8 @@ class ManyNets:
         W1, b1, W2, b2 = (self._p[k] for k in PARAM_NAMES)  # (D, H, K), (H, K), (C, H, K), (C, K)
         K = W1.shape[-1]  # not self.K: under torch.compile a Python int is a guard, a tensor's size can be dynamic
         n = x.shape[-2]
+        if x.dim() == 3 and x.shape[0] != K:  # e.g. per-net inputs not indexed like the nets after select()
+            raise InputError(f"per-net x must have shape (K, N, D) with K = {K} nets, got {tuple(x.shape)}")
         if x.dim() == 2:
             a1 = (x @ W1.view(spec.D, spec.H * K)).view(n, spec.H, K) + b1  # (N, H, K): one GEMM for all nets
         else:
@@ -127,17 +132,23 @@ class ManyNets:
         return loss, grads
 
     def select(self, keep: Tensor) -> None:
-        """Keep only the nets where `keep` (K,) is True (e.g. drop solved nets); momentum is kept with them. The
-        kept nets continue bit for bit as they would have among all K (every op is per net along the K axis)."""
+        """Keep only the nets where `keep` (K,) is True (e.g. drop solved nets); momentum is kept with them. Per-net
+        inputs (K, N, D) must then be indexed with `keep` too. The kept nets continue as they would have among all K
+        up to summation order: a GEMM of another width, or a net moving between vector lanes and a scalar tail, may
+        round differently (tests/test_reproduce.py bounds it; the Rumelhart study's 2000 counts came out identical).
+        Under torch.compile no recompile while at least MIN_DYNAMIC_K nets remain."""
         if tuple(keep.shape) != (self.K,) or keep.dtype != torch.bool:
             got = f"{keep.dtype} {tuple(keep.shape)}"
             raise InputError(f"keep must be a bool tensor of shape (K,) = ({self.K},), got {got}")
+        if not keep.any():
+            raise InputError("keep selects no net: at least one must remain")
         idx = torch.nonzero(keep).flatten()
         self._p = {k: _canonical(v.index_select(-1, idx)) for k, v in self._p.items()}
         self._v = [_canonical(v.index_select(-1, idx)) for v in self._v]
         if self._alpha is not None:
             self._alpha = self._alpha.index_select(0, idx)
         self.K = int(idx.numel())
+        self.output = None  # of the last step, for the nets before the selection
         self._mark_k_dynamic()
 
 

@@ -11,7 +11,8 @@ made in float32, and the loss and gradients are returned in the parameters' dtyp
 float64 tensors alone, so every precision but fp32 applies to float32 parameters only.
 
 tf32 (CUDA, compute capability >= 8.0): float32 tensors, but cuBLAS rounds the inputs of every matrix product to
-TF32's 10-bit significand (unit roundoff 2^-11) and accumulates in fp32 (torch.backends.cuda.matmul.allow_tf32).
+TF32's 10-bit significand (unit roundoff 2^-11) and accumulates in fp32 (set with torch.backends.cuda.matmul.allow_tf32,
+read back through fp32_precision: see tf32_matmuls).
 
 Hardware: a CPU without AVX512_BF16 / AMX-BF16 (bf16) or AVX512_FP16 / AMX-FP16 (fp16) computes these formats
 in software; on a 2-core AVX2 EPYC a 2048^2 bf16 product ran at 0.29 GFLOP/s vs 169 in fp32. That is reported as
@@ -64,7 +65,7 @@ class Precision:
             with torch.autocast(device, dtype=self.autocast):
                 yield
             return
-        matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        matmul, cudnn = tf32_matmuls(), torch.backends.cudnn.allow_tf32  # not the legacy read: see tf32_matmuls
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
         try:
             yield
@@ -138,6 +139,23 @@ def strict_fp32() -> None:
     """True float32 matrix products (TF32 off): what fp32 means in every check and every fp32 row."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+
+
+def tf32_matmuls() -> bool:
+    """Whether CUDA float32 matrix products may run in TF32 now, read through torch's fp32_precision API. The
+    project sets TF32 with the legacy allow_tf32 flag (what torch's own compiler reads, and what ran on the H200),
+    but a user who set fp32_precision = "tf32" makes torch 2.13 raise on reading that flag or
+    torch.get_float32_matmul_precision() ("mix of the legacy and new APIs", checked); this read never raises."""
+    matmul = torch.backends.cuda.matmul.fp32_precision
+    return (torch.backends.fp32_precision if matmul == "none" else matmul) == "tf32"
+
+
+def matmul_precision_setting() -> str:
+    """torch.get_float32_matmul_precision() where torch can answer, else the fp32_precision API's value (records)."""
+    try:
+        return torch.get_float32_matmul_precision()
+    except RuntimeError:  # torch: "mix of the legacy and new APIs"
+        return f"fp32_precision={torch.backends.cuda.matmul.fp32_precision}"
 
 
 class UnsupportedPrecision(NotImplementedError):

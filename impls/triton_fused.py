@@ -40,6 +40,7 @@ from torch import Tensor
 
 from impls import register
 from impls.base import SGD, Grads, Implementation, SameInputs
+from impls.precision import tf32_matmuls
 from impls.spec import ACTIVATION_CODE, PARAM_NAMES, InputError, NetSpec, check_inputs
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
@@ -53,9 +54,9 @@ except ImportError as exc:  # an optional extra: pip install -e '.[triton]'
 
 
 def _x_dot(x: Tensor) -> str:
-    """tl.dot's input precision for x's two products: "tf32" where torch's own matmuls would use TF32 (CUDA, and
-    torch.backends.cuda.matmul.allow_tf32, which precision tf32 sets), else "ieee" (true fp32)."""
-    return "tf32" if x.is_cuda and torch.backends.cuda.matmul.allow_tf32 else "ieee"
+    """tl.dot's input precision for x's two products: "tf32" where torch's own matmuls would use TF32 (CUDA tensors,
+    and impls.precision.tf32_matmuls(), which precision tf32 sets), else "ieee" (true fp32)."""
+    return "tf32" if x.is_cuda and tf32_matmuls() else "ieee"
 
 
 def _block(n: int, cap: int) -> int:
@@ -428,7 +429,8 @@ class TritonFused(Implementation):
         losses = torch.empty(steps, dtype=torch.float32, device=x.device)
         blocks = {"BLOCK_H": _block(spec.H, self.MAX_H), "BLOCK_C": _block(spec.C, self.MAX_C)}
         codes = {"HIDDEN": ACTIVATION_CODE[spec.hidden], "OUTPUT": ACTIVATION_CODE[spec.output]}
-        low = {"LOW": x.dtype == torch.bfloat16, "X_DOT": _x_dot(x)}
+        bf16 = x.dtype == torch.bfloat16
+        low = {"LOW": bf16, "X_DOT": "ieee" if bf16 else _x_dot(x)}  # bf16 x: its products are bf16 whatever X_DOT
         lr, momentum, l2 = float(self.sgd.lr), float(self.sgd.momentum), float(spec.l2)
         scale = spec.loss_fn.scale(n, spec.C)
         if n < self.ROWS_FROM_N:

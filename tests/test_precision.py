@@ -239,3 +239,38 @@ def test_bf16_data_stores_the_batch_once_and_is_checked_at_its_own_bound(monkeyp
     rows = run_case(Case("batched", spec, 64, "float32", "cpu", precision="bf16-data"), impls.get("batched"),
                     Matrix(precision="bf16-data", allow_emulated=True))  # fmt: skip
     assert {r["status"] for r in rows} == {"ok"}, [r["problem"] for r in rows if r["status"] != "ok"]
+
+
+def test_tf32_is_read_through_the_api_that_never_raises() -> None:
+    """A user who set TF32 through torch's fp32_precision API makes torch raise on reading the legacy allow_tf32 flag
+    and torch.get_float32_matmul_precision(); the project reads only fp32_precision (impls.precision.tf32_matmuls), so
+    its precision contexts, the triton launch's choice of tl.dot precision and the benchmark records keep working,
+    and a context restores the user's setting. In a subprocess: the state is process-wide."""
+    import subprocess
+    import sys
+
+    script = """
+import torch
+from impls.precision import PRECISIONS, matmul_precision_setting, strict_fp32, tf32_matmuls
+m = torch.backends.cuda.matmul
+m.fp32_precision = "tf32"  # the new API: torch then refuses the legacy reads
+for legacy_read in (lambda: m.allow_tf32, torch.get_float32_matmul_precision):
+    try:
+        legacy_read()
+        raise SystemExit("torch reads the legacy setting again: this test's premise is gone")
+    except RuntimeError as exc:
+        assert "mix of the legacy and new APIs" in str(exc), exc
+assert tf32_matmuls() and matmul_precision_setting() == "fp32_precision=tf32"
+with PRECISIONS["fp32"].context("cuda"):
+    assert not tf32_matmuls()
+assert tf32_matmuls()
+with PRECISIONS["tf32"].context("cuda"):
+    assert tf32_matmuls()
+strict_fp32()
+assert not tf32_matmuls()
+print("ok")
+"""
+    r = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True, text=True, check=False
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr[-2000:]

@@ -158,3 +158,9 @@ def test_tf32_on_cuda_runs_x_products_on_tensor_cores_within_the_tf32_tolerance(
         monkeypatch.setattr(CLS, "ROWS_FROM_N", rows_from_n)
     spec = NetSpec(100, 20, 5, "tanh", "sigmoid", "sse", l2=0.1)
     _ok(run_case(Case("triton", spec, 130, "float32", DEVICE, precision="tf32"), CLS, Matrix(precision="tf32")))
+    p, (x, t) = init_params(spec, device=DEVICE), make_batch(spec, 130, device=DEVICE)
+    grads = {}
+    for name in ("fp32", "tf32"):  # within tolerance is not enough: an ignored X_DOT (all IEEE) would pass that
+        with impls.precision.PRECISIONS[name].context("cuda"):
+            grads[name] = CLS(spec, p).step(x, t)[1]["W1"].clone()
+    assert not torch.equal(grads["fp32"], grads["tf32"]), "tf32 gave the IEEE products: TF32 did not run"
