@@ -34,9 +34,9 @@ FASTMATH = {"reassoc", "contract"}
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _act(code: int, a: float) -> float:  # pragma: no cover - compiled
+def _act(code: int, a: float, one: float) -> float:  # pragma: no cover - compiled
     if code == 1:  # 1/(1+exp(-a)) needs no branch: exp overflows to inf for a << 0 and 1/inf = 0 exactly
-        return 1.0 / (1.0 + math.exp(-a))
+        return one / (one + math.exp(-a))
     if code == 2:
         return math.tanh(a)
     if code == 3:
@@ -45,11 +45,11 @@ def _act(code: int, a: float) -> float:  # pragma: no cover - compiled
 
 
 @njit(inline="always", fastmath=FASTMATH)
-def _dact(code: int, a: float, y: float) -> float:  # pragma: no cover - compiled
+def _dact(code: int, a: float, y: float, one: float) -> float:  # pragma: no cover - compiled
     if code == 1:
-        return y * (1.0 - y)
+        return y * (one - y)
     if code == 2:
-        return 1.0 - y * y
+        return one - y * y
     if code == 3:
         return 1.0 if a > 0 else 0.0  # relu'(0) = 0, torch's convention
     return 1.0
@@ -80,6 +80,9 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
         momentum: float,
     ) -> float:  # pragma: no cover - compiled
         n_total = x.shape[0]
+        # constants and hyper-parameters in the data's dtype: a float literal (1.0) is float64 to numba and would
+        # promote float32 arithmetic to float64 and back on every activation (measured: 2.43 -> 2.23 us per step)
+        one, lr, momentum = p.dtype.type(1.0), p.dtype.type(lr), p.dtype.type(momentum)
         scale = numerator / n_total if over_n else numerator
         loss = 0.0
         # Forward and dLoss/dz one sample at a time. A separate pass from the backward one: its iterations do
@@ -90,7 +93,7 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
                 for d in range(D):
                     s += p[oW1 + j * D + d] * x[n, d]
                 a1[n, j] = s
-                h[n, j] = _act(hidden, s)
+                h[n, j] = _act(hidden, s, one)
             if not squared:  # softmax cross-entropy on the logits z (C,), shifted by their max
                 zmax = -np.inf
                 for c in range(C):
@@ -117,10 +120,10 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
                     s = p[ob2 + c]
                     for j in range(H):
                         s += p[oW2 + c * H + j] * h[n, j]
-                    y = _act(output, s)
+                    y = _act(output, s, one)
                     diff = y - targets[n, c]
                     loss += diff * diff * (scale / 2)
-                    dz[n, c] = diff * scale * _dact(output, s, y)
+                    dz[n, c] = diff * scale * _dact(output, s, y, one)
         for i in range(g.shape[0]):
             g[i] = 0.0
         for n in range(n_total):  # backward, one sample at a time, accumulating into g
@@ -129,10 +132,10 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
                     g[oW2 + c * H + j] += dz[n, c] * h[n, j]
                 g[ob2 + c] += dz[n, c]
             for j in range(H):  # da1 = (W2^T dz) * act'(a1) (H,); dW1 += da1 x^T (H, D), db1 += da1 (H,)
-                s = 0.0
+                s = one - one
                 for c in range(C):
                     s += p[oW2 + c * H + j] * dz[n, c]
-                da = s * _dact(hidden, a1[n, j], h[n, j])
+                da = s * _dact(hidden, a1[n, j], h[n, j], one)
                 for d in range(D):
                     g[oW1 + j * D + d] += da * x[n, d]
                 g[ob1 + j] += da
