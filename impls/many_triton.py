@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from impls.spec import ACTIVATION_CODE, PARAM_NAMES, InputError, NetSpec, check_inputs
+from impls.triton_fused import _pow2
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 try:
@@ -35,13 +36,8 @@ BLOCK_K = 4  # nets per program: the 4-D register tiles (nets, patterns, units, 
 MAX_TILE = 2**13  # elements of the largest 4-D tile: Rumelhart's 6-2-1 on 64 patterns needs 4 x 64 x 2 x 8 = 4096
 
 
-def _pow2(n: int) -> int:
-    """The power of two >= n, at least 2 (a tile edge)."""
-    return max(2, 1 << (max(n, 1) - 1).bit_length())
-
-
 if not IMPORT_ERROR:
-    from impls.triton_fused import _act, _dact
+    from impls.triton_fused import _tile_step
 
     @triton.jit
     def _many_kernel(
@@ -77,24 +73,13 @@ if not IMPORT_ERROR:
         x = tl.load(x_ptr + ns[:, None] * D + ds[None, :], mask=n_ok[:, None] & d_ok[None, :], other=0.0)  # (BN, BD)
         nc_ok = n_ok[:, None] & c_ok[None, :]
         t = tl.load(t_ptr + ns[:, None] * C + cs[None, :], mask=nc_ok, other=0.0)  # (BN, BC)
-        nh_ok = n_ok[:, None] & h_ok[None, :]
         solved_at = tl.where(k_ok, -1, 0).to(tl.int64)  # padded nets count as solved: they never hold a block
         sweep = 0
         open_nets = tl.sum(tl.where(solved_at < 0, 1, 0), axis=0)
         while (sweep < cap) & ((open_nets > 0) | (stop == 0)):
-            a1 = tl.sum(w1[:, None, :, :] * x[None, :, None, :], axis=3) + b1[:, None, :]  # (BLOCK_K, BN, BH)
-            h = tl.where(nh_ok[None, :, :], _act(a1, HIDDEN), 0.0)
-            z = tl.sum(w2[:, None, :, :] * h[:, :, None, :], axis=3) + b2[:, None, :]  # (BLOCK_K, BN, BC)
-            y = _act(z, OUTPUT)
+            _, y, g1, gb1, g2, gb2 = _tile_step(x, t, w1, b1, w2, b2, n_ok, h_ok, c_ok, l2, scale, HIDDEN, OUTPUT, True)
             wrong = nc_ok[None, :, :] & ((y > 0.5) != (t[None, :, :] > 0.5))
             solved = tl.sum(tl.sum(tl.where(wrong, 1, 0), axis=2), axis=1) == 0  # (BLOCK_K,) at the sweep's start
-            dz = tl.where(nc_ok[None, :, :], (y - t[None, :, :]) * scale * _dact(z, y, OUTPUT), 0.0)
-            g2 = tl.sum(dz[:, :, :, None] * h[:, :, None, :], axis=1) + 2.0 * l2 * w2  # (BLOCK_K, BC, BH)
-            gb2 = tl.sum(dz, axis=1)  # (BLOCK_K, BC)
-            dh = tl.sum(dz[:, :, :, None] * w2[:, None, :, :], axis=2)  # (BLOCK_K, BN, BH)
-            da = tl.where(nh_ok[None, :, :], dh * _dact(a1, h, HIDDEN), 0.0)
-            g1 = tl.sum(da[:, :, :, None] * x[None, :, None, :], axis=1) + 2.0 * l2 * w1  # (BLOCK_K, BH, BD)
-            gb1 = tl.sum(da, axis=1)  # (BLOCK_K, BH)
             v1 = alpha[:, None, None] * v1 - lr * g1  # Rumelhart eq. 9, alpha per net
             vb1 = alpha[:, None] * vb1 - lr * gb1
             v2 = alpha[:, None, None] * v2 - lr * g2

@@ -9,6 +9,13 @@ product (twice per step), the parameters stay in registers or the L1/L2 cache ac
 no Python, no dispatcher and no second launch sits between the steps -- what the launch-bound GPU steps lack (the
 tiny step: 65 us as a CUDA graph of ~30 kernels on an H200; one kernel launch costs ~2.5-6 us there).
 
+Nets small enough to live in registers (TINY_TILE: rumelhart 64 x 6-2-1, the cs231n toy net) run _tiny_train_kernel
+instead: the batch, parameters and momenta are loaded once and stay in registers for the K steps, and the products are
+broadcast multiply-and-sum over unpadded power-of-two tiles (_tile_step, shared with the many-nets kernel) rather
+than tl.dot, whose 16-wide minimum tile is 94% padding for a 6-2-1 net; one warp (few barriers). Compiled for sm_90,
+its rumelhart step is 528 SASS instructions in one warp with 2 barriers and no memory traffic but the loss, against
+~2640 per warp in 4 warps, ~45 barriers and ~140 loads and stores for the tiled kernel (counted without a GPU).
+
 Made for nets whose parameters fit one program (rumelhart 6-2-1, mnist-64 784-30-10, epfl 784-50-10). One
 program uses one SM, so from ROWS_FROM_N samples on a step is three launches over many programs instead: (1) row
 programs, a few per SM, each taking row blocks p, p + P, ...: forward, loss, dz, da1 (to scratch) and their partial
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 
 import torch
 from torch import Tensor
@@ -57,6 +65,11 @@ def _x_dot(x: Tensor) -> str:
     """tl.dot's input precision for x's two products: "tf32" where torch's own matmuls would use TF32 (CUDA tensors,
     and impls.precision.tf32_matmuls(), which precision tf32 sets), else "ieee" (true fp32)."""
     return "tf32" if x.is_cuda and tf32_matmuls() else "ieee"
+
+
+def _pow2(n: int) -> int:
+    """The power of two >= n: an edge of _tile_step's register tiles (which need no tl.dot minimum)."""
+    return 1 << (max(n, 1) - 1).bit_length()
 
 
 def _block(n: int, cap: int) -> int:
@@ -97,6 +110,45 @@ if not IMPORT_ERROR:
             return tl.where(a > 0, 1.0, 0.0)  # relu'(0) = 0, torch's convention
         else:
             return tl.full(a.shape, 1.0, tl.float32)
+
+    @triton.jit
+    def _tile_step(
+        x, t, w1, b1, w2, b2, n_ok, h_ok, c_ok, l2, scale,
+        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr,
+    ):  # fmt: skip
+        """Forward, loss and gradients (L2 included) of a block of nets held in registers, nets first: x (BN, BD)
+        and t (BN, BC) float targets or the labels' one-hot, shared; W1 (BK, BH, BD), b1 (BK, BH), W2 (BK, BC, BH),
+        b2 (BK, BC). Products are broadcast multiply-and-sum over unpadded power-of-two tiles (no tl.dot and its
+        16-wide minimum: a 6-2-1 net would be 94% padding). Masks n_ok (BN,), h_ok (BH,), c_ok (BC,). Returns
+        loss (BK,), y (BK, BN, BC) (the outputs, or the softmax), g1, gb1, g2, gb2."""
+        nh_ok = n_ok[:, None] & h_ok[None, :]
+        nc_ok = n_ok[:, None] & c_ok[None, :]
+        a1 = tl.sum(w1[:, None, :, :] * x[None, :, None, :], axis=3) + b1[:, None, :]  # (BK, BN, BH)
+        h = tl.where(nh_ok[None, :, :], _act(a1, HIDDEN), 0.0)  # padded rows and units contribute nothing
+        z = tl.sum(w2[:, None, :, :] * h[:, :, None, :], axis=3) + b2[:, None, :]  # (BK, BN, BC)
+        if SQUARED:
+            y = _act(z, OUTPUT)
+            diff = tl.where(nc_ok[None, :, :], y - t[None, :, :], 0.0)
+            loss = tl.sum(tl.sum(diff * diff, axis=2), axis=1) * (scale * 0.5)  # (BK,)
+            dz = diff * scale * _dact(z, y, OUTPUT)
+        else:  # softmax cross-entropy on the logits, shifted by their max
+            zc = tl.where(c_ok[None, None, :], z, -float("inf"))
+            zmax = tl.max(zc, axis=2)  # (BK, BN)
+            e = tl.exp(zc - zmax[:, :, None])  # padded classes: exp(-inf) = 0
+            total = tl.sum(e, axis=2)
+            picked = tl.sum(tl.where(nc_ok[None, :, :], z * t[None, :, :], 0.0), axis=2)  # z[label]: t is one-hot
+            per_row = tl.where(n_ok[None, :], tl.log(total) + zmax - picked, 0.0)  # -log softmax[label]
+            loss = tl.sum(per_row, axis=1) * scale
+            y = e / total[:, :, None]
+            dz = tl.where(nc_ok[None, :, :], (y - t[None, :, :]) * scale, 0.0)  # (BK, BN, BC)
+        loss += l2 * (tl.sum(tl.sum(w1 * w1, axis=2), axis=1) + tl.sum(tl.sum(w2 * w2, axis=2), axis=1))
+        g2 = tl.sum(dz[:, :, :, None] * h[:, :, None, :], axis=1) + 2.0 * l2 * w2  # (BK, BC, BH)
+        gb2 = tl.sum(dz, axis=1)  # (BK, BC)
+        dh = tl.sum(dz[:, :, :, None] * w2[:, None, :, :], axis=2)  # (BK, BN, BH)
+        da = tl.where(nh_ok[None, :, :], dh * _dact(a1, h, HIDDEN), 0.0)
+        g1 = tl.sum(da[:, :, :, None] * x[None, :, None, :], axis=1) + 2.0 * l2 * w1  # (BK, BH, BD)
+        gb1 = tl.sum(da, axis=1)  # (BK, BH)
+        return loss, y, g1, gb1, g2, gb2
 
     @triton.jit
     def _unit_tiles(H, C, BLOCK_H: tl.constexpr, BLOCK_C: tl.constexpr):
@@ -264,6 +316,67 @@ if not IMPORT_ERROR:
             tl.debug_barrier()  # the next step reads the parameters this one wrote
 
     @triton.jit
+    def _tiny_train_kernel(
+        x_ptr, t_ptr,  # (N, D) inputs; (N, C) float targets or (N,) int64 labels
+        w1_ptr, b1_ptr, w2_ptr, b2_ptr,  # parameters, updated in place
+        v1_ptr, vb1_ptr, v2_ptr, vb2_ptr,  # momentum buffers, updated in place
+        g1_ptr, gb1_ptr, g2_ptr, gb2_ptr,  # gradients of the last step, at its parameters before the update
+        loss_ptr,  # (steps,) the loss before each step
+        N, steps, lr, momentum, l2, scale,
+        D: tl.constexpr, H: tl.constexpr, C: tl.constexpr,
+        HIDDEN: tl.constexpr, OUTPUT: tl.constexpr, SQUARED: tl.constexpr,
+        BN: tl.constexpr, BD: tl.constexpr, BH: tl.constexpr, BC: tl.constexpr,
+    ):  # fmt: skip
+        """`steps` steps of a net small enough to live in registers (TritonFused.TINY_TILE): the batch, parameters
+        and momenta are loaded once and stay there across the steps (no scratch, no barrier, no reload), the
+        products use _tile_step's unpadded tiles. x (and float targets) may be bf16: widened once in registers."""
+        ns, ds, hs, cs = tl.arange(0, BN), tl.arange(0, BD), tl.arange(0, BH), tl.arange(0, BC)
+        n_ok, d_ok, h_ok, c_ok = ns < N, ds < D, hs < H, cs < C
+        # _tile_step's tiles have a leading net axis: here of one net
+        w1_off, w1_ok = (hs[:, None] * D + ds[None, :])[None, :, :], (h_ok[:, None] & d_ok[None, :])[None, :, :]
+        w2_off, w2_ok = (cs[:, None] * H + hs[None, :])[None, :, :], (c_ok[:, None] & h_ok[None, :])[None, :, :]
+        b1_off, b1_ok, b2_off, b2_ok = hs[None, :], h_ok[None, :], cs[None, :], c_ok[None, :]
+        w1 = tl.load(w1_ptr + w1_off, mask=w1_ok, other=0.0)
+        b1 = tl.load(b1_ptr + b1_off, mask=b1_ok, other=0.0)
+        w2 = tl.load(w2_ptr + w2_off, mask=w2_ok, other=0.0)
+        b2 = tl.load(b2_ptr + b2_off, mask=b2_ok, other=0.0)
+        v1 = tl.load(v1_ptr + w1_off, mask=w1_ok, other=0.0)
+        vb1 = tl.load(vb1_ptr + b1_off, mask=b1_ok, other=0.0)
+        v2 = tl.load(v2_ptr + w2_off, mask=w2_ok, other=0.0)
+        vb2 = tl.load(vb2_ptr + b2_off, mask=b2_ok, other=0.0)
+        nd_ok = n_ok[:, None] & d_ok[None, :]
+        x = tl.load(x_ptr + ns[:, None] * D + ds[None, :], mask=nd_ok, other=0.0).to(tl.float32)  # (BN, BD)
+        nc_ok = n_ok[:, None] & c_ok[None, :]
+        if SQUARED:
+            t = tl.load(t_ptr + ns[:, None] * C + cs[None, :], mask=nc_ok, other=0.0).to(tl.float32)  # (BN, BC)
+        else:
+            label = tl.load(t_ptr + ns, mask=n_ok, other=0)
+            t = tl.where(cs[None, :] == label[:, None], 1.0, 0.0)  # (BN, BC) one-hot
+        g1, gb1, g2, gb2 = tl.zeros_like(w1), tl.zeros_like(b1), tl.zeros_like(w2), tl.zeros_like(b2)
+        for step in range(steps):
+            loss, _, g1, gb1, g2, gb2 = _tile_step(
+                x, t, w1, b1, w2, b2, n_ok, h_ok, c_ok, l2, scale, HIDDEN, OUTPUT, SQUARED
+            )  # fmt: skip
+            tl.store(loss_ptr + step + tl.arange(0, 1), loss)  # loss (1,)
+            v1 = momentum * v1 - lr * g1  # Rumelhart eq. 9
+            vb1 = momentum * vb1 - lr * gb1
+            v2 = momentum * v2 - lr * g2
+            vb2 = momentum * vb2 - lr * gb2
+            w1, b1, w2, b2 = w1 + v1, b1 + vb1, w2 + v2, b2 + vb2
+        tl.store(w1_ptr + w1_off, w1, mask=w1_ok)
+        tl.store(v1_ptr + w1_off, v1, mask=w1_ok)
+        tl.store(g1_ptr + w1_off, g1, mask=w1_ok)
+        tl.store(b1_ptr + b1_off, b1, mask=b1_ok)
+        tl.store(vb1_ptr + b1_off, vb1, mask=b1_ok)
+        tl.store(gb1_ptr + b1_off, gb1, mask=b1_ok)
+        tl.store(w2_ptr + w2_off, w2, mask=w2_ok)
+        tl.store(v2_ptr + w2_off, v2, mask=w2_ok)
+        tl.store(g2_ptr + w2_off, g2, mask=w2_ok)
+        tl.store(b2_ptr + b2_off, b2, mask=b2_ok)
+        tl.store(vb2_ptr + b2_off, vb2, mask=b2_ok)
+        tl.store(gb2_ptr + b2_off, gb2, mask=b2_ok)
+
+    @triton.jit
     def _rows_kernel(
         x_ptr, t_ptr, w1_ptr, b1_ptr, w2_ptr, b2_ptr, da_ptr,
         part_loss, part_gw2, part_gb2, part_gb1,  # (P,), (P, C, H), (P, C), (P, H): one slot per program
@@ -383,6 +496,19 @@ class TritonFused(Implementation):
     #: 3 launches (~3 x 2.5-6 us) plus the bytes at full bandwidth; below it one program (and K steps per launch) wins.
     #: An estimate until a GPU times both paths (benchmarks time the batch sweep through both sides)
     ROWS_FROM_N = 256
+    #: a net whose largest register tile (batch x hidden x inputs, or x outputs x hidden, powers of two) has at most
+    #: this many elements runs _tiny_train_kernel: batch, parameters and momenta in registers across the K steps of
+    #: a launch, unpadded products (rumelhart, 64 x 2 x 8 = 1024; the cs231n toy net, 8 x 16 x 4 = 512)
+    TINY_TILE = 4096
+    TINY_ELEMENTS_PER_THREAD = 32  # _tiny_warps: warps = the largest tile / (32 threads x this), 1 to 4
+
+    @classmethod
+    def _tiny_warps(cls, tiles: dict[str, int]) -> int:
+        """Warps for _tiny_train_kernel: few, because a step is a chain of dependent reductions and each one that
+        spans warps goes through shared memory and a barrier (within one warp: shuffles only)."""
+        largest = tiles["BN"] * max(tiles["BH"] * tiles["BD"], tiles["BC"] * tiles["BH"])
+        return max(1, min(4, largest // (32 * cls.TINY_ELEMENTS_PER_THREAD)))
+
     dtypes = (torch.float32,)
     #: bf16-data: x (and float targets) read as bf16, x's products in bf16; tf32: x's products on TF32 tensor cores
     precisions = ("fp32", "tf32", "bf16-data")
@@ -410,7 +536,7 @@ class TritonFused(Implementation):
         self._scratch = torch.empty(0, device=self._p[0].device)
         self._seen = SameInputs()
         self._plan: dict[str, object] = {}
-        self.launches = 0
+        self.launched: Counter[str] = Counter()  # launches per kernel name
 
     def _launch(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
         """`steps` steps: one launch for all of them (one program), or three launches per step (large N); the
@@ -433,6 +559,15 @@ class TritonFused(Implementation):
         low = {"LOW": bf16, "X_DOT": "ieee" if bf16 else _x_dot(x)}  # bf16 x: its products are bf16 whatever X_DOT
         lr, momentum, l2 = float(self.sgd.lr), float(self.sgd.momentum), float(spec.l2)
         scale = spec.loss_fn.scale(n, spec.C)
+        tiles = {"BN": _pow2(n), "BD": _pow2(spec.D), "BH": _pow2(spec.H), "BC": _pow2(spec.C)}
+        if tiles["BN"] * max(tiles["BH"] * tiles["BD"], tiles["BC"] * tiles["BH"]) <= self.TINY_TILE:
+            _tiny_train_kernel[(1,)](
+                x, t, *self._p, *self._v, *self._g, losses, n, steps, lr, momentum, l2, scale,
+                D=spec.D, H=spec.H, C=spec.C, SQUARED=spec.loss_fn.squared, **codes, **tiles,
+                num_warps=self._tiny_warps(tiles),
+            )  # fmt: skip
+            self.launched["_tiny_train_kernel"] += 1
+            return losses
         if n < self.ROWS_FROM_N:
             _train_kernel[(1,)](
                 x, t, *self._p, *self._v, *self._g, self._scratch, losses,
@@ -440,7 +575,7 @@ class TritonFused(Implementation):
                 STEPS=steps, SQUARED=spec.loss_fn.squared, BLOCK_N=_block(n, 32), BLOCK_D=_block(spec.D, 64),
                 **codes, **blocks, **low,
             )  # fmt: skip
-            self.launches += 1
+            self.launched["_train_kernel"] += 1
             return losses
         rows = self._rows_plan(n, x.device)
         for k in range(steps):
@@ -488,15 +623,20 @@ class TritonFused(Implementation):
             plan["P"], plan["S"], spec.D, spec.H, spec.C, lr, momentum, l2,
             BLOCK_D=bd, BLOCK_P=_block(plan["P"], 1024), **blocks,
         )  # fmt: skip
-        self.launches += 3
+        self.launched.update(("_rows_kernel", "_dw1_kernel", "_update_kernel"))
+
+    @property
+    def launches(self) -> int:
+        """Kernel launches so far, all kernels."""
+        return sum(self.launched.values())
 
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
         loss = self._launch(x, t, 1)[0]
         return loss, dict(zip(PARAM_NAMES, self._g, strict=True))
 
     def train(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
-        """`steps` steps: in one launch below ROWS_FROM_N samples (a kernel is compiled per distinct `steps`, a loop
-        bound there), else three launches per step."""
+        """`steps` steps: in one launch below ROWS_FROM_N samples (the tiled kernel is compiled per distinct `steps`,
+        a loop bound there; the tiny one takes it at run time), else three launches per step."""
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         return self._launch(x, t, steps)

@@ -4,6 +4,7 @@ kernel runs on CPU tensors through triton's interpreter; with a GPU it runs comp
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -42,20 +43,83 @@ def _ok(rows: list[dict]) -> None:
     ],
     ids=lambda s: s.label,
 )
-def test_row_and_column_blocks_and_padding_match_the_oracle(spec: NetSpec) -> None:
+def test_row_and_column_blocks_and_padding_match_the_oracle(spec: NetSpec, monkeypatch: pytest.MonkeyPatch) -> None:
     """N = 70 > BLOCK_N (32): three row blocks, the last one partial; padded units, outputs and classes must
-    contribute nothing to the loss, the gradients and the update."""
+    contribute nothing to the loss, the gradients and the update (the tiled kernel, even for a net that would run
+    in registers)."""
+    monkeypatch.setattr(CLS, "TINY_TILE", 0)
     _ok(run_case(Case("triton", spec, 70, "float32", DEVICE), CLS, Matrix()))
 
 
-def test_k_steps_in_one_launch_equal_k_single_steps() -> None:
-    spec = NetSpec(9, 5, 3, "sigmoid", "identity", "cross_entropy", l2=0.01)
+TINY = [  # (spec, N): nets whose register tiles fit TINY_TILE
+    (NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse"), 64),  # Rumelhart's mirror-symmetry net, all 64 patterns
+    (NetSpec(4, 10, 3, "relu", "identity", "cross_entropy", l2=0.05), 5),  # the cs231n toy net
+    (NetSpec(5, 3, 2, "tanh", "identity", "mse", l2=0.01), 33),  # nothing a power of two: every tile padded
+]
+
+
+def _tiny_ids(v: object) -> str:
+    return v.label if isinstance(v, NetSpec) else f"N{v}"
+
+
+@pytest.mark.parametrize(("spec", "n"), TINY, ids=_tiny_ids)
+def test_tiny_nets_run_in_registers_and_match_the_oracle(spec: NetSpec, n: int) -> None:
+    """Below TINY_TILE the step is _tiny_train_kernel: unpadded register tiles, every loss and hidden unit."""
+    impl = CLS(spec, init_params(spec, device=DEVICE))
+    impl.step(*make_batch(spec, n, device=DEVICE))
+    assert impl.launched == {"_tiny_train_kernel": 1}
+    _ok(run_case(Case("triton", spec, n, "float32", DEVICE), CLS, Matrix()))
+
+
+@pytest.mark.parametrize(("spec", "n"), TINY, ids=_tiny_ids)
+def test_the_tiny_kernel_follows_the_tiled_kernel(spec: NetSpec, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """30 steps in one launch of each one-program kernel, from the same state: the same trajectory up to fp32
+    summation order (the tiled kernel pads every tile to tl.dot's 16 and sums in another order)."""
+    p, (x, t) = init_params(spec, device=DEVICE), make_batch(spec, n, device=DEVICE)
+    tiny, tiled = CLS(spec, p, SGD(0.1, 0.9)), CLS(spec, p, SGD(0.1, 0.9))
+    tiny_losses = tiny.train(x, t, 30)
+    monkeypatch.setattr(CLS, "TINY_TILE", 0)
+    torch.testing.assert_close(tiny_losses, tiled.train(x, t, 30), rtol=1e-5, atol=1e-6)
+    assert tiny.launched == {"_tiny_train_kernel": 1} and tiled.launched == {"_train_kernel": 1}
+    for k, v in tiny.params().items():
+        torch.testing.assert_close(v, tiled.params()[k], rtol=1e-5, atol=1e-6)
+
+
+def test_the_tiny_kernel_keeps_the_step_in_registers() -> None:
+    """Compiled for sm_90 here, without a GPU (tests/plugins/kernel_census.py): the rumelhart step loop of
+    _tiny_train_kernel loads and stores nothing but the loss and has fewer barriers and under half the SASS
+    instructions of the tiled kernel's step loop (whose inner loops also run twice per step) -- the reason it is
+    the faster kernel, shown before a GPU times it."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    r = subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "plugins" / "kernel_census.py")],
+        cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    census = {row["kernel"]: row for row in map(json.loads, r.stdout.splitlines())}
+    tiny = census["_tiny_train_kernel"]["loops"][-1]  # the outermost loop: the steps
+    tiled = census["_train_kernel"]["loops"][-1]
+    assert census["_tiny_train_kernel"]["warps"] == 1
+    assert tiny["global"] == 1, tiny  # the loss of the step; the batch and the parameters stay in registers
+    assert tiny["barriers"] < tiled["barriers"] and 2 * tiny["instructions"] < tiled["instructions"], (tiny, tiled)
+
+
+@pytest.mark.parametrize(
+    ("spec", "kernel"),
+    [
+        (NetSpec(9, 5, 3, "sigmoid", "identity", "cross_entropy", l2=0.01), "_train_kernel"),
+        (NetSpec(6, 2, 1, "tanh", "sigmoid", "sse", l2=0.01), "_tiny_train_kernel"),
+    ],
+    ids=lambda v: v.label if isinstance(v, NetSpec) else v,
+)
+def test_k_steps_in_one_launch_equal_k_single_steps(spec: NetSpec, kernel: str) -> None:
+    """The momentum and the parameters carry over between calls as within one launch."""
     p = init_params(spec, device=DEVICE)
     x, t = make_batch(spec, 40, device=DEVICE)
     one, many = CLS(spec, p, SGD(0.2, 0.9)), CLS(spec, p, SGD(0.2, 0.9))
     singles = torch.stack([one.step(x, t)[0].clone() for _ in range(6)])
     losses = many.train(x, t, 6)
-    assert many.launches == 1 and one.launches == 6 and losses.shape == (6,)
+    assert many.launched == {kernel: 1} and one.launched == {kernel: 6} and losses.shape == (6,)
     torch.testing.assert_close(losses, singles, rtol=1e-6, atol=1e-7)
     for k in ("W1", "b1", "W2", "b2"):
         torch.testing.assert_close(many.params()[k], one.params()[k], rtol=1e-6, atol=1e-7)
@@ -90,6 +154,7 @@ def test_the_large_batch_path_matches_the_oracle(spec: NetSpec, n: int, monkeypa
     """From ROWS_FROM_N on, a step is three launches over many programs (rows, dW1 splits, update): every program
     count, stride and partial sum must add up to the oracle's step, its trajectory and train()."""
     monkeypatch.setattr(CLS, "ROWS_FROM_N", 1)
+    monkeypatch.setattr(CLS, "TINY_TILE", 0)  # else the 6-2-1 net would run in registers, whatever its N
     _ok(run_case(Case("triton", spec, n, "float32", DEVICE), CLS, Matrix()))
 
 
@@ -112,20 +177,26 @@ def test_the_large_batch_path_is_three_launches_per_step_and_equals_the_one_prog
 
 @pytest.mark.parametrize("rows_from_n", [None, 1], ids=["one-program", "large-batch"])
 @pytest.mark.parametrize(
-    "spec",
-    [NetSpec(100, 20, 5, "tanh", "sigmoid", "sse", l2=0.1), NetSpec(70, 3, 4, "relu", "identity", "cross_entropy")],
-    ids=lambda s: s.label,
+    ("spec", "n"),
+    [
+        (NetSpec(100, 20, 5, "tanh", "sigmoid", "sse", l2=0.1), 130),
+        (NetSpec(70, 3, 4, "relu", "identity", "cross_entropy"), 130),
+        (NetSpec(6, 2, 1, "sigmoid", "sigmoid", "sse"), 64),  # one program: the tiny kernel
+    ],
+    ids=_tiny_ids,
 )
 def test_bf16_data_is_read_as_bf16_and_matches_the_oracle(
-    spec: NetSpec, rows_from_n: int | None, monkeypatch: pytest.MonkeyPatch
+    spec: NetSpec, n: int, rows_from_n: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Precision bf16-data: x (and float targets) arrive stored in bf16 and the kernels read them so, within the
     precision's derived tolerance (impls.precision). Interpreted, x is widened in registers (BF16_DOT is False:
-    the interpreter's bf16 tl.dot is wrong); compiled on a GPU, x's products run on bf16 tensor cores."""
+    the interpreter's bf16 tl.dot is wrong); compiled on a GPU, x's products run on bf16 tensor cores (the tiny
+    kernel widens x once in registers: its products are not tl.dot)."""
     if rows_from_n:
         monkeypatch.setattr(CLS, "ROWS_FROM_N", rows_from_n)
+        monkeypatch.setattr(CLS, "TINY_TILE", 0)
     matrix = Matrix(precision="bf16-data", allow_emulated=True)
-    _ok(run_case(Case("triton", spec, 130, "float32", DEVICE, precision="bf16-data"), CLS, matrix))
+    _ok(run_case(Case("triton", spec, n, "float32", DEVICE, precision="bf16-data"), CLS, matrix))
 
 
 def test_every_kernel_lowers_for_an_sm90_gpu_without_one() -> None:
@@ -137,7 +208,7 @@ def test_every_kernel_lowers_for_an_sm90_gpu_without_one() -> None:
         [sys.executable, str(Path(__file__).parent / "plugins" / "lower_triton_kernels.py")],
         cwd=Path(__file__).parents[1], env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
-    assert r.returncode == 0 and "FAIL" not in r.stdout and r.stdout.count("ok ") == 17, r.stdout + r.stderr[-2000:]
+    assert r.returncode == 0 and "FAIL" not in r.stdout and r.stdout.count("ok ") == 21, r.stdout + r.stderr[-2000:]
 
 
 @pytest.mark.parametrize("rows_from_n", [None, 64], ids=["one-program", "three-launches"])

@@ -76,6 +76,9 @@ def main() -> int:
             ok &= lower(f"_train_kernel {tag}", triton_fused._train_kernel, one, low, not squared)
             rows = {**base, **tiles, "BLOCK_N": 64}
             ok &= lower(f"_rows_kernel {tag}", triton_fused._rows_kernel, rows, low, not squared)
+            tiny = {"D": 6, "H": 2, "C": 2, **acts, "SQUARED": squared, "BN": 64, "BD": 8, "BH": 2, "BC": 2}
+            if x_dot == "ieee":  # the tiny kernel's products are not tl.dot: tf32 lowers the same as fp32
+                ok &= lower(f"_tiny_train_kernel {tag}", triton_fused._tiny_train_kernel, tiny, low, not squared)
         dw1 = {"LOW": low, "X_DOT": x_dot, "BLOCK_N": 64, "BLOCK_D": 64, "BLOCK_H": 32}
         ok &= lower(f"_dw1_kernel {precision}", triton_fused._dw1_kernel, dw1, low)
     update = {"BLOCK_D": 64, "BLOCK_H": 32, "BLOCK_C": 16, "BLOCK_P": 1024}
