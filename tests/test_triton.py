@@ -235,3 +235,29 @@ def test_tf32_on_cuda_runs_x_products_on_tensor_cores_within_the_tf32_tolerance(
         with impls.precision.PRECISIONS[name].context("cuda"):
             grads[name] = CLS(spec, p).step(x, t)[1]["W1"].clone()
     assert not torch.equal(grads["fp32"], grads["tf32"]), "tf32 gave the IEEE products: TF32 did not run"
+
+
+@pytest.mark.parametrize(("spec", "n"), [TINY[0], (NetSpec(40, 6, 3, "sigmoid", "identity", "cross_entropy"), 300)],
+                         ids=_tiny_ids)  # fmt: skip
+def test_cuda_graphs_replay_the_eager_launches(spec: NetSpec, n: int) -> None:
+    """On CUDA a call seen twice is captured and replayed (GRAPHS): the same kernels on the same buffers, so the same
+    bits as eager launches, step after step; a graph reads x where it lies, so an in-place change is seen; train's
+    losses survive the next replay."""
+    if DEVICE != "cuda":
+        pytest.skip("CUDA graphs need a GPU; the interpreter runs on CPU tensors")
+    p, (x, t) = init_params(spec, device=DEVICE), make_batch(spec, n, device=DEVICE)
+    graphed, eager = CLS(spec, p, SGD(0.1, 0.9)), CLS(spec, p, SGD(0.1, 0.9))
+    eager.GRAPHS = False
+    for k in range(5):
+        if k == 3:
+            x.mul_(0.5)  # in place: the graph must read the new values
+        a, b = graphed.step(x, t), eager.step(x, t)
+        assert torch.equal(a[0], b[0]) and all(torch.equal(a[1][q], b[1][q]) for q in a[1]), k
+    assert graphed.replays == 4 and not graphed.graph_failure and eager.replays == 0
+    assert graphed.launched == eager.launched
+    runs = [graphed.train(x, t, 7) for _ in range(3)]  # eager, captured and replayed, replayed
+    assert graphed.replays == 6
+    for k, losses in enumerate(runs):  # each call's losses kept: a later replay must not overwrite them
+        assert torch.equal(losses, eager.train(x, t, 7)), k
+    for q, v in graphed.params().items():
+        assert torch.equal(v, eager.params()[q]), q
