@@ -13,8 +13,8 @@ Nets small enough to live in registers (TINY_TILE: rumelhart 64 x 6-2-1, the cs2
 instead: the batch, parameters and momenta are loaded once and stay in registers for the K steps, and the products are
 broadcast multiply-and-sum over unpadded power-of-two tiles (_tile_step, shared with the many-nets kernel) rather
 than tl.dot, whose 16-wide minimum tile is 94% padding for a 6-2-1 net; one warp (few barriers). Compiled for sm_90,
-its rumelhart step is 528 SASS instructions in one warp with 2 barriers and no memory traffic but the loss, against
-~2640 per warp in 4 warps, ~45 barriers and ~140 loads and stores for the tiled kernel (counted without a GPU).
+its rumelhart step is about a fifth of the tiled kernel's SASS instructions, with no memory traffic but the loss and
+far fewer barriers (tests/plugins/kernel_census.py counts them without a GPU; the numbers are in README).
 
 Made for nets whose parameters fit one program (rumelhart 6-2-1, mnist-64 784-30-10, epfl 784-50-10). One
 program uses one SM, so from ROWS_FROM_N samples on a step is three launches over many programs instead: (1) row
