@@ -515,22 +515,17 @@ class TritonFused(Implementation):
     #: An estimate until a GPU times both paths (benchmarks time the batch sweep through both sides)
     ROWS_FROM_N = 256
     #: a net whose largest register tile (batch x hidden x inputs, or x outputs x hidden, powers of two) has at most
-    #: this many elements runs _tiny_train_kernel: batch, parameters and momenta in registers across the K steps of
-    #: a launch, unpadded products (rumelhart, 64 x 2 x 8 = 1024; the cs231n toy net, 8 x 16 x 4 = 512)
-    TINY_TILE = 4096
-    #: on CUDA, a call seen twice (same x and t storage and shapes, steps, precision) is captured in a CUDA graph
-    #: and replayed from then on (_graph_call): one replay, ~2.5 us on an H200, against ~6 us or more per launch
-    #: through triton's Python launcher -- a rumelhart step call is launch-bound either way (its kernel: ~0.3-1 us)
+    #: this many elements runs _tiny_train_kernel in one warp (32 elements of a tile per thread): batch, parameters
+    #: and momenta in registers across the K steps of a launch, unpadded products (rumelhart, 64 x 2 x 8 = 1024;
+    #: the cs231n toy net, 8 x 16 x 4 = 512). Larger tiles would need more warps, and with them barriers (sm_90
+    #: SASS of a 4-warp 8-8-8 net at N = 64: 69 barriers per step, against the tiled kernel's 26): a GPU decides
+    TINY_TILE = 1024
+    TINY_WARPS = 1
+    #: on CUDA, a call seen twice (same x and t storage, shapes, strides, dtypes, steps, precision, SGD) is captured
+    #: in a CUDA graph and replayed from then on (_graph_call): one replay, ~2.5 us on an H200, against >= 6 us per
+    #: launch through triton's Python launcher -- a rumelhart step call is launch-bound (its kernel: ~0.3-0.8 us)
     GRAPHS = True
-    MAX_GRAPHS = 8  # graphs kept per instance (a graph per distinct call)
-    TINY_ELEMENTS_PER_THREAD = 32  # _tiny_warps: warps = the largest tile / (32 threads x this), 1 to 4
-
-    @classmethod
-    def _tiny_warps(cls, tiles: dict[str, int]) -> int:
-        """Warps for _tiny_train_kernel: few, because a step is a chain of dependent reductions and each one that
-        spans warps goes through shared memory and a barrier (within one warp: shuffles only)."""
-        largest = tiles["BN"] * max(tiles["BH"] * tiles["BD"], tiles["BC"] * tiles["BH"])
-        return max(1, min(4, largest // (32 * cls.TINY_ELEMENTS_PER_THREAD)))
+    MAX_GRAPHS = 8  # graphs kept per instance (a graph per distinct call), and calls remembered as seen once
 
     dtypes = (torch.float32,)
     #: bf16-data: x (and float targets) read as bf16, x's products in bf16; tf32: x's products on TF32 tensor cores
@@ -562,56 +557,75 @@ class TritonFused(Implementation):
         self._plan: dict[str, object] = {}
         self._launched: Counter[str] = Counter()  # eager launches per kernel, and those of dropped graphs' replays
         self._graphs: dict[tuple, _Graph] = {}
-        self._last: tuple[tuple, _Graph] | None = None  # (what else the graph depends on, the graph) of the last call
-        self._warm: tuple | None = None  # the last call run eagerly: captured if the next call looks the same
+        self._seen_once: dict[tuple, None] = {}  # calls run eagerly once, oldest first: captured when seen again
+        self._replayed: _Graph | None = None  # the graph whose buffer the last call returned
+        self._tiles: dict[tuple[int, int], dict[str, int] | None] = {}
         self.graph_failure = ""  # why a capture failed (then every call launches eagerly)
+
+    def _tiny(self, n: int) -> dict[str, int] | None:
+        """The register tiles of _tiny_train_kernel for a batch of n, or None when they exceed TINY_TILE (cached per
+        n and TINY_TILE: this runs on every graph replay)."""
+        known = self._tiles.get((n, self.TINY_TILE), False)
+        if known is not False:
+            return known
+        spec = self.spec
+        tiles = {"BN": _pow2(n), "BD": _pow2(spec.D), "BH": _pow2(spec.H), "BC": _pow2(spec.C)}
+        largest = tiles["BN"] * max(tiles["BH"] * tiles["BD"], tiles["BC"] * tiles["BH"])
+        self._tiles[n, self.TINY_TILE] = tiles if largest <= self.TINY_TILE else None
+        return self._tiles[n, self.TINY_TILE]
+
+    def _key(self, x: Tensor, t: Tensor, steps: int) -> tuple:
+        """What a graph of this call depends on: x's and t's storage, shape and dtype (contiguous: no strides),
+        steps, lr, momentum and, but for the tiny kernel (no tl.dot; the read costs ~2 us), x's dot precision."""
+        x_dot = "ieee" if self._tiny(x.shape[0]) else _x_dot(x)
+        return (x.data_ptr(), x.shape, x.dtype, t.data_ptr(), t.shape, t.dtype, steps, self.sgd.lr, self.sgd.momentum,
+                x_dot)  # fmt: skip
+
+    def _graphable(self, x: Tensor, t: Tensor) -> bool:
+        """Whether this call goes through a CUDA graph: CUDA tensors, already contiguous (a contiguous copy would be
+        a temporary), no failed capture, and no capture of the caller's own under way (a capture inside it would
+        invalidate theirs: then the kernels are launched into their graph)."""
+        return (
+            x.is_cuda and self.GRAPHS and not self.graph_failure and x.is_contiguous() and t.is_contiguous()
+            and not torch.cuda.is_current_stream_capturing()
+        )  # fmt: skip
 
     def _launch(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
         """`steps` steps: one launch for all of them (one program), or three launches per step (large N); the
-        losses (steps,). On CUDA through a graph (_graph_call) when GRAPHS: then the losses are the graph's buffer."""
-        same = self._seen.unchanged(x, t)
-        context = (steps, self.sgd, _x_dot(x))  # what a graph depends on besides x and t
-        if same and self._last is not None and self._last[0] == context:  # the very call of last time: replay
-            return self._last[1].replay()
-        if not same:
+        losses (steps,). Through a CUDA graph when _graphable: then the losses are the graph's buffer."""
+        self._replayed = None
+        if not self._seen.unchanged(x, t):
             # the kernel reads without bounds checks; bf16 data (precision bf16-data) is checked as the float32 it holds
             x32, t32 = (a.float() if a.dtype == torch.bfloat16 else a for a in (x, t))
             check_inputs(self.spec, self.params(), x32, t32, finite=False)
             self._seen.remember(x, t)
-        graphs = x.is_cuda and self.GRAPHS and not self.graph_failure and x.is_contiguous() and t.is_contiguous()
-        x, t = (
-            x.contiguous(),
-            t.contiguous(),
-        )  # a copy only where they are not: then no graph (it would read a temporary)
+        key = self._key(x, t, steps) if self._graphable(x, t) else None
+        if key is not None and (graph := self._graphs.get(key)) is not None:  # checked when it was captured
+            self._replayed = graph
+            return graph.replay()
+        x, t = x.contiguous(), t.contiguous()  # a copy only where they are not (and then no graph)
         spec, n = self.spec, x.shape[0]
         if n * max(spec.D, spec.H, spec.C) >= 2**31:  # the kernels index in int32
             raise InputError(f"N x D = {n} x {spec.D} exceeds the kernels' int32 indexing (2^31 elements)")
         if self._scratch.numel() < n * spec.H:
             self._scratch = torch.empty(n * spec.H, dtype=torch.float32, device=x.device)
             self._drop_graphs()  # they read the old scratch
-        if graphs:
-            return self._graph_call(x, t, context)
-        self._last = None
-        return self._kernels(x, t, steps)
+        return self._capture(x, t, steps, key) if key is not None else self._kernels(x, t, steps)
 
-    def _graph_call(self, x: Tensor, t: Tensor, context: tuple) -> Tensor:
-        """The launches of a call, run eagerly the first time a call looks so (which compiles them), captured in a
-        CUDA graph the second time and replayed from then on: one replay instead of Triton's Python launcher per
-        kernel. A graph reads x and t where they lie now (keyed by their addresses, shapes, strides and dtypes: the
-        values may change between calls, the storage may not) and the parameters, momenta and gradients in place."""
-        key = (x.data_ptr(), x.shape, x.stride(), x.dtype, t.data_ptr(), t.shape, t.stride(), t.dtype, *context)
-        steps = context[0]
-        if key in self._graphs:
-            self._last = (context, self._graphs[key])
-            return self._last[1].replay()
-        self._last = None
-        if key != self._warm:  # first time: triton compiles on this launch, which cannot happen inside a capture
-            self._warm = key
+    def _capture(self, x: Tensor, t: Tensor, steps: int, key: tuple) -> Tensor:
+        """A call with no graph yet: run eagerly the first time it is seen (which compiles the kernels), captured in
+        a CUDA graph the second time and replayed from then on -- one replay instead of triton's Python launcher
+        per kernel. A graph reads x and t where they lie now (a new storage is a new key: the values may change
+        between calls, the storage may not) and the parameters, momenta and gradients in place."""
+        if key not in self._seen_once:  # first time: triton compiles on this launch, which cannot happen in a capture
+            self._seen_once[key] = None
+            if len(self._seen_once) > self.MAX_GRAPHS:
+                del self._seen_once[next(iter(self._seen_once))]
             return self._kernels(x, t, steps)
         before = self._launched.copy()
-        graph = torch.cuda.CUDAGraph()
+        cuda_graph = torch.cuda.CUDAGraph()
         try:
-            with torch.cuda.graph(graph):  # records the launches without running them
+            with torch.cuda.graph(cuda_graph):  # records the launches without running them
                 losses = self._kernels(x, t, steps)
         except Exception as exc:  # noqa: BLE001 -- any capture failure: eager launches from now on, said once
             self.graph_failure = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -621,14 +635,15 @@ class TritonFused(Implementation):
         kernels, self._launched = self._launched - before, before
         if len(self._graphs) >= self.MAX_GRAPHS:  # callers that pass ever new tensors: keep the memory bounded
             self._drop_graphs()
-        self._graphs[key] = _Graph(graph, losses, kernels, first=losses[0])
-        return self._graph_call(x, t, context)
+        del self._seen_once[key]
+        self._graphs[key] = self._replayed = _Graph(cuda_graph, losses, kernels, first=losses[0])
+        return self._replayed.replay()
 
     def _drop_graphs(self) -> None:
         """Forget every graph (what it reads is reallocated, or lr changed); their replays stay counted."""
         for g in self._graphs.values():
             self._launched.update({k: v * g.replays for k, v in g.kernels.items()})
-        self._graphs, self._last = {}, None
+        self._graphs, self._replayed = {}, None
 
     @property
     def launched(self) -> Counter[str]:
@@ -653,12 +668,11 @@ class TritonFused(Implementation):
         low = {"LOW": bf16, "X_DOT": "ieee" if bf16 else _x_dot(x)}  # bf16 x: its products are bf16 whatever X_DOT
         lr, momentum, l2 = float(self.sgd.lr), float(self.sgd.momentum), float(spec.l2)
         scale = spec.loss_fn.scale(n, spec.C)
-        tiles = {"BN": _pow2(n), "BD": _pow2(spec.D), "BH": _pow2(spec.H), "BC": _pow2(spec.C)}
-        if tiles["BN"] * max(tiles["BH"] * tiles["BD"], tiles["BC"] * tiles["BH"]) <= self.TINY_TILE:
+        tiles = self._tiny(n)
+        if tiles:
             _tiny_train_kernel[(1,)](
                 x, t, *self._p, *self._v, *self._g, losses, n, steps, lr, momentum, l2, scale,
-                D=spec.D, H=spec.H, C=spec.C, SQUARED=spec.loss_fn.squared, **codes, **tiles,
-                num_warps=self._tiny_warps(tiles),
+                D=spec.D, H=spec.H, C=spec.C, SQUARED=spec.loss_fn.squared, **codes, **tiles, num_warps=self.TINY_WARPS,
             )  # fmt: skip
             self._launched["_tiny_train_kernel"] += 1
             return losses
@@ -726,9 +740,11 @@ class TritonFused(Implementation):
         return sum(self.launched.values())
 
     def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
+        """One step (one launch, or a graph replay). The gradients are this instance's buffers, and on CUDA the loss
+        is a graph's buffer: the next step overwrites both (clone them to keep them; the CPU path, interpreted,
+        returns a new loss each call, so a test there cannot catch a missing clone)."""
         losses = self._launch(x, t, 1)
-        graph = self._last[1] if self._last is not None else None
-        return (graph.first if graph is not None and losses is graph.losses else losses[0]), self._grads
+        return (self._replayed.first if self._replayed else losses[0]), self._grads
 
     def train(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
         """`steps` steps: in one launch below ROWS_FROM_N samples (the tiled kernel is compiled per distinct `steps`,
@@ -736,8 +752,7 @@ class TritonFused(Implementation):
         if steps < 1:
             raise ValueError(f"steps must be >= 1, got {steps}")
         losses = self._launch(x, t, steps)
-        replayed = any(losses is g.losses for g in self._graphs.values())
-        return losses.clone() if replayed else losses  # a graph's buffer is overwritten by its next replay
+        return losses.clone() if self._replayed else losses  # a graph's buffer is overwritten by its next replay
 
     def set_lr(self, lr: float) -> None:
         """lr is an argument of the launches a graph recorded: the graphs are dropped (recaptured on use)."""

@@ -77,7 +77,7 @@ def main() -> int:
     pow2, block = triton_fused._pow2, triton_fused._block
     tiles = {"BN": pow2(n), "BD": pow2(d), "BH": pow2(h), "BC": pow2(c)}
     tiny = {"D": d, "H": h, "C": c, **acts, **tiles}
-    warps = triton_fused.TritonFused._tiny_warps(tiles)
+    warps = triton_fused.TritonFused.TINY_WARPS
     print(json.dumps({"kernel": "_tiny_train_kernel", "warps": warps,
                       "loops": loops(triton_fused._tiny_train_kernel, tiny, warps)}))  # fmt: skip
     cls = triton_fused.TritonFused  # the tiled kernel's tiles, as TritonFused._launch sizes them
