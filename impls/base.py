@@ -139,19 +139,22 @@ class SameInputs:
     """Whether a step is given the very (x, t) of its last call, unmodified since: what was derived from them (a
     NumPy view, a copy in a CUDA graph's static buffer) can then be reused. Unmodified means the same tensor
     objects with the same tensor._version, which counts every in-place change made through torch (a view shares
-    its base's counter); a write that bypasses torch (through a NumPy alias) is not seen."""
+    its base's counter), at the same storage address (`x.data = y` swaps the storage without counting: a NumPy
+    view or a copy made from the old one would hold the old values). Not seen: a write that bypasses torch (a NumPy
+    alias, x.data) and an x.data swapped for a view at the same address (x.data = x.data[:k])."""
 
     def __init__(self) -> None:
-        self._last: tuple = (None, -1, None, -1)
+        self._last: tuple = (None, -1, None, -1, 0, 0)
 
     def unchanged(self, x: Tensor, t: Tensor) -> bool:
-        """True when x and t are the last remembered tensors and neither was changed in place since."""
-        lx, vx, lt, vt = self._last
-        return x is lx and t is lt and x._version == vx and t._version == vt
+        """True when x and t are the last remembered tensors, neither changed in place nor given new storage since."""
+        lx, vx, lt, vt, px, pt = self._last
+        same = x is lx and t is lt and x._version == vx and t._version == vt
+        return same and x.data_ptr() == px and t.data_ptr() == pt  # +0.2 us a call (the version check: 0.2 us)
 
     def remember(self, x: Tensor, t: Tensor) -> None:
-        """Record x and t (and their versions) as what the derived state now holds."""
-        self._last = (x, x._version, t, t._version)
+        """Record x and t (their versions and storage addresses) as what the derived state now holds."""
+        self._last = (x, x._version, t, t._version, x.data_ptr(), t.data_ptr())
 
     def forget(self) -> None:
-        self._last = (None, -1, None, -1)
+        self._last = (None, -1, None, -1, 0, 0)

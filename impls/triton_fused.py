@@ -560,6 +560,8 @@ class TritonFused(Implementation):
         self._seen_once: dict[tuple, None] = {}  # calls run eagerly once, oldest first: captured when seen again
         self._replayed: _Graph | None = None  # the graph whose buffer the last call returned
         self._tiles: dict[tuple[int, int], dict[str, int] | None] = {}
+        self._keep_buffers = False  # a caller captured our launches in a graph of theirs: _retire keeps buffers
+        self._retired: list[tuple] = []
         self.graph_failure = ""  # why a capture failed (then every call launches eagerly)
 
     def _tiny(self, n: int) -> dict[str, int] | None:
@@ -575,20 +577,32 @@ class TritonFused(Implementation):
         return self._tiles[n, self.TINY_TILE]
 
     def _key(self, x: Tensor, t: Tensor, steps: int) -> tuple:
-        """What a graph of this call depends on: x's and t's storage, shape and dtype (contiguous: no strides),
-        steps, lr, momentum and, but for the tiny kernel (no tl.dot; the read costs ~2 us), x's dot precision."""
-        x_dot = "ieee" if self._tiny(x.shape[0]) else _x_dot(x)
-        return (x.data_ptr(), x.shape, x.dtype, t.data_ptr(), t.shape, t.dtype, steps, self.sgd.lr, self.sgd.momentum,
+        """What a graph of this call depends on, read on every call (what the kernels read must be where the graph
+        reads it): x's and t's storage address, shape and dtype (contiguous: no strides), steps, lr, momentum and,
+        but for the tiny kernel (no tl.dot; the read costs ~2 us), x's dot precision."""
+        shape = x.shape
+        x_dot = "ieee" if self._tiny(shape[0]) else _x_dot(x)
+        return (x.data_ptr(), shape, x.dtype, t.data_ptr(), t.shape, t.dtype, steps, self.sgd.lr, self.sgd.momentum,
                 x_dot)  # fmt: skip
 
     def _graphable(self, x: Tensor, t: Tensor) -> bool:
         """Whether this call goes through a CUDA graph: CUDA tensors, already contiguous (a contiguous copy would be
         a temporary), no failed capture, and no capture of the caller's own under way (a capture inside it would
-        invalidate theirs: then the kernels are launched into their graph)."""
-        return (
-            x.is_cuda and self.GRAPHS and not self.graph_failure and x.is_contiguous() and t.is_contiguous()
-            and not torch.cuda.is_current_stream_capturing()
-        )  # fmt: skip
+        invalidate theirs: then the kernels are launched into their graph, and the buffers they read are never
+        freed from then on: see _retire)."""
+        if not x.is_cuda:
+            return False
+        if torch.cuda.is_current_stream_capturing():
+            self._keep_buffers = True
+            return False
+        return self.GRAPHS and not self.graph_failure and x.is_contiguous() and t.is_contiguous()
+
+    def _retire(self, *buffers: object) -> None:
+        """Buffers about to be replaced: our graphs that read them are dropped; a caller's graph that captured our
+        launches may read them still (we cannot know when it is gone), so then they are kept for good."""
+        if self._keep_buffers:
+            self._retired.append(buffers)
+        self._drop_graphs()
 
     def _launch(self, x: Tensor, t: Tensor, steps: int) -> Tensor:
         """`steps` steps: one launch for all of them (one program), or three launches per step (large N); the
@@ -608,8 +622,10 @@ class TritonFused(Implementation):
         if n * max(spec.D, spec.H, spec.C) >= 2**31:  # the kernels index in int32
             raise InputError(f"N x D = {n} x {spec.D} exceeds the kernels' int32 indexing (2^31 elements)")
         if self._scratch.numel() < n * spec.H:
+            self._retire(self._scratch)  # graphs read it
             self._scratch = torch.empty(n * spec.H, dtype=torch.float32, device=x.device)
-            self._drop_graphs()  # they read the old scratch
+        if not self._tiny(n) and n >= self.ROWS_FROM_N:
+            self._rows_plan(n, x.device)  # made here, outside any capture: a new plan retires the old buffers
         return self._capture(x, t, steps, key) if key is not None else self._kernels(x, t, steps)
 
     def _capture(self, x: Tensor, t: Tensor, steps: int, key: tuple) -> Tensor:
@@ -695,7 +711,7 @@ class TritonFused(Implementation):
         per SM), dW1 programs per column block S, so that X streams through every SM twice per step."""
         if self._plan.get("n") == n:
             return self._plan
-        self._drop_graphs()  # they read the old plan's buffers
+        self._retire(*self._plan.get("parts", ()), self._plan.get("part_g1"))  # graphs read them
         spec, block_n, block_d = self.spec, 64, 64
         # interpreted: 1 "SM", so programs take several row blocks each and the strided loops are exercised in tests
         sms = 1 if INTERPRETED else torch.cuda.get_device_properties(device).multi_processor_count

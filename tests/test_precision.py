@@ -274,3 +274,17 @@ print("ok")
         [sys.executable, "-c", script], cwd=Path(__file__).parents[1], capture_output=True, text=True, check=False
     )
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr[-2000:]
+
+
+def test_bf16_data_converts_again_when_a_batch_gets_new_storage() -> None:
+    """The bf16 copy is reused for the same unmodified batch (impls.base.SameInputs); `x.data = y` gives x new
+    values without counting as an in-place change, and must not leave the step on the old copy."""
+    spec = NetSpec(5, 4, 3, "tanh", "identity", "sse")
+    p = init_params(spec)
+    impl = build(impls.get("batched"), spec, p, SGD(0.1, 0.0), "bf16-data", allow_emulated=True)
+    ref = build(impls.get("batched"), spec, p, SGD(0.1, 0.0), "bf16-data", allow_emulated=True)
+    x, t = make_batch(spec, 16)
+    impl.step(x, t)
+    ref.step(x.clone(), t)  # the same first step, on another tensor
+    x.data = torch.randn(16, 5)
+    assert torch.equal(impl.step(x, t)[0], ref.step(x.clone(), t)[0])  # the second on the new values

@@ -120,6 +120,9 @@ def test_same_inputs_sees_a_new_tensor_and_an_in_place_change() -> None:
     assert not seen.unchanged(x.clone(), t)  # equal values, another tensor: copied (cannot know it is equal)
     t.zero_()
     assert not seen.unchanged(x, t)
+    seen.remember(x, t)
+    x.data = torch.randn(4, 3)  # new storage under the same object: its version does not count this
+    assert x._version == seen._last[1] and not seen.unchanged(x, t)
 
 
 def test_ranks_are_distinct_and_one_baseline_is_declared() -> None:

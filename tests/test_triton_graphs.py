@@ -159,6 +159,32 @@ def test_alternating_calls_are_each_captured(rec: Recorder) -> None:
     assert rec.captures == 2 and graphed.replays == 6
 
 
+def test_step_and_train_on_one_batch_are_two_calls(rec: Recorder) -> None:
+    """The steps per launch are part of a call: a step after a captured train(x, t, 5) is one step."""
+    graphed, eager = _pair(TINY)
+    x, t = _batch(TINY, 64)
+    for _ in range(3):
+        _same_step(graphed, eager, x, t)
+        assert torch.equal(_plain(graphed.train(x, t, 5)), _plain(eager.train(x, t, 5)))
+    assert rec.captures == 2 and graphed.replays == 4 and graphed.launched == eager.launched
+
+
+def test_new_storage_for_the_targets_is_checked_and_run(rec: Recorder) -> None:
+    """t.data = ... (no version bump): its labels are checked before any kernel reads them, and a valid new t
+    runs on its own values."""
+    spec = NetSpec(4, 10, 3, "relu", "identity", "cross_entropy", l2=0.05)  # the cs231n toy net: labels
+    graphed, eager = _pair(spec)
+    x, t = _batch(spec, 5)
+    for _ in range(3):
+        _same_step(graphed, eager, x, t)
+    t.data = torch.full((5,), 10**6)
+    with pytest.raises(triton_fused.InputError, match="class labels"):
+        graphed.step(x, t)
+    t.data = torch.tensor([2, 1, 0, 2, 1])
+    for _ in range(3):
+        _same_step(graphed, eager, x, t)
+
+
 def test_lr_sgd_and_the_switch_are_part_of_every_call(rec: Recorder) -> None:
     """set_lr, a new SGD assigned, and GRAPHS turned off: the next calls follow eager launches with the same."""
     graphed, eager = _pair(TINY)
@@ -168,7 +194,7 @@ def test_lr_sgd_and_the_switch_are_part_of_every_call(rec: Recorder) -> None:
     graphed.set_lr(0.3), eager.set_lr(0.3)
     for _ in range(3):
         _same_step(graphed, eager, x, t)
-    graphed.sgd = eager.sgd = SGD(0.05, 0.5)
+    graphed.sgd = eager.sgd = SGD(0.3, 0.5)  # momentum alone changed
     for _ in range(3):
         _same_step(graphed, eager, x, t)
     replays = graphed.replays
@@ -232,3 +258,41 @@ def test_the_replay_overhead_script_times_replays() -> None:
 
     seconds = measure(calls=200, repeat=1)  # raises unless the timed calls are replays
     assert 0 < seconds < 1e-3
+
+
+@pytest.mark.parametrize(
+    ("calls", "buffer"),
+    [  # (N, calls, whether the graphs kept before must be gone: N replaced the buffer they read)
+        (((40, 3, False), (80, 3, True), (40, 3, False)), "scratch"),  # it only grows
+        (((300, 1, False), (400, 3, False), (300, 3, True)), "plan"),  # a plan per N; 300 is captured at once
+    ],
+    ids=["scratch", "plan"],
+)
+def test_graphs_that_read_a_replaced_buffer_are_dropped(rec: Recorder, calls: tuple, buffer: str) -> None:
+    """A larger batch reallocates da1's scratch (tiled kernel); another large N makes a new plan of partial-sum
+    buffers. Graphs that read the old ones are dropped before the buffer goes (the CPU recorder keeps freed
+    storage alive, so this is checked on the graphs kept), and the launch counts stay exact -- also when the
+    batch that needs a new plan is captured on its first call after the change (seen once before it)."""
+    graphed, eager = _pair(LARGE)
+    batches = {n: _batch(LARGE, n, seed=n) for n, _, _ in calls}  # the same tensors when an N comes back
+    for n, repeat, drops in calls:
+        x, t = batches[n]
+        kept = dict(graphed._graphs)
+        for _ in range(repeat):
+            _same_step(graphed, eager, x, t)
+        if drops:
+            assert kept and not set(kept) & set(graphed._graphs), f"a graph of the old {buffer} survived"
+    assert graphed.launched == eager.launched
+
+
+def test_buffers_a_callers_graph_captured_are_never_freed(rec: Recorder) -> None:
+    """After a caller captured our launches in a graph of theirs, a larger batch must not free the scratch their
+    graph reads (we cannot know when their graph is gone): the old buffer is kept."""
+    graphed, _ = _pair(LARGE)
+    x, t = _batch(LARGE, 40)
+    graphed.step(x, t)
+    with torch.cuda.graph(torch.cuda.CUDAGraph()):
+        graphed.step(x, t)
+    old = graphed._scratch
+    graphed.step(*_batch(LARGE, 80))
+    assert graphed._scratch is not old and any(old is b for kept in graphed._retired for b in kept)
