@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from impls.spec import ACTIVATION_CODE, PARAM_NAMES, InputError, NetSpec, check_inputs
-from impls.triton_fused import _pow2
+from impls.triton_fused import _tiles
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET") == "1"
 try:
@@ -112,7 +112,7 @@ def unsupported_reason(spec: NetSpec, n: int, device: str) -> str | None:
         return "runs on cuda (TRITON_INTERPRET=1 runs it on the CPU through triton's interpreter)"
     if not spec.loss_fn.squared:
         return f"squared losses only (the study's), not {spec.loss}"
-    tile = BLOCK_K * _pow2(n) * max(_pow2(spec.H) * _pow2(spec.D), _pow2(spec.C) * _pow2(spec.H))
+    tile = BLOCK_K * _tiles(spec, n)[1]
     if tile > MAX_TILE:
         return (
             f"register tiles of at most {MAX_TILE} elements (nets x patterns x units x inputs, powers of two): "
@@ -157,7 +157,6 @@ def sweeps_to_solve(
         *(last[n] for n in PARAM_NAMES), *(snap[n] for n in PARAM_NAMES), momentum.float().contiguous(), solved,
         k, x.shape[0], cap, int(stop_when_solved), float(lr), float(spec.l2), spec.loss_fn.scale(x.shape[0], spec.C),
         D=spec.D, H=spec.H, C=spec.C, HIDDEN=ACTIVATION_CODE[spec.hidden], OUTPUT=ACTIVATION_CODE[spec.output],
-        BLOCK_K=BLOCK_K, BN=_pow2(x.shape[0]), BD=_pow2(spec.D), BH=_pow2(spec.H),
-        BC=_pow2(spec.C),
+        BLOCK_K=BLOCK_K, **_tiles(spec, x.shape[0])[0],
     )  # fmt: skip
     return solved, snap, last

@@ -74,6 +74,13 @@ def _pow2(n: int) -> int:
     return 1 << (max(n, 1) - 1).bit_length()
 
 
+def _tiles(spec: NetSpec, n: int) -> tuple[dict[str, int], int]:
+    """_tile_step's tile edges for one net on a batch of n (BN, BD, BH, BC: powers of two), and the elements of its
+    largest tile (batch x hidden x inputs, or x outputs x hidden): what decides whether the tiles fit registers."""
+    edges = {"BN": _pow2(n), "BD": _pow2(spec.D), "BH": _pow2(spec.H), "BC": _pow2(spec.C)}
+    return edges, edges["BN"] * edges["BH"] * max(edges["BD"], edges["BC"])
+
+
 def _block(n: int, cap: int) -> int:
     """A power-of-two tile edge >= 16 (tl.dot's minimum) covering n, at most cap."""
     return max(16, min(cap, 1 << max(0, math.ceil(math.log2(max(n, 1))))))
@@ -498,6 +505,10 @@ class _Graph:
         self.replays += 1
         return self.losses
 
+    def ran(self) -> Counter[str]:
+        """The kernel launches its replays so far amount to."""
+        return Counter({k: v * self.replays for k, v in self.kernels.items()})
+
 
 @register("triton")
 class TritonFused(Implementation):
@@ -521,9 +532,9 @@ class TritonFused(Implementation):
     #: SASS of a 4-warp 8-8-8 net at N = 64: 69 barriers per step, against the tiled kernel's 26): a GPU decides
     TINY_TILE = 1024
     TINY_WARPS = 1
-    #: on CUDA, a call seen twice (same x and t storage, shapes, strides, dtypes, steps, precision, SGD) is captured
-    #: in a CUDA graph and replayed from then on (_graph_call): one replay, ~2.5 us on an H200, against >= 6 us per
-    #: launch through triton's Python launcher -- a rumelhart step call is launch-bound (its kernel: ~0.3-0.8 us)
+    #: on CUDA, a call seen twice (_key: x's and t's storage, shapes and dtypes, steps, lr, momentum, precision) is
+    #: captured in a CUDA graph and replayed from then on (_capture): one replay, ~2.5 us on an H200, against >= 6 us
+    #: per launch through triton's Python launcher -- a rumelhart step call is launch-bound (its kernel: ~0.3-0.8 us)
     GRAPHS = True
     MAX_GRAPHS = 8  # graphs kept per instance (a graph per distinct call), and calls remembered as seen once
 
@@ -570,10 +581,8 @@ class TritonFused(Implementation):
         known = self._tiles.get((n, self.TINY_TILE), False)
         if known is not False:
             return known
-        spec = self.spec
-        tiles = {"BN": _pow2(n), "BD": _pow2(spec.D), "BH": _pow2(spec.H), "BC": _pow2(spec.C)}
-        largest = tiles["BN"] * max(tiles["BH"] * tiles["BD"], tiles["BC"] * tiles["BH"])
-        self._tiles[n, self.TINY_TILE] = tiles if largest <= self.TINY_TILE else None
+        edges, largest = _tiles(self.spec, n)
+        self._tiles[n, self.TINY_TILE] = edges if largest <= self.TINY_TILE else None
         return self._tiles[n, self.TINY_TILE]
 
     def _key(self, x: Tensor, t: Tensor, steps: int) -> tuple:
@@ -658,16 +667,13 @@ class TritonFused(Implementation):
     def _drop_graphs(self) -> None:
         """Forget every graph (what it reads is reallocated, or lr changed); their replays stay counted."""
         for g in self._graphs.values():
-            self._launched.update({k: v * g.replays for k, v in g.kernels.items()})
+            self._launched.update(g.ran())
         self._graphs, self._replayed = {}, None
 
     @property
     def launched(self) -> Counter[str]:
         """Kernel launches so far per kernel name, a graph replay counting the kernels it holds."""
-        total = self._launched.copy()
-        for g in self._graphs.values():
-            total.update({k: v * g.replays for k, v in g.kernels.items()})
-        return total
+        return sum((g.ran() for g in self._graphs.values()), self._launched.copy())
 
     @property
     def replays(self) -> int:
@@ -678,10 +684,7 @@ class TritonFused(Implementation):
         """Launch the kernels of `steps` steps on contiguous x, t; the losses (steps,)."""
         spec, n = self.spec, x.shape[0]
         losses = torch.empty(steps, dtype=torch.float32, device=x.device)
-        blocks = {"BLOCK_H": _block(spec.H, self.MAX_H), "BLOCK_C": _block(spec.C, self.MAX_C)}
         codes = {"HIDDEN": ACTIVATION_CODE[spec.hidden], "OUTPUT": ACTIVATION_CODE[spec.output]}
-        bf16 = x.dtype == torch.bfloat16
-        low = {"LOW": bf16, "X_DOT": "ieee" if bf16 else _x_dot(x)}  # bf16 x: its products are bf16 whatever X_DOT
         lr, momentum, l2 = float(self.sgd.lr), float(self.sgd.momentum), float(spec.l2)
         scale = spec.loss_fn.scale(n, spec.C)
         tiles = self._tiny(n)
@@ -692,6 +695,9 @@ class TritonFused(Implementation):
             )  # fmt: skip
             self._launched["_tiny_train_kernel"] += 1
             return losses
+        blocks = {"BLOCK_H": _block(spec.H, self.MAX_H), "BLOCK_C": _block(spec.C, self.MAX_C)}
+        bf16 = x.dtype == torch.bfloat16
+        low = {"LOW": bf16, "X_DOT": "ieee" if bf16 else _x_dot(x)}  # bf16 x: its products are bf16 whatever X_DOT
         if n < self.ROWS_FROM_N:
             _train_kernel[(1,)](
                 x, t, *self._p, *self._v, *self._g, self._scratch, losses,

@@ -25,7 +25,7 @@ from lower_triton_kernels import TARGET, signature
 from triton.compiler.compiler import ASTSource
 
 from impls import triton_fused
-from impls.spec import ACTIVATION_CODE
+from impls.spec import ACTIVATION_CODE, NetSpec
 
 KINDS = {  # a SASS category: the opcodes that count in it
     "barriers": r"\bBAR\b",
@@ -74,8 +74,8 @@ def loops(kernel: object, const: dict[str, object], warps: int) -> list[dict[str
 def main() -> int:
     acts = {"HIDDEN": ACTIVATION_CODE["sigmoid"], "OUTPUT": ACTIVATION_CODE["sigmoid"], "SQUARED": True}
     n, d, h, c = 64, 6, 2, 1
-    pow2, block = triton_fused._pow2, triton_fused._block
-    tiles = {"BN": pow2(n), "BD": pow2(d), "BH": pow2(h), "BC": pow2(c)}
+    block = triton_fused._block
+    tiles = triton_fused._tiles(NetSpec(d, h, c, "sigmoid", "sigmoid", "sse"), n)[0]
     tiny = {"D": d, "H": h, "C": c, **acts, **tiles}
     warps = triton_fused.TritonFused.TINY_WARPS
     print(json.dumps({"kernel": "_tiny_train_kernel", "warps": warps,

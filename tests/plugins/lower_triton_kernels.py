@@ -83,7 +83,7 @@ def main() -> int:
         ok &= lower(f"_dw1_kernel {precision}", triton_fused._dw1_kernel, dw1, low)
     update = {"BLOCK_D": 64, "BLOCK_H": 32, "BLOCK_C": 16, "BLOCK_P": 1024}
     ok &= lower("_update_kernel", triton_fused._update_kernel, update)
-    pow2 = many_triton._pow2
+    pow2 = triton_fused._pow2
     many = {"D": 6, "H": 2, "C": 1, **acts, "BLOCK_K": many_triton.BLOCK_K, "BN": 64, "BD": pow2(6), "BH": pow2(2)}
     ok &= lower("_many_kernel rumelhart 6-2-1", many_triton._many_kernel, {**many, "BC": pow2(1)})
     return 0 if ok else 1
