@@ -150,6 +150,9 @@ class Status(str, Enum):
     FAIL = "FAIL"  # compared, and outside the derived tolerance (or misshapen, non-finite, wrong type)
     ERROR = "error"  # the case crashed, timed out or its process died: nothing to compare
     UNSUPPORTED = "unsupported"  # the implementation declares it does not run this case
+    #: compared, every gradient within tolerance, the loss alone wrong only at extreme logits (a max-shifted softmax
+    #: then -log(p[y])): correct but numerically fragile; a pass unless the run is strict (strict_rows)
+    FRAGILE = "fragile"
 
     def __str__(self) -> str:
         return self.value
@@ -159,7 +162,7 @@ class Status(str, Enum):
     @property
     def checked(self) -> bool:
         """A number was compared with the oracle (pass or fail)."""
-        return self in (Status.OK, Status.FAIL)
+        return self in (Status.OK, Status.FAIL, Status.FRAGILE)
 
     @property
     def bad(self) -> bool:
@@ -169,6 +172,13 @@ class Status(str, Enum):
 
 CHECKED = tuple(s.value for s in Status if s.checked)
 BAD = tuple(s.value for s in Status if s.bad)
+
+
+def strict_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows with every fragile verdict counted as a failure (--strict, strict=True): a copy."""
+    out = df.copy()
+    out.loc[status_is(out["status"], Status.FRAGILE), "status"] = Status.FAIL.value
+    return out
 
 
 def status_is(column: pd.Series, *statuses: Status) -> pd.Series:

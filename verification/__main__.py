@@ -12,9 +12,17 @@ import torch
 
 from impls.precision import PRECISIONS, strict_fp32
 from reports.provenance import cpu_model, project_commit
-from reports.record import VERIFICATION_COLUMNS, VerificationRecord, write_verification
+from reports.record import VERIFICATION_COLUMNS, VerificationRecord, strict_rows, write_verification
 from verification.executors import close_all, keep_per_sample, keep_precision, resolve_impls
-from verification.options import UsageError, build_parser, check_writable_csv, csv_path, matrix_from_args, run_of
+from verification.options import (
+    UsageError,
+    build_parser,
+    check_writable_csv,
+    csv_path,
+    layout_options,
+    matrix_from_args,
+    run_of,
+)
 from verification.report import concentration, failures, summarize, unsupported, verdict
 from verification.runner import missing_cases, run
 
@@ -40,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         if csv:
             check_writable_csv(csv)
         torch.set_num_threads(args.threads)
-        executors = resolve_impls(args.impl, args.timeout, args.threads, args.layout, args.loss_fn)
+        options = layout_options(args)
+        executors = resolve_impls(args.impl, args.timeout, args.threads, args.layout, args.loss_fn, options)
         if matrix.per_sample:
             executors = keep_per_sample(executors)
         if PRECISIONS[matrix.precision].reduced:
@@ -50,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     strict_fp32()  # fp32 means fp32; a tf32 case turns TF32 on inside its own context
     source = provenance(run_of(csv) if csv else "", matrix.devices)
+    for name, ex in executors.items():
+        for line in getattr(ex, "sources", ()):
+            print(f"checked {name}: {line}")
     try:
         rows, plan = run(executors, matrix, progress=not args.quiet)
     finally:
@@ -57,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     recs = [VerificationRecord(**row, **source) for row in rows]  # typed: a malformed row fails here
     df = pd.DataFrame([r.__dict__ for r in recs], columns=list(VERIFICATION_COLUMNS))
     df["status"] = df["status"].map(str)  # the CSV's strings, as a reader of the file sees them
+    if args.strict:
+        df = strict_rows(df)
     print(summarize(df))
     for line in (*unsupported(df), *failures(df, csv), *concentration(df)):
         print(line)

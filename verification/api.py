@@ -6,21 +6,26 @@
 It runs the same matrix as `python -m verification` (narrowed by the keyword arguments), compares with the same
 float64 oracle at the same derived tolerances, and returns a typed Report; when anything fails, errs or does not
 report back it raises an AssertionError whose message is the per-parameter table -- error, tolerance, and a hint in
-words where the numbers allow one. In this process by default (it is the caller's own code); isolated=True runs it
-in a child process like the command line does (a function importable by module and name).
+words where the numbers allow one. An object or namespace runs in this process (it is the caller's own code); a path
+to a .py file or a notebook runs in an isolated child process, as the command line does. In Jupyter the Report
+shows as an HTML table (Report._repr_html_), and a failure shows that table before it raises.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import html
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from os import PathLike
+from types import ModuleType
 
 import pandas as pd
 import torch
 
 from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
-from reports.record import BAD, VERIFICATION_COLUMNS, Status, VerificationRecord, status_is
-from verification.layouts import LAYOUTS
+from reports.record import BAD, VERIFICATION_COLUMNS, Status, VerificationRecord, status_is, strict_rows
+from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
+from verification.layouts import LAYOUTS, Options, parse_bind
 from verification.plugin import function_class
 from verification.report import concentration, verdict
 from verification.runner import VARIANTS, InProcess, Matrix, case_label, missing_cases, run
@@ -33,10 +38,25 @@ class Report:
     rows: pd.DataFrame  # reports.record.VerificationRecord columns
     verdict: str
     ok: bool
+    sources: tuple[str, ...] = ()  # what was checked from where: "backward_pass: ... from cell 14 (In [146]): def ..."
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view: the verdict, where failures concentrate, the failing (or fragile) rows with their hints,
+        and a count of the rows that passed; the whole table is report.rows."""
+        bad = self.rows[status_is(self.rows["status"], Status.FAIL, Status.ERROR, Status.FRAGILE)]
+        colour = "#1a7f37" if self.ok else "#cf222e"
+        parts = [f'<p style="color:{colour};font-weight:bold">{html.escape(self.verdict)}</p>']
+        parts += [f"<p>{html.escape(line)}</p>" for line in (*concentration(self.rows), *self.sources)]
+        if len(bad):
+            parts.append(_html_table(bad.head(50)))
+        n_ok = int(status_is(self.rows["status"], Status.OK).sum())
+        parts.append(f"<p>{n_ok} checks within tolerance of {len(self.rows)} rows (report.rows has every one)</p>")
+        return "".join(parts)
 
     def failures(self, limit: int = 20) -> str:
         """The per-parameter table of what failed: case, quantity, error, tolerance, problem (with its hint)."""
         bad = self.rows[status_is(self.rows["status"], Status.FAIL, Status.ERROR)]
+        bad = pd.concat([bad, self.rows[status_is(self.rows["status"], Status.FRAGILE)]])  # the failures first
         lines = [f"{'case':<58} {'quantity':<10} {'rel. error':>10} {'tolerance':>10}  problem"]
         for _, r in bad.head(limit).iterrows():
             err = "-" if pd.isna(r["max_rel_err"]) else f"{r['max_rel_err']:.3g}"
@@ -60,32 +80,56 @@ def check_backprop(
     dtype: Sequence[str] = ("float32", "float64"),
     device: Sequence[str] = ("cpu",),
     variants: Sequence[str] = VARIANTS,
-    loss_fn: Callable | None = None,
+    loss_fn: Callable | str | None = None,
     name: str | None = None,
+    bind: Mapping[str, str] | None = None,
+    l2_convention: str = "full",
+    strict: bool = False,
+    timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Report:
     """Check `fn` (written in `layout`) against the float64 oracle; the Report, or an AssertionError whose message is
-    the per-parameter table. Single strings are accepted where sequences are (hidden="relu")."""
+    the per-parameter table. `fn` is the object, a namespace (a module, a notebook's globals(), a dict) in which the
+    layout finds its roles by name, or a path "hw.py" / "hw.ipynb" (with ":NAME" for the first role), run in an
+    isolated child process. Single strings are accepted where sequences are (hidden="relu"). `strict` fails the
+    fragile verdicts (a loss that breaks only at extreme logits) instead of reporting them beside a pass."""
     __tracebackhide__ = True  # pytest: the failure shows the user's test line and the table, not this function
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
-    one = LAYOUTS[layout]
-    user = one.user_fn(fn, loss_fn) if layout == "module" else one.user_fn(fn)
-    label = name or getattr(fn, "__qualname__", None) or type(fn).__name__
+    options = Options(parse_bind(bind), l2_convention)
     matrix = Matrix(
         _seq(hidden), _seq(output), _seq(loss), tuple(float(v) for v in _seq(l2)), tuple(map(tuple, sizes)),
         tuple(_seq(batches)), _seq(dtype), _seq(device), variants=_seq(variants),
     )  # fmt: skip
     if not matrix.specs():
         raise ValueError("no sensible configuration in that selection (cross_entropy needs output identity)")
-    cls = function_class(user, label)
-    rows, plan = run({label: InProcess(cls)}, matrix, progress=False)
-    source = {"run": "check_backprop", "commit": "", "torch": torch.__version__, "cpu_model": "", "gpu_name": ""}
-    records = [VerificationRecord(**row, **source) for row in rows]
+    if isinstance(fn, str | PathLike):
+        ref = str(fn)
+        label = name or ref
+        loss_ref = loss_fn if isinstance(loss_fn, str) else ""
+        try:
+            executor = Isolated(ref, timeout=timeout, layout=layout, loss_ref=loss_ref, options=options)
+        except PluginLoadError as exc:
+            raise ValueError(str(exc)) from None
+        sources = list(executor.sources)
+    else:
+        source = {"model": fn, "loss_fn": loss_fn} if layout == "module" else fn
+        user = LAYOUTS[layout].user_fn(source, options)
+        label = name or _label(fn, layout)
+        executor, sources = InProcess(function_class(user, label)), list(getattr(user, "sources", ()))
+    try:
+        rows, plan = run({label: executor}, matrix, progress=False)
+    finally:
+        executor.close()
+    source_row = {"run": "check_backprop", "commit": "", "torch": torch.__version__, "cpu_model": "", "gpu_name": ""}
+    records = [VerificationRecord(**row, **source_row) for row in rows]
     df = pd.DataFrame([r.__dict__ for r in records], columns=list(VERIFICATION_COLUMNS))
     df["status"] = df["status"].map(str)
+    if strict:
+        df = strict_rows(df)
     line, code = verdict(df, plan, missing_cases(rows, plan), "")
-    report = Report(df, line, code == 0)
+    report = Report(df, line, code == 0, tuple(sources))
     if not report.ok:
+        show_in_notebook(report)
         raise BackpropMismatch(report)
     return report
 
@@ -99,7 +143,50 @@ class BackpropMismatch(AssertionError):
         why = sorted(set(unsupported["problem"]))[:3]
         note = f"\nunsupported here: {'; '.join(why)}" if why else ""
         bad = report.rows["status"].isin(BAD).any()
-        super().__init__(f"{report.verdict}\n{report.failures() if bad else ''}{note}".rstrip())
+        checked = "".join(f"\nchecked {line}" for line in report.sources)
+        super().__init__(f"{report.verdict}\n{report.failures() if bad else ''}{note}{checked}".rstrip())
+
+    def _render_traceback_(self) -> list[str]:
+        """IPython: the message alone, without the checker's frames (the table was displayed above it)."""
+        return [f"BackpropMismatch: {line}" if i == 0 else line for i, line in enumerate(str(self).splitlines())]
+
+
+def show_in_notebook(report: Report) -> None:
+    """Display the report's HTML table when running inside an IPython kernel (a notebook); else nothing."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        display(report)
+
+
+def _html_table(rows: pd.DataFrame) -> str:
+    head = "".join(
+        f"<th>{html.escape(c)}</th>" for c in ("case", "quantity", "status", "rel. error", "tolerance", "problem")
+    )
+    body = []
+    for _, r in rows.iterrows():
+        err = "-" if pd.isna(r["max_rel_err"]) else f"{r['max_rel_err']:.3g}"
+        tol = "-" if pd.isna(r["tol"]) else f"{r['tol']:.3g}"
+        colour = _COLOURS.get(str(r["status"]), "")
+        cells = (case_label(r), r["quantity"], r["status"], err, tol, r["problem"])
+        body.append(f'<tr style="background:{colour}">' + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+_COLOURS = {"FAIL": "#fbe3e4", "error": "#fbe3e4", "fragile": "#fff4d6", "ok": "", "unsupported": "#f0f0f0"}
+
+
+def _label(fn: object, layout: str) -> str:
+    """How the rows name the checked code: a class's or function's name, a module's, or the layout's code."""
+    if isinstance(fn, ModuleType):
+        return fn.__name__
+    if isinstance(fn, Mapping):
+        return str(fn.get("__name__", f"{layout} code")).replace("__main__", f"{layout} code")
+    return getattr(fn, "__qualname__", None) or type(fn).__name__
 
 
 def _seq(value: object) -> tuple:

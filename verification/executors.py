@@ -8,13 +8,14 @@ from collections.abc import Callable
 
 import impls
 from verification.isolate import Isolated, PluginLoadError
+from verification.layouts import Options
 from verification.options import UsageError
 from verification.plugin import is_plugin_ref
 from verification.runner import Executor, InProcess
 
 
 def resolve_impls(
-    refs: list[str], timeout: float, threads: int, layout: str = "linear", loss_ref: str = ""
+    refs: list[str], timeout: float, threads: int, layout: str = "linear", loss_ref: str = "", options: Options | None = None
 ) -> dict[str, Executor]:
     """Registry names -> in-process executors; plug-in references -> a child process each, started and loaded
     now (UsageError on an unknown name or a plug-in that cannot be loaded; nothing has run yet)."""
@@ -24,7 +25,7 @@ def resolve_impls(
     try:
         for ref in refs:
             if is_plugin_ref(ref):
-                out[ref] = Isolated(ref, timeout=timeout, threads=threads, layout=layout, loss_ref=loss_ref)
+                out[ref] = Isolated(ref, timeout, threads, layout, loss_ref, options)
             else:
                 out[ref] = InProcess(impls.get(ref))
     except (PluginLoadError, impls.UnknownImplementation) as exc:

@@ -11,8 +11,12 @@ the remaining cases are ERROR rows too, never silently skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
+import sys
+import types
+from collections.abc import Iterator
 import struct
 import time
 from multiprocessing.connection import Connection
@@ -22,6 +26,7 @@ import torch
 
 from reports.record import Status
 from verification.compare import Returned
+from verification.layouts import Options
 from verification.runner import Case, Matrix, Outputs, crash_line, error_row, execute, judge
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -51,7 +56,7 @@ def encode(out: Outputs) -> bytes:
             blob += a.tobytes()
         else:
             values[key] = None if v is None else {"returned": repr(v)}
-    head = {k: getattr(out, k) for k in ("threads", "status", "problem", "update_skipped")}
+    head = {k: getattr(out, k) for k in ("threads", "status", "problem", "update_skipped", "hints")}
     header = json.dumps({**head, "values": values}).encode()
     return struct.pack("<I", len(header)) + header + bytes(blob)
 
@@ -67,6 +72,7 @@ def decode(data: bytes) -> Outputs:
             raise BadAnswer(f"unexpected status {status.value!r}")
         out = Outputs(threads=int(head["threads"]), status=status, problem=str(head["problem"]))
         out.update_skipped = str(head["update_skipped"])
+        out.hints = {str(k): str(v) for k, v in dict(head["hints"]).items()}
         for key, v in head["values"].items():
             if v is None:
                 value = None
@@ -95,20 +101,27 @@ def decode(data: bytes) -> Outputs:
         raise BadAnswer(f"{type(exc).__name__}: {exc}") from None
 
 
-def _child(conn: Connection, ref: str, threads: int, layout: str = "linear", loss_ref: str | None = None) -> None:
+def _child(
+    conn: Connection,
+    ref: str,
+    threads: int,
+    layout: str = "linear",
+    loss_ref: str | None = None,
+    options: Options | None = None,
+) -> None:
     """Child process: load the plug-in, then answer each (case, matrix) with encoded Outputs until sent None."""
     from verification.plugin import PluginError, plugin_class
 
     torch.set_num_threads(threads)
     try:
-        cls = plugin_class(ref, layout, loss_ref)
+        cls = plugin_class(ref, layout, loss_ref, options)
     except PluginError as exc:
         conn.send_bytes(b"E" + str(exc).encode())
         return
     except BaseException as exc:  # noqa: BLE001 - sys.exit() at import time is a failed load, reported in one line
         conn.send_bytes(b"E" + f"importing {ref.rpartition(':')[0]} failed: {crash_line(exc)}".encode())
         return
-    conn.send_bytes(b"R")
+    conn.send_bytes(b"R" + json.dumps(list(getattr(cls, "sources", ()))).encode())
     while True:
         msg = conn.recv()
         if msg is None:
@@ -122,15 +135,35 @@ def _child(conn: Connection, ref: str, threads: int, layout: str = "linear", los
         conn.send_bytes(encode(out))
 
 
+@contextlib.contextmanager
+def _unimported_main() -> Iterator[None]:
+    """Spawn re-imports the caller's __main__ script in the child (a script calling check_backprop("hw.ipynb") at
+    top level would start itself again); the child needs only this module, so it is shown an empty __main__."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 class Isolated:
     """Executor for one plug-in reference: same interface as runner.InProcess (compiles, run, close)."""
 
     compiles = False
 
     def __init__(
-        self, ref: str, timeout: float = DEFAULT_TIMEOUT_S, threads: int = 1, layout: str = "linear", loss_ref: str = ""
+        self,
+        ref: str,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        threads: int = 1,
+        layout: str = "linear",
+        loss_ref: str = "",
+        options: Options | None = None,
     ) -> None:
-        self.layout, self.loss_ref = layout, loss_ref or None
+        self.layout, self.loss_ref, self.options = layout, loss_ref or None, options or Options()
+        self.sources: list[str] = []  # what the child found where (a notebook's cell), for the report
         self.ref, self.timeout, self.threads = ref, timeout, threads
         self._ctx = mp.get_context("spawn")
         self._proc: mp.process.BaseProcess | None = None
@@ -141,9 +174,10 @@ class Isolated:
     def _start(self) -> None:
         """Start a child and wait until it has loaded the plug-in; PluginLoadError if it cannot."""
         parent, child = self._ctx.Pipe()
-        args = (child, self.ref, self.threads, self.layout, self.loss_ref)
+        args = (child, self.ref, self.threads, self.layout, self.loss_ref, self.options)
         self._proc = self._ctx.Process(target=_child, args=args, daemon=True)
-        self._proc.start()
+        with _unimported_main():
+            self._proc.start()
         child.close()
         self._conn = parent
         if not parent.poll(STARTUP_TIMEOUT_S):
@@ -154,10 +188,15 @@ class Isolated:
         except (EOFError, OSError):
             code = self._kill()
             raise PluginLoadError(f"plug-in {self.ref}: its process exited (code {code}) while importing it") from None
-        if answer != b"R":
+        if answer[:1] != b"R":
             self._kill()
             text = answer[1:].decode(errors="replace") if answer[:1] == b"E" else f"unexpected answer {answer[:40]!r}"
             raise PluginLoadError(text.splitlines()[0] if text.strip() else "loading failed")
+        try:
+            self.sources = [str(s) for s in json.loads(answer[1:] or b"[]")]
+        except (ValueError, TypeError):
+            self._kill()
+            raise PluginLoadError(f"plug-in {self.ref}: malformed load answer") from None
 
     def _kill(self) -> int | None:
         if self._proc is not None:

@@ -16,7 +16,7 @@ from reports.atomic import check_writable
 from reports.load import run_name
 from reports.provenance import run_name as new_run_name
 from verification.isolate import DEFAULT_TIMEOUT_S
-from verification.layouts import LAYOUTS
+from verification.layouts import L2_CONVENTIONS, LAYOUTS, Options, parse_bind
 from verification.runner import DTYPES, VARIANTS, Matrix, parse_list
 
 RESULTS = Path("reports/results/verification")
@@ -116,9 +116,38 @@ def add_layout_options(p: argparse.ArgumentParser) -> None:
         default="linear",
         choices=list(LAYOUTS),
         help="how a plug-in is written (default linear: fn(params, x, t, spec)); cs231n: a TwoLayerNet class; "
-        "nielsen: a Network class; module: a function (D, H, C) -> nn.Module, with --loss-fn",
+        "nielsen: a Network class; module: a function (D, H, C) -> nn.Module, with --loss-fn; epfl: "
+        "forward_pass/backward_pass; layers: Linear/ReLU/Sigmoid objects (a file or notebook: --impl hw.ipynb)",
     )
     p.add_argument("--loss-fn", default="", metavar="FILE.py:FN", help="the module layout's loss(output, t)")
+    p.add_argument(
+        "--bind",
+        action="append",
+        default=[],
+        metavar="ROLE=NAME[(ARGS)]",
+        help="the layout's role under another name, a function's arguments in another order (repeatable): "
+        "backward_pass=back_ward_pass, 'forward_pass=forward_pass(x, w1, w2, b1, b2)', Linear=MyLinear",
+    )
+    p.add_argument(
+        "--l2-convention",
+        default="full",
+        choices=list(L2_CONVENTIONS),
+        help="cs231n: how the code writes L2 -- full: reg * sum W^2 (default, the project's), half: 0.5 * reg * sum "
+        "W^2 (the older assignments)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail the fragile verdicts too (correct gradients, a loss that breaks only at extreme logits)",
+    )
+
+
+def layout_options(args: argparse.Namespace) -> Options:
+    """--bind and --l2-convention as the layouts' Options (UsageError on a malformed --bind)."""
+    try:
+        return Options(parse_bind(args.bind), args.l2_convention)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:

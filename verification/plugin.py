@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import importlib.util
 import inspect
-import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,6 +17,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from impls.base import SGD, Grads, ManualSGD, apply_sgd
 from impls.precision import TORCH_PRECISIONS, precision_name
 from impls.spec import NetSpec
+from verification.layouts import HINTS, Options
+from verification.sources import NOTEBOOK_SUFFIX, Namespace, SourceError
+from verification.sources import load as load_source
 
 UserFn = Callable[[dict[str, Tensor], Tensor, Tensor, NetSpec], tuple[Tensor, dict[str, Tensor]]]
 
@@ -27,41 +29,47 @@ class PluginError(ValueError):
 
 
 def is_plugin_ref(ref: str) -> bool:
-    """True for 'file.py:fn', 'pkg.mod:fn' or a path ending in .py; registry names contain neither ':' nor '.py'."""
-    return ":" in ref or ref.endswith(".py")
+    """True for 'file.py[:fn]', 'hw.ipynb[:Name]' or 'pkg.mod:fn'; registry names contain neither ':' nor a suffix."""
+    return ":" in ref or ref.endswith((".py", NOTEBOOK_SUFFIX))
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """(file or module, attribute or ''): 'hw.ipynb' -> ('hw.ipynb', ''), 'a/b.py:fn' -> ('a/b.py', 'fn')."""
+    if ref.endswith((".py", NOTEBOOK_SUFFIX)):
+        return ref, ""
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target or not attr:
+        raise PluginError(
+            f"plug-in {ref!r} must look like path/to/file.py[:NAME], homework.ipynb[:NAME] or package.module:NAME"
+        )
+    return target, attr
+
+
+def load_namespace(target: str) -> Namespace:
+    """The names a file, notebook or importable module defines (verification.sources); PluginError on failure."""
+    if target.endswith((".py", NOTEBOOK_SUFFIX)) or "/" in target or "\\" in target:
+        try:
+            return load_source(Path(target))
+        except SourceError as exc:
+            raise PluginError(str(exc)) from None
+    try:
+        module = importlib.import_module(target)
+    except Exception as exc:
+        raise PluginError(f"importing module {target} failed: {type(exc).__name__}: {exc}") from exc
+    return Namespace(dict(vars(module)))
 
 
 def load_function(ref: str, signature: bool = True) -> UserFn:
     """Import the object named by `ref` (a function, or with signature=False any callable, e.g. a class another
     layout wraps); every failure becomes one PluginError line."""
-    target, sep, attr = ref.rpartition(":")
-    if not sep or not target or not attr:
-        raise PluginError(f"plug-in {ref!r} must look like path/to/file.py:function or package.module:function")
-    if target.endswith(".py") or "/" in target or "\\" in target:
-        path = Path(target)
-        if not path.is_file():
-            raise PluginError(f"plug-in file not found: {target}")
-        name = f"_twolayer_plugin_{abs(hash(path.resolve()))}"
-        folder = str(path.resolve().parent)
-        if folder not in sys.path:  # the plug-in's own modules (`from network import Network`) import as in its folder
-            sys.path.insert(0, folder)
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise PluginError(f"cannot import {target} as Python")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise PluginError(f"importing {target} failed: {type(exc).__name__}: {exc}") from exc
-    else:
-        try:
-            module = importlib.import_module(target)
-        except Exception as exc:
-            raise PluginError(f"importing module {target} failed: {type(exc).__name__}: {exc}") from exc
-    fn = getattr(module, attr, None)
-    if fn is None:
-        raise PluginError(f"{target} has no attribute {attr!r}")
+    target, attr = split_ref(ref)
+    if not attr:
+        raise PluginError(f"plug-in {ref!r} must name its function: {ref}:NAME")
+    ns = load_namespace(target)
+    try:
+        fn = ns.get(attr)
+    except SourceError:
+        raise PluginError(f"{target} has no attribute {attr!r}") from None
     if not callable(fn):
         raise PluginError(f"{target}:{attr} is not callable")
     if not signature:
@@ -109,20 +117,32 @@ def _autocast_dtype(p: Tensor) -> torch.dtype | None:
     return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
 
 
-def plugin_class(ref: str, layout: str = "linear", loss_ref: str | None = None) -> type[ManualSGD]:
-    """An implementation class whose loss_and_grads calls what `ref` names, written in `layout`
-    (verification.layouts; the module layout's loss callable is `loss_ref`), on copies of the parameters."""
+def plugin_class(
+    ref: str, layout: str = "linear", loss_ref: str | None = None, options: Options | None = None
+) -> type[ManualSGD]:
+    """An implementation class whose loss_and_grads calls the code `ref` names (a file, notebook or module, and the
+    layout's first role's name after ':'), written in `layout` (verification.layouts; the module layout's loss
+    callable is `loss_ref`), on copies of the parameters."""
     from verification.layouts import LAYOUTS
 
     if layout not in LAYOUTS:
         raise PluginError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
-    obj = load_function(ref, signature=layout == "linear")
+    one, options = LAYOUTS[layout], options or Options()
+    target, attr = split_ref(ref)
+    if layout == "linear":
+        source: object = load_function(ref)
+    else:
+        source = load_namespace(target)
+        if attr and one.roles[0].name not in dict(options.bind):  # hw.py:MyNet names the layout's first role
+            options = replace(options, bind=((one.roles[0].name, attr), *options.bind))
+    if layout == "module":
+        if not loss_ref:
+            raise PluginError("the module layout needs the loss callable: --loss-fn FILE.py:fn (or a notebook's)")
+        loss = load_function(loss_ref, signature=False)
+        names = {**source.names, "loss_fn": loss}
+        source = Namespace(names, origin=source.origin, failed=source.failed, path=source.path)
     try:
-        if layout == "module":
-            if not loss_ref:
-                raise PluginError("the module layout needs the loss callable: --loss-fn FILE.py:fn")
-            return function_class(LAYOUTS[layout].user_fn(obj, load_function(loss_ref, signature=False)), ref)
-        return function_class(LAYOUTS[layout].user_fn(obj), ref)
+        return function_class(one.user_fn(source, options), ref)
     except PluginError:
         raise
     except ValueError as exc:  # the layout refuses what it was given (verification.layouts): one line
@@ -139,6 +159,7 @@ def function_class(fn: UserFn, name: str) -> type[ManualSGD]:
         def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
             super().__init__(spec, params, sgd)
             self.update_skipped = ""
+            self.hints: dict[str, str] = {}  # what the layout's adapter saw, per quantity (verification.layouts)
 
         def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
             given = {**{k: v.clone() for k, v in p.items()}, "x": x.clone(), "t": t.clone()}
@@ -161,7 +182,10 @@ def function_class(fn: UserFn, name: str) -> type[ManualSGD]:
                 )
             if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict)):
                 raise TypeError(f"must return (loss, grads dict), returned {type(out).__name__}")
-            return out
+            loss, grads = out
+            grads = dict(grads)
+            self.hints = dict(grads.pop(HINTS, None) or {})
+            return loss, grads
 
         def step(self, x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
             """Like ManualSGD.step, but a malformed gradient skips the update so it can still be compared."""
@@ -182,4 +206,5 @@ def function_class(fn: UserFn, name: str) -> type[ManualSGD]:
             return loss, grads
 
     Plugin.name = name
+    Plugin.sources = tuple(getattr(fn, "sources", ()))  # what was found where (a notebook's cell), for the report
     return Plugin

@@ -31,11 +31,20 @@ from reports.record import CASE_KEY, Status
 from verification import oracle
 from verification.compare import Check, Returned, compare, tolerance, trajectory_tolerance
 from verification.hints import case_hint, large_logits_hint, shape_hint, value_hint
+from verification.mutants import explain
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 QUANTITIES = ("loss", "W1", "b1", "W2", "b2")
 VARIANTS = ("normal", "large-logits", "exact-zeros")
 LARGE_LOGIT = 800.0  # > log(max float64) = 709.8 > log(max float32) = 88.7: an unshifted exp() overflows
+#: the verdict of a large-logits case whose gradients all match and whose loss alone does not (a max-shifted softmax
+#: followed by -log(p[y]): p[y] underflows once the target's logit is ~104 (float32) or ~745 (float64) below the
+#: largest): correct gradients, numerically fragile past logits of ~100; a pass unless strict (reports.record.Status)
+FRAGILE_WORDS = "fragile: every gradient matches, the loss alone breaks at a logit of 800"
+STATEFUL_HINT = (
+    "the first step matches but later steps do not: state persists between calls (gradients accumulated "
+    "across batches without zeroing, a cache or global from the previous batch, parameters kept by the object)"
+)
 
 
 class CaseError(RuntimeError):
@@ -229,6 +238,7 @@ class Outputs:
     train_loss: object = None  # None: train() is the inherited loop over step(), which the trajectory checks
     train: dict[str, object] = field(default_factory=dict)
     update_skipped: str = ""
+    hints: dict[str, str] = field(default_factory=dict)  # quantity -> what the layout's adapter saw (a plug-in's)
     status: Status = Status.OK  # OK, UNSUPPORTED or ERROR: FAIL is judge()'s to give
     problem: str = ""
 
@@ -267,6 +277,7 @@ def execute(case: Case, cls: type[Implementation], matrix: Matrix) -> Outputs:
             raise TypeError(f"step must return (loss, dict of gradients), got {type(grads).__name__} for the grads")
         out.loss, out.grads = _portable(loss), {k: _portable(grads.get(k)) for k in QUANTITIES[1:]}
         out.update_skipped = getattr(impl, "update_skipped", "")
+        out.hints = dict(getattr(impl, "hints", {}))
         if not out.update_skipped:
             for x, t in batches[1:]:
                 impl.step(x, t)
@@ -308,12 +319,28 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
         tols.append(tol)
         checks.append(with_hint(compare(q, got.get(q), ref[q], tol, dtype=dtype), got.get(q), ref[q], case, p64))
     failed = {c.quantity for c in checks if not c.ok}
+    arrays = {q: got[q].detach().to("cpu", torch.float64).numpy() if isinstance(got.get(q), Tensor) else None
+              for q in QUANTITIES}  # fmt: skip
+    fitted = dict(zip(QUANTITIES, tols, strict=True))
+    if case.variant == "large-logits" and not np.isfinite(arrays["loss"] if arrays["loss"] is not None else 0).all():
+        fitted.pop("loss")  # -log(p[y]) underflowing there is its own verdict (fragile); the gradients still tell
+    slip = explain(arrays, fitted, failed & set(fitted), p64, *b64[0], spec)
+    fragile = case.variant == "large-logits" and failed == {"loss"}  # every gradient right: only the loss breaks
     for c in checks:
         misshapen = c.problem.startswith("shape ")  # a shape says nothing about the activation's derivative
-        if not c.ok and c.quantity in ("W1", "b1") and "hint:" not in c.problem and not misshapen and case_hint(failed):
+        if not c.ok and out.hints.get(c.quantity):  # what the adapter saw happen beats what the numbers suggest
+            c.problem = f"{c.problem.split('; hint:')[0]}; hint: {out.hints[c.quantity]}"
+        elif not c.ok and slip:  # the numbers equal a named slip: that says more than any single quantity's hint
+            c.problem = f"{c.problem.split('; hint:')[0]}; hint: {slip}"
+        elif (
+            not c.ok and c.quantity in ("W1", "b1") and "hint:" not in c.problem and not misshapen and case_hint(failed)
+        ):
             c.problem += f"; hint: {case_hint(failed)}"
         ref32_err = compare(c.quantity, ref32[c.quantity], ref[c.quantity], c.tol).max_rel_err if ref32 else None
         rows.append(_row(case, out.threads, c, ref32_err=ref32_err))
+        if fragile and c.quantity == "loss":
+            rows[-1]["status"] = Status.FRAGILE
+            rows[-1]["problem"] = f"{FRAGILE_WORDS}: {c.problem}"
     tol = trajectory_tolerance(dtype, max(tols), len(b64))
     if out.update_skipped:
         traj = Check("trajectory", float("nan"), float("nan"), tol, False, out.update_skipped)
@@ -323,6 +350,8 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
         checks = [compare(k, out.params.get(k), ref_p[k], tol, dtype=dtype) for k in oracle.NAMES]
         worst = max(checks, key=lambda c: (not c.ok, c.max_rel_err if np.isfinite(c.max_rel_err) else np.inf))
         problem = "" if worst.ok else f"{worst.quantity} after {len(b64)} steps: {worst.problem}"
+        if not worst.ok and not failed:
+            problem += f"; hint: {STATEFUL_HINT}"
         traj = Check("trajectory", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
     rows.append(_row(case, out.threads, traj, None))
     if out.train_loss is not None or out.train:

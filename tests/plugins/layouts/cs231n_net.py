@@ -106,3 +106,102 @@ class TorchTwoLayerNet:
         grads["W1"] = X.T @ da1 + 2 * reg * W1
         grads["b1"] = da1.sum(0)
         return loss, grads
+
+
+class NoMaxShift(TwoLayerNet):
+    """softmax as exp(scores) / sum: overflows once a logit passes ~89 (float32), which real training reaches."""
+
+    def loss(self, X, y=None, reg=0.0):
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        n = X.shape[0]
+        h = np.maximum(X @ W1 + b1, 0)
+        scores = h @ W2 + b2
+        with np.errstate(over="ignore", invalid="ignore"):
+            probs = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+            loss = -np.log(probs[np.arange(n), y]).mean() + reg * ((W1 * W1).sum() + (W2 * W2).sum())
+        d = probs.copy()
+        d[np.arange(n), y] -= 1
+        d /= n
+        da1 = (d @ W2.T) * (h > 0)
+        return loss, {"W1": X.T @ da1 + 2 * reg * W1, "b1": da1.sum(0), "W2": h.T @ d + 2 * reg * W2, "b2": d.sum(0)}
+
+
+class HalfConvention(TwoLayerNet):
+    """The 2016-2017 assignment: loss + 0.5 * reg * sum W^2, gradient + reg * W (right under l2_convention='half')."""
+
+    def loss(self, X, y=None, reg=0.0):
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        N = X.shape[0]
+        hidden = np.maximum(0, X.dot(W1) + b1)
+        scores = hidden.dot(W2) + b2
+        scores -= np.max(scores, axis=1, keepdims=True)
+        exp = np.exp(scores)
+        probs = exp / np.sum(exp, axis=1, keepdims=True)
+        loss = -np.sum(np.log(probs[range(N), y])) / N + 0.5 * reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        dscores = probs
+        dscores[range(N), y] -= 1
+        dscores /= N
+        grads = {"W2": hidden.T.dot(dscores) + reg * W2, "b2": np.sum(dscores, axis=0)}
+        dhidden = dscores.dot(W2.T)
+        dhidden[hidden <= 0] = 0
+        grads["W1"] = X.T.dot(dhidden) + reg * W1
+        grads["b1"] = np.sum(dhidden, axis=0)
+        return loss, grads
+
+
+class Float64Accumulators(TwoLayerNet):
+    """Gradients accumulated in np.zeros (float64) whatever the inputs' dtype: NumPy's promotion, not a bug."""
+
+    def loss(self, X, y=None, reg=0.0):
+        loss, grads = super().loss(X, y, reg)
+        out = {k: np.zeros(v.shape) for k, v in grads.items()}
+        for k in out:
+            out[k] += grads[k]
+        return loss, out
+
+
+class EECS498Net:
+    """EECS 498's TwoLayerNet: dtype and device in the constructor, device='cuda' by default, torch params, and a
+    loss that calls the module-level nn_forward_backward."""
+
+    def __init__(self, input_size, hidden_size, output_size, dtype=None, device="cuda", std=1e-4):
+        import torch
+
+        dtype = dtype or torch.float32
+        self.params = {
+            "W1": std * torch.randn(input_size, hidden_size, dtype=dtype, device=device),
+            "b1": torch.zeros(hidden_size, dtype=dtype, device=device),
+            "W2": std * torch.randn(hidden_size, output_size, dtype=dtype, device=device),
+            "b2": torch.zeros(output_size, dtype=dtype, device=device),
+        }
+
+    def loss(self, X, y=None, reg=0.0):
+        return nn_forward_backward(self.params, X, y, reg)
+
+
+def nn_forward_pass(params, X):
+    hidden = (X.mm(params["W1"]) + params["b1"]).clamp(min=0)
+    return hidden.mm(params["W2"]) + params["b2"], hidden
+
+
+def nn_forward_backward(params, X, y=None, reg=0.0):
+    """EECS 498 / LIS 640's function: max-shifted softmax, -log of the probabilities (fragile at huge logits)."""
+    import torch
+
+    W1, W2 = params["W1"], params["W2"]
+    scores, h1 = nn_forward_pass(params, X)
+    if y is None:
+        return scores
+    N = X.shape[0]
+    scores = scores - scores.max(dim=1, keepdim=True).values
+    probs = scores.exp() / scores.exp().sum(dim=1, keepdim=True)
+    loss = -torch.log(probs[torch.arange(N), y]).sum() / N + reg * (torch.sum(W1 * W1) + torch.sum(W2 * W2))
+    dscores = probs.clone()
+    dscores[torch.arange(N), y] -= 1
+    dscores /= N
+    grads = {"W2": h1.t().mm(dscores) + 2 * reg * W2, "b2": dscores.sum(dim=0)}
+    dh1 = dscores.mm(W2.t())
+    dh1[h1 <= 0] = 0
+    grads["W1"] = X.t().mm(dh1) + 2 * reg * W1
+    grads["b1"] = dh1.sum(dim=0)
+    return loss, grads
