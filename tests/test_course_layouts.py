@@ -68,7 +68,7 @@ def test_renamed_and_reordered_functions_are_bound_by_one_option() -> None:
 
 
 def test_a_forward_that_fits_neither_form_says_what_each_form_gave() -> None:
-    def forward_pass(w1, b1, w2, b2, x):  # noqa: ANN001, ANN202 - a student's
+    def forward_pass(w1, b1, w2, b2, x):
         return w1 @ x @ w2  # wrong in either form
 
     fails_with({"forward_pass": forward_pass, "backward_pass": epfl_practical.backward_pass},
@@ -145,7 +145,7 @@ def test_numpy_float64_gradients_for_float32_inputs_are_a_convention() -> None:
 
 def test_gradients_narrower_than_the_inputs_make_those_cases_unsupported() -> None:
     class Float32Always(cs231n_net.TwoLayerNet):
-        def loss(self, X, y=None, reg=0.0):  # noqa: ANN001, ANN202
+        def loss(self, X, y=None, reg=0.0):
             loss, grads = super().loss(X.astype("float32"), y, reg)
             return loss, {k: v.astype("float32") for k, v in grads.items()}
 

@@ -77,11 +77,16 @@ def test_a_planted_bug_in_a_notebook_fails_naming_the_parameter_and_the_slip(tmp
 @pytest.mark.parametrize(
     ("old", "new", "says"),
     [
-        ("    x0 = x\n    dl_dx2", "    x0 = x\n    dl_dx2 = = 1\n    dl_dx2",
-         "cell 17 (In [17]) ('def backward_pass(w1, b1, w2, b2,') does not parse: SyntaxError"),
-        ("def backward_pass(w1, b1, w2, b2,\n                  t,\n                  x, s1",
-         "@undefined_decorator\ndef backward_pass(w1, b1, w2, b2,\n                  t,\n                  x, s1",
-         "cell 17 (In [17]) ('@undefined_decorator') raised NameError"),
+        (
+            "    x0 = x\n    dl_dx2",
+            "    x0 = x\n    dl_dx2 = = 1\n    dl_dx2",
+            "cell 17 (In [17]) ('def backward_pass(w1, b1, w2, b2,') does not parse: SyntaxError",
+        ),
+        (
+            "def backward_pass(w1, b1, w2, b2,\n                  t,\n                  x, s1",
+            "@undefined_decorator\ndef backward_pass(w1, b1, w2, b2,\n                  t,\n                  x, s1",
+            "cell 17 (In [17]) ('@undefined_decorator') raised NameError",
+        ),
     ],
     ids=["syntax-error", "raises"],
 )

@@ -15,7 +15,12 @@ from verification.runner import Executor, InProcess
 
 
 def resolve_impls(
-    refs: list[str], timeout: float, threads: int, layout: str = "linear", loss_ref: str = "", options: Options | None = None
+    refs: list[str],
+    timeout: float,
+    threads: int,
+    layout: str = "linear",
+    loss_ref: str = "",
+    options: Options | None = None,
 ) -> dict[str, Executor]:
     """Registry names -> in-process executors; plug-in references -> a child process each, started and loaded
     now (UsageError on an unknown name or a plug-in that cannot be loaded; nothing has run yet)."""

@@ -8,6 +8,7 @@ explanation to within the quantity's own tolerance (a hint is a measurement too)
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 #: a factor that names a common slip, when the gradient is that multiple of the right one
 FACTORS = {-1.0: "sign flipped", 2.0: "twice the right value", 0.5: "half the right value"}
@@ -66,11 +67,20 @@ def case_hint(failed: set[str]) -> str:
     return ""
 
 
-def large_logits_hint(quantity: str) -> str:
-    """The loss alone wrong where one logit is ~800 above the rest: the classic -log(softmax[y]), whose probability
-    underflows to 0 (an infinite loss) or keeps too few digits there, while the gradient (softmax - onehot) is fine."""
+def large_logits_hint(quantity: str, got: object = None) -> str:
+    """At a logit of ~800: a gradient of inf/NaN is a softmax without the max shift (exp overflows); the loss wrong
+    is the classic -log(softmax[y]), whose probability underflows to 0 (an infinite loss) or keeps too few digits
+    there, while the gradient (softmax - onehot) is fine."""
     if quantity != "loss":
-        return ""
+        finite = got is None or bool(torch.isfinite(got).all()) if isinstance(got, torch.Tensor) else True
+        return (
+            ""
+            if finite
+            else (
+                "exp(z) overflows at a logit of ~800 (inf / inf = NaN): a softmax without the max shift; "
+                "subtract each row's max logit before exp"
+            )
+        )
     return (
         "-log(softmax[y]) at a logit of ~800: the probability underflows to 0 (inf) or loses its digits; "
         "take the loss as log-sum-exp: log(sum(exp(z - max))) - (z[y] - max)"

@@ -14,11 +14,11 @@ from __future__ import annotations
 import contextlib
 import json
 import multiprocessing as mp
+import struct
 import sys
+import time
 import types
 from collections.abc import Iterator
-import struct
-import time
 from multiprocessing.connection import Connection
 
 import numpy as np

@@ -142,6 +142,7 @@ class Layout:
     adapt: Callable[[Bound, Options], UserFn]
     roles: tuple[Role, ...]
     supports: Callable[[NetSpec], str | None] = lambda spec: None  # None, or why a spec is not this layout's
+    usual: tuple[tuple[str, str], ...] = ()  # the course's own configuration (CLI option -> value): grade's default
 
     def user_fn(self, source: object, options: Options | None = None) -> UserFn:
         """The user's code as fn(params, x, t, spec); a spec this layout does not cover raises UnsupportedConfig
@@ -474,6 +475,10 @@ def _build_module(model: object, spec: NetSpec) -> torch.nn.Module:
 EPFL_FORWARD = ("w1", "b1", "w2", "b2", "x")
 EPFL_BACKWARD = ("w1", "b1", "w2", "b2", "t", "x", "s1", "x1", "s2", "x2", "dl_dw1", "dl_db1", "dl_dw2", "dl_db2")
 EPFL_ACCUMULATORS = {"W1": "dl_dw1", "b1": "dl_db1", "W2": "dl_dw2", "b2": "dl_db2"}
+REBOUND = (
+    "{a} stayed zero: backward_pass rebinds it ({a} = ...) or writes elsewhere instead of accumulating into the "
+    "tensor it is given ({a}.add_(...) or {a} += ...); the practical's loop reads that tensor"
+)
 
 
 def _epfl_supports(spec: NetSpec) -> str | None:
@@ -501,7 +506,7 @@ def epfl(bound: Bound, options: Options) -> UserFn:
                 form = "as a column (D, 1) with column biases" if column else "as a vector (D,)"
             else:
                 outs = forward(w1, bb1, w2, bb2, shape(x[i]))
-            x0, s1, x1, s2, x2 = _five(outs)
+            _, s1, x1, s2, x2 = _five(outs)
             ti = shape(t[i])
             loss = loss + ((x2.reshape(-1) - ti.reshape(-1)) ** 2).sum()
             try:
@@ -514,12 +519,7 @@ def epfl(bound: Bound, options: Options) -> UserFn:
             "W2": _tensor(acc[2], w1), "b2": _vector(acc[3], spec.C, w1),
         }  # fmt: skip
         untouched = [k for k, a in zip(EPFL_ACCUMULATORS, acc, strict=True) if not a.any()]
-        hints = {
-            k: f"{EPFL_ACCUMULATORS[k]} stayed zero: backward_pass rebinds it ({EPFL_ACCUMULATORS[k]} = ...) or "
-            f"writes elsewhere instead of accumulating into the tensor it is given "
-            f"({EPFL_ACCUMULATORS[k]}.add_(...) or {EPFL_ACCUMULATORS[k]} += ...); the practical's loop reads that tensor"
-            for k in untouched
-        }
+        hints = {k: REBOUND.format(a=EPFL_ACCUMULATORS[k]) for k in untouched}
         return loss, {**grads, HINTS: hints}
 
     return fn
@@ -701,9 +701,11 @@ LAYOUTS: dict[str, Layout] = {
     "cs231n": Layout(
         "cs231n", "TwoLayerNet(D, H, C).loss(X, y, reg), W1 (D, H); or nn_forward_backward(params, X, y, reg)",
         cs231n, (Role("TwoLayerNet", also=("nn_forward_backward",)),), _cs231n_supports,
+        (("hidden", "relu"), ("output", "identity"), ("loss", "cross_entropy")),
     ),
     "nielsen": Layout(
-        "nielsen", "Network([D, H, C]).backprop(x, y) per sample", nielsen, (Role("Network"),), _nielsen_supports
+        "nielsen", "Network([D, H, C]).backprop(x, y) per sample", nielsen, (Role("Network"),), _nielsen_supports,
+        (("hidden", "sigmoid"), ("output", "sigmoid"), ("loss", "half_sse"), ("l2", "0")),
     ),
     "module": Layout(
         "module", "an nn.Module with two nn.Linear layers and a loss_fn", module,
@@ -712,6 +714,7 @@ LAYOUTS: dict[str, Layout] = {
     "epfl": Layout(
         "epfl", "forward_pass(w1, b1, w2, b2, x) / backward_pass(..., dl_dw1, dl_db1, dl_dw2, dl_db2) per sample",
         epfl, (Role("forward_pass", args=EPFL_FORWARD), Role("backward_pass", args=EPFL_BACKWARD)), _epfl_supports,
+        (("hidden", "tanh"), ("output", "tanh"), ("loss", "sse"), ("l2", "0")),
     ),
     "layers": Layout(
         "layers", "Linear(in, out) / ReLU() / Sigmoid() objects with forward/backward(dupstream), a Net(layers)",
@@ -719,5 +722,6 @@ LAYOUTS: dict[str, Layout] = {
         (Role("Linear"), Role("ReLU", optional=True), Role("Sigmoid", optional=True), Role("Tanh", optional=True),
          Role("Net", optional=True)),
         _layers_supports,
+        (("hidden", "sigmoid,relu"), ("output", "identity"), ("loss", "cross_entropy"), ("l2", "0")),
     ),
 }  # fmt: skip

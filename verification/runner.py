@@ -368,8 +368,8 @@ def with_hint(check: Check, got: object, ref: np.ndarray, case: Case, p64: dict[
         return check
     if not isinstance(got, Tensor):
         return check
-    if case.variant == "large-logits" and large_logits_hint(check.quantity):
-        check.problem += f"; hint: {large_logits_hint(check.quantity)}"
+    if case.variant == "large-logits" and large_logits_hint(check.quantity, got):
+        check.problem += f"; hint: {large_logits_hint(check.quantity, got)}"
         return check
     g = got.detach().to("cpu", torch.float64).numpy()
     r = np.asarray(ref, dtype=np.float64)

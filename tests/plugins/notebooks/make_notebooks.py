@@ -96,7 +96,8 @@ UMONS = [
     "train_loader = DataLoader(train_data, batch_size=64, shuffle=True)",
     "in_features, hidden_dim, out_features = 28*28, 30, 10\nlearning_rate = 5e-1\n"
     "layers = [Linear(in_features, hidden_dim), Sigmoid(), Linear(hidden_dim, out_features)]\nnet = Net(layers)\n"
-    + FOREVER + "    for i, (x_batch, y_batch) in enumerate(train_loader):\n        y_pred = net.forward(x_batch.flatten(1))",
+    + FOREVER
+    + "    for i, (x_batch, y_batch) in enumerate(train_loader):\n        y_pred = net.forward(x_batch.flatten(1))",
 ]
 
 CS231N = [
@@ -139,7 +140,8 @@ RUMELHART = [
     "        out = self.layer2(out)\n        out = torch.sigmoid(out)\n        return out",
     "num_epochs = 1000",
     "model = MLP()\nloss_fn = torch.nn.MSELoss()\noptimizer = torch.optim.SGD(model.parameters(), lr=epsilon)",
-    FOREVER + "    for X_, y_ in trainloader:\n        optimizer.zero_grad()\n        loss_fn(model(X_), y_).backward()\n"
+    FOREVER
+    + "    for X_, y_ in trainloader:\n        optimizer.zero_grad()\n        loss_fn(model(X_), y_).backward()\n"
     "        optimizer.step()",
     "model.state_dict()",
 ]
@@ -158,7 +160,12 @@ def write(name: str, cells: list[str]) -> Path:
     return path
 
 
-NOTEBOOKS = {"epfl_practical3": EPFL, "umons_assignment4": UMONS, "cs231n_two_layer_net": CS231N, "rumelhart_mlp": RUMELHART}
+NOTEBOOKS = {
+    "epfl_practical3": EPFL,
+    "umons_assignment4": UMONS,
+    "cs231n_two_layer_net": CS231N,
+    "rumelhart_mlp": RUMELHART,
+}
 
 if __name__ == "__main__":
     for name, cells in NOTEBOOKS.items():
