@@ -40,6 +40,9 @@ class Report:
     ok: bool
     sources: tuple[str, ...] = ()  # what was checked from where: "backward_pass: ... from cell 14 (In [146]): def ..."
 
+    def __repr__(self) -> str:
+        return f"Report({self.verdict!r}, {len(self.rows)} rows)"
+
     def _repr_html_(self) -> str:
         """Jupyter's view: the verdict, where failures concentrate, the failing (or fragile) rows with their hints,
         and a count of the rows that passed; the whole table is report.rows."""
