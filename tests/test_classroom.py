@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_layouts import plugin_is_installed
 
 ROOT = Path(__file__).resolve().parents[1]
