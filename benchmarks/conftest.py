@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import impls
+from benchmarks.memory import Reading, Setup, measure
 from benchmarks.workloads import SETS
 from impls.base import CompileError
 from impls.precision import PRECISIONS, matmul_precision_setting, strict_fp32, tf32_matmuls
@@ -251,9 +252,23 @@ def first_call(step: Callable[[], tuple], device: str) -> tuple[tuple, float]:
     return out, time.perf_counter() - start
 
 
-def record(benchmark, **fields: object) -> BenchRecord:
-    """Store the row's typed record in extra_info, with the spread of this row's timings and, for a registered
-    implementation, its roles (rank, baseline) as the registry declares them: the reports read them, not names."""
+def measure_memory(
+    impl: object, fn: Callable[[], object], device: str, setup: Setup, roots: tuple, steps: int | None = None
+) -> Reading:
+    """The row's memory, read after its timing by the meter of the implementation's allocator (one more call of fn,
+    outside the timed loop: the timing is unchanged); an XLA implementation's plan for the same call."""
+    allocates = getattr(impl, "allocates", "torch")
+    x, t = roots[1], roots[2]
+    plan = (lambda: impl.planned_bytes(x, t, steps)) if allocates == "xla" else None
+    return measure(fn, allocates=allocates, device=device, setup=setup, roots=roots, plan=plan)
+
+
+def record(benchmark, memory: Reading | None = None, **fields: object) -> BenchRecord:
+    """Store the row's typed record in extra_info, with the spread of this row's timings, its memory reading and,
+    for a registered implementation, its roles (rank, baseline) as the registry declares them: the reports read
+    them, not names."""
+    if memory is not None:
+        fields = {**fields, **{k: v for k, v in memory.fields().items() if v is not None}}
     if fields.get("impl") in impls.names():
         cls = impls.get(str(fields["impl"]))
         fields = {"rank": cls.rank, "baseline": cls.baseline, **fields}

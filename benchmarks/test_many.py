@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.conftest import device_marks, record, sync, time_it
+from benchmarks.conftest import device_marks, measure_memory, record, sync, time_it
+from benchmarks.memory import Setup
 from benchmarks.workloads import RUMELHART
 from impls.base import SGD
 from impls.many import ManyNets
@@ -35,6 +36,7 @@ def test_many_nets_step(benchmark, device: str, k_nets: int, compiled: bool) -> 
     spec = RUMELHART
     per = [init_params(spec, seed=s, device=device) for s in range(min(k_nets, 16))]
     params = {n: torch.stack([per[i % len(per)][n] for i in range(k_nets)]) for n in spec.param_shapes()}
+    setup = Setup(device)
     x, t = make_batch(spec, 64, device=device)
     nets = ManyNets(spec, params, SGD(lr=0.1, momentum=0.9), compile=compiled)
     nets.step(x, t)  # the compilation, when compiled
@@ -45,9 +47,11 @@ def test_many_nets_step(benchmark, device: str, k_nets: int, compiled: bool) -> 
     assert torch.allclose(loss_k, single.loss_and_grads(x, t)[0])  # net 0 of the stack = that net alone
 
     time_it(benchmark, lambda: nets.step(x, t), device, f"many nets ({device})")
+    memory = measure_memory(nets, lambda: nets.step(x, t), device, setup, (nets, x, t))
     median = benchmark.stats.stats.median
     record(
         benchmark,
+        memory,
         kind="many_nets",
         impl="many (compiled)" if compiled else "many",
         device=device,
@@ -60,6 +64,7 @@ def test_many_nets_step(benchmark, device: str, k_nets: int, compiled: bool) -> 
         C=spec.C,
         precision="fp32",
         per_net_s=median / k_nets,
+        floor_bytes=spec.floor_bytes(64, 4, nets=k_nets),
         flops=spec.flops_per_step(64) * k_nets,
         gflops=spec.flops_per_step(64) * k_nets / median / 1e9,
         threads=torch.get_num_threads(),

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 import impls
-from benchmarks.conftest import device_marks, record, time_it
+from benchmarks.conftest import device_marks, measure_memory, record, time_it
+from benchmarks.memory import Setup
 from benchmarks.workloads import EPFL
 from impls.base import SGD
 from impls.spec import init_params, make_batch
@@ -49,6 +50,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def test_per_sample_grads(benchmark, ps_impl: str, n: int, device: str) -> None:
     p = init_params(EPFL, seed=0, device=device)
+    setup = Setup(device)
     x, t = make_batch(EPFL, n, seed=1, device=device)
     impl = impls.get(ps_impl)(EPFL, p, SGD(lr=0.01))
     got = impl.per_sample_grads(x, t)  # a timed implementation must first be right, sample by sample
@@ -59,10 +61,13 @@ def test_per_sample_grads(benchmark, ps_impl: str, n: int, device: str) -> None:
         tol = tolerance(torch.float32, EPFL.D, EPFL.H, EPFL.C, 1, kappa[k])
         check = compare_per_sample(k, got[k].cpu(), ref[k], tol, torch.float32)
         assert check.ok, f"{ps_impl} {k}: {check.problem}"
+    del got  # the timed calls' results are dropped as they come; the first one's too, before memory is read
     time_it(benchmark, lambda: impl.per_sample_grads(x, t), device, f"per-sample epfl ({device})")
+    memory = measure_memory(impl, lambda: impl.per_sample_grads(x, t), device, setup, (impl, x, t))
     median = benchmark.stats.stats.median
     record(
         benchmark,
+        memory,
         kind="per_sample",
         impl=ps_impl,
         device=device,
@@ -72,6 +77,7 @@ def test_per_sample_grads(benchmark, ps_impl: str, n: int, device: str) -> None:
         H=EPFL.H,
         C=EPFL.C,
         bytes=per_sample_bytes(n),
+        floor_bytes=EPFL.floor_bytes(n, 4, momentum=False, per_sample=True),
         flops=EPFL.flops_per_step(n),
         gflops=EPFL.flops_per_step(n) / median / 1e9,
         threads=torch.get_num_threads(),

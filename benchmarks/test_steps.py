@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import impls
-from benchmarks.conftest import device_marks, first_call, record, time_it
-from benchmarks.workloads import WORKLOADS, Workload, bytes_per_step, select
+from benchmarks.conftest import device_marks, first_call, measure_memory, record, time_it
+from benchmarks.memory import Setup
+from benchmarks.workloads import WORKLOADS, Workload, select
 from impls.base import SGD
 from impls.precision import PRECISIONS, build, precision_reason
 from impls.spec import init_params, make_batch
@@ -107,6 +108,7 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
     spec, n = w.spec, w.n
     cls = impls.get(impl_name)
     p = init_params(spec, seed=0, dtype=torch.float32, device=device)
+    setup = Setup(device)  # resident bytes: what the inputs, the implementation and its first calls hold from here
     x, t = make_batch(spec, n, seed=1, dtype=torch.float32, device=device)  # inputs allocated before timing
     impl = build(cls, spec, p, SGD(lr=0.01, momentum=0.9), precision)  # steps inside the precision's context
     (loss, grads), first_call_s = first_call(lambda: impl.step(x, t), device)
@@ -115,11 +117,13 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
     stance = torch.compiler.set_stance("fail_on_recompile") if cls.compiles else None
     time_it(benchmark, lambda: impl.step(x, t), device, f"{w.name} ({device})", during=stance)
     recompiles = (impl.compilations - compilations) if compilations is not None else 0
+    memory = measure_memory(impl, lambda: impl.step(x, t), device, setup, (impl, x, t))
 
     median = benchmark.stats.stats.median
     flops = spec.flops_per_step(n)
     record(
         benchmark,
+        memory,
         kind=w.kind,
         impl=impl_name,
         device=device,
@@ -136,7 +140,8 @@ def test_step(benchmark, impl_name: str, workload: str, device: str, precision: 
         loss=spec.loss,
         dtype="float32",
         flops=flops,
-        bytes=bytes_per_step(spec, n, 4),
+        bytes=spec.bytes_per_step(n, 4),
+        floor_bytes=spec.floor_bytes(n, 4),
         gflops=flops / median / 1e9,
         threads=torch.get_num_threads(),
         first_call_s=first_call_s,
@@ -162,15 +167,19 @@ def test_train(benchmark, impl_name: str, train_workload: str, device: str) -> N
     Checked first: the losses of a 3-step call against the oracle's three steps."""
     w = BY_NAME[train_workload]
     spec, n = w.spec, w.n
-    impl = impls.get(impl_name)(spec, init_params(spec, seed=0, device=device), SGD(lr=0.01, momentum=0.9))
+    p = init_params(spec, seed=0, device=device)
+    setup = Setup(device)
+    impl = impls.get(impl_name)(spec, p, SGD(lr=0.01, momentum=0.9))
     x, t = make_batch(spec, n, seed=1, device=device)
     (losses,), first_call_s = first_call(lambda: (impl.train(x, t, 3),), device)
     _check_train_losses(w, losses)
     time_it(benchmark, lambda: impl.train(x, t, TRAIN_STEPS), device, f"{w.name} ({device}, train)")
+    memory = measure_memory(impl, lambda: impl.train(x, t, TRAIN_STEPS), device, setup, (impl, x, t), TRAIN_STEPS)
     median = benchmark.stats.stats.median
     flops = spec.flops_per_step(n) * TRAIN_STEPS
     record(
         benchmark,
+        memory,
         kind="train",
         impl=impl_name,
         device=device,
@@ -182,6 +191,7 @@ def test_train(benchmark, impl_name: str, train_workload: str, device: str) -> N
         steps=TRAIN_STEPS,
         dtype="float32",
         flops=flops,
+        floor_bytes=spec.floor_bytes(n, 4) + TRAIN_STEPS * 4,  # and the (steps,) losses it returns
         gflops=flops / median / 1e9,
         threads=torch.get_num_threads(),
         first_call_s=first_call_s,

@@ -69,11 +69,3 @@ def select(bench_set: str) -> list[Workload]:
     if bench_set not in SETS:
         raise ValueError(f"unknown benchmark set {bench_set!r}; choose from {', '.join(SETS)}")
     return [w for w in WORKLOADS if bench_set in w.sets]
-
-
-def bytes_per_step(spec: NetSpec, n: int, itemsize: int) -> int:
-    """Bytes a step must move at least: X read twice (forward and dW1, unless fused), targets once, and the
-    parameters, gradients and momentum buffers each written once and read once (6 passes over P values)."""
-    n_params = spec.H * spec.D + spec.H + spec.C * spec.H + spec.C
-    target_bytes = n * spec.C * itemsize if spec.loss_fn.squared else n * 8  # float targets or int64 labels
-    return 2 * n * spec.D * itemsize + target_bytes + 6 * n_params * itemsize

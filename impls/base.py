@@ -49,6 +49,9 @@ class Implementation(ABC):
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     #: True when per_sample_grads() is implemented (verified by python -m verification --per-sample).
     gives_per_sample_grads: ClassVar[bool] = False
+    #: whose allocator the step's buffers come from, so benchmarks.memory reads the meter that sees them: "torch"
+    #: (c10's CPU and CUDA allocators), "numpy" (NumPy's, reported to tracemalloc) or "xla" (planned_bytes())
+    allocates: ClassVar[str] = "torch"
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
         reason = self.unsupported_reason(spec, params["W1"].device.type, params["W1"].dtype)
@@ -97,6 +100,11 @@ class Implementation(ABC):
         What DP-SGD clips and per-example diagnostics inspect. The tensors may be buffers that the next call
         overwrites (N x |theta| values are large): copy them to keep them."""
         raise UnsupportedConfig(f"{self.name}: gives no per-sample gradients")
+
+    def planned_bytes(self, x: Tensor, t: Tensor, steps: int | None = None) -> int:
+        """Where allocates == "xla": the bytes the compiled step (train() of `steps` steps when given) holds beyond
+        its arguments, from the compiler's own memory plan (XLA allocates inside one buffer assignment)."""
+        raise NotImplementedError(f"{self.name} allocates through {self.allocates}, not a compiler's plan")
 
     def set_lr(self, lr: float) -> None:
         """Change the learning rate for the following steps (schedules); momentum buffers are kept."""

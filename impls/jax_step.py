@@ -93,6 +93,7 @@ class Jax(Implementation):
     summary = "JAX: jax.jit(jax.value_and_grad(objective)) + the same SGD momentum; K steps in one jitted scan"
     rank = 55
     compiles = True  # XLA compiles per (spec, shapes, dtype) on first use
+    allocates = "xla"  # inside XLA's buffer assignment: neither torch's allocator nor tracemalloc sees it
 
     @classmethod
     def unsupported_reason(cls, spec: NetSpec, device: str, dtype: torch.dtype) -> str | None:
@@ -134,6 +135,15 @@ class Jax(Implementation):
         _, train = jitted(self.spec, float(self.sgd.lr), float(self.sgd.momentum))
         losses, self._p, self._v = train(self._p, self._v, *self._inputs(x, t), steps)
         return _torch(losses)
+
+    def planned_bytes(self, x: Tensor, t: Tensor, steps: int | None = None) -> int:
+        """XLA's memory analysis of the compiled step (or train of `steps`): its temporaries and outputs, less the
+        outputs that alias a donated argument (none here), for these shapes: what the call allocates."""
+        one, train = jitted(self.spec, float(self.sgd.lr), float(self.sgd.momentum))
+        args = (self._p, self._v, *self._inputs(x, t))
+        lowered = one.lower(*args) if steps is None else train.lower(*args, steps)
+        stats = lowered.compile().memory_analysis()
+        return int(stats.temp_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes)
 
     def params(self) -> dict[str, Tensor]:
         return {k: _torch(v) for k, v in self._p.items()}

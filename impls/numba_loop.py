@@ -179,6 +179,7 @@ class Numba(Implementation):
     """The per-sample loop and the whole step in one numba-compiled function (CPU, float32/float64)."""
 
     summary = "per-sample loop and update compiled by numba @njit (CPU)"
+    allocates = "numpy"  # NumPy arrays (numba's @njit allocates none: every buffer is passed in)
     rank = 70
     devices = ("cpu",)
     compiles = True

@@ -132,6 +132,7 @@ class NumpyFlat(Implementation):
     """Hand-written batched backprop in NumPy with out= buffers; CPU only, float32/float64."""
 
     summary = "NumPy, preallocated out= buffers, flat parameter vector (CPU)"
+    allocates = "numpy"  # NumPy arrays: tracemalloc sees them
     rank = 80
     devices = ("cpu",)
 

@@ -112,6 +112,33 @@ class NetSpec:
         """Matmul flops of one training step on n samples: forward 2nDH+2nHC, backward dW2, dh, dW1."""
         return 4 * n * self.D * self.H + 6 * n * self.H * self.C
 
+    @property
+    def n_params(self) -> int:
+        """|theta|: the values in W1, b1, W2, b2."""
+        return self.H * self.D + self.H + self.C * self.H + self.C
+
+    def target_bytes(self, n: int, itemsize: int) -> int:
+        """The targets of n samples: (n, C) floats for the squared losses, (n,) int64 labels for cross-entropy."""
+        return n * self.C * itemsize if self.loss_fn.squared else n * 8
+
+    def bytes_per_step(self, n: int, itemsize: int) -> int:
+        """Bytes a step must move at least (the roofline's): X read twice (forward and dW1, unless fused), targets
+        once, and the parameters, gradients and momentum buffers each written once and read once (6 |theta|)."""
+        return 2 * n * self.D * itemsize + self.target_bytes(n, itemsize) + 6 * self.n_params * itemsize
+
+    def floor_bytes(
+        self, n: int, itemsize: int, *, momentum: bool = True, per_sample: bool = False, nets: int = 1
+    ) -> int:
+        """Bytes a batched step must hold at its peak at least: the parameters, their gradient and (with momentum)
+        velocities, the batch (x and targets), and what backward needs of the forward -- the hidden activations
+        (n, H), from which each activation's derivative follows, and the output error (n, C). per_sample: the
+        n x |theta| per-sample gradients instead of the batch gradient (no update is made); nets: K nets stepped
+        together on one shared batch. A per-sample loop or a fused kernel holds one sample's or one tile's
+        activations and can sit below it: the floor is the batched algorithm's, the one every row is compared to."""
+        grads = n * self.n_params if per_sample else self.n_params
+        per_net = self.n_params * (1 + int(momentum)) + grads + n * (self.H + self.C)
+        return (nets * per_net + n * self.D) * itemsize + self.target_bytes(n, itemsize)
+
 
 def _one_of(what: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:

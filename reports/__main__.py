@@ -14,7 +14,7 @@ import pandas as pd
 
 from reports import plots
 from reports.atomic import atomic_write, atomic_write_text, check_writable, replace_folder
-from reports.compare import DEFAULT_MIN_COVERAGE, EXIT_USAGE, compare_runs, parse_threshold
+from reports.compare import DEFAULT_MIN_COVERAGE, EXIT_USAGE, METRICS, compare_runs, parse_threshold
 from reports.load import DEFAULT_INPUTS, DEFAULT_VERIFICATION, load_runs, load_verification
 from reports.record import STEP_KINDS
 from reports.reproduced import PLOTS, SummaryError, render, section
@@ -119,6 +119,8 @@ def build(
             gflops_vs_width=plots.time_vs_width(view, folder),
             verification_errors=plots.verification_errors(ver, folder),
             per_sample=plots.per_sample(view, folder),
+            memory_vs_batch=plots.memory_vs_batch(view, folder),
+            time_memory=plots.time_memory(view, folder),
         )
         made["cpu_vs_cuda"], made["_cross"] = plots.cpu_vs_cuda(view, folder)
 
@@ -146,12 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["compare"]:
         p = argparse.ArgumentParser(
             prog="python -m reports compare",
-            description="Per-row time ratios NEW/BASE; exit 1 when a row regressed past the threshold.",
+            description="Per-row ratios NEW/BASE of the time (or --metric peak_bytes / resident_bytes); exit 1 when a "
+            "row regressed past the threshold.",
         )
         p.add_argument("base", type=Path, help="baseline run: a JSON file or a folder of them")
         p.add_argument("new", type=Path, help="new run: a JSON file or a folder of them")
         p.add_argument("--threshold", default="10%", help="allowed slow-down, e.g. 10%% or 0.1 (default 10%%)")
         p.add_argument("--stat", default="median", choices=("min", "median", "mean"), help="statistic (default median)")
+        p.add_argument(
+            "--metric",
+            default="time",
+            choices=METRICS,
+            help="what is gated: the time (--stat of it), or a memory reading, peak_bytes or resident_bytes, with the "
+            "same threshold, coverage and machine rules (default time)",
+        )
         p.add_argument("--csv", type=Path, default=None, help="also write the comparison table here")
         p.add_argument(
             "--min-coverage",
@@ -170,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
-        return compare_runs(a.base, a.new, threshold, a.stat, a.csv, min_coverage, a.allow_machine_change)
+        return compare_runs(a.base, a.new, threshold, a.stat, a.csv, min_coverage, a.allow_machine_change, a.metric)
     p = argparse.ArgumentParser(
         prog="python -m reports",
         description=__doc__.splitlines()[0],

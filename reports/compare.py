@@ -32,9 +32,13 @@ def parse_threshold(text: str, option: str = "--threshold") -> float:
 #: exit statuses of `python -m reports compare`, one meaning each
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_NO_EVIDENCE, EXIT_MACHINE = 0, 1, 2, 3, 4
 DEFAULT_MIN_COVERAGE = 0.90  # a "no regression" verdict needs at least this fraction of the baseline's rows
+#: what the gate compares: a timing statistic ("time", with --stat), or a memory reading of the row (benchmarks.memory)
+METRICS = ("time", "peak_bytes", "resident_bytes")
 
 
 def _side(path: Path, stat: str) -> tuple[pd.DataFrame, list[str]]:
+    """One side's step rows, newest run per row, with the compared column (a statistic or a memory reading) as
+    "time" (the name the table has always had)."""
     runs, warnings = load_runs([path], drop_invalid=False)
     df = steps(tidy(runs)) if runs else pd.DataFrame()
     if df.empty:
@@ -63,13 +67,21 @@ def compare_runs(
     csv: Path | None = None,
     min_coverage: float = DEFAULT_MIN_COVERAGE,
     allow_machine_change: bool = False,
+    metric: str = "time",
 ) -> int:
     """Print the ratio table. On one device it is a gate that fails closed: EXIT_REGRESSION if a row is slower than
     (1 + threshold) x base, EXIT_NO_EVIDENCE if fewer than min_coverage of the baseline's rows could be compared or
     a compared time is not a positive finite number, EXIT_MACHINE if the machines differ (unless allowed);
-    EXIT_USAGE when a side has no usable rows. Across devices it is a comparison table (EXIT_OK)."""
-    b, wb = _side(base, stat)
-    n, wn = _side(new, stat)
+    EXIT_USAGE when a side has no usable rows. Across devices it is a comparison table (EXIT_OK). metric: a
+    memory column instead of the time (a row without a reading, a schema-3 run's say, is no evidence: it fails
+    closed as an invalid time does; 0 bytes is a reading, and 0 -> 0 is a ratio of 1)."""
+    if metric not in METRICS:
+        print(f"error: unknown metric {metric!r}; choose from {', '.join(METRICS)}", file=sys.stderr)
+        return EXIT_USAGE
+    memory = metric != "time"
+    column = metric if memory else stat
+    b, wb = _side(base, column)
+    n, wn = _side(new, column)
     for w in wb + wn:
         print(w, file=sys.stderr)
     for side, path in ((b, base), (n, new)):
@@ -81,16 +93,22 @@ def compare_runs(
     same_device = bool(set(b["device"]) & set(n["device"]))
     keys = ["device", *ROW] if same_device else ROW
     m = b.merge(n, on=keys, how="outer", suffixes=("_base", "_new"), indicator=True)
-    m["ratio"] = m["time_new"] / m["time_base"]
-    valid = np.isfinite(m["time_base"]) & np.isfinite(m["time_new"]) & (m["time_base"] > 0) & (m["time_new"] > 0)
+    tb, tn = m["time_base"].astype(float), m["time_new"].astype(float)
+    if memory:  # bytes: 0 is a reading (a step that allocates nothing); 0 -> more is an unbounded growth
+        valid = np.isfinite(tb) & np.isfinite(tn) & (tb >= 0) & (tn >= 0)
+        m["ratio"] = np.where(tb > 0, tn / tb.where(tb > 0, 1), np.where(tn > 0, np.inf, 1.0))
+    else:
+        valid = np.isfinite(tb) & np.isfinite(tn) & (tb > 0) & (tn > 0)
+        m["ratio"] = tn / tb
+    invalid_label, worse, what = ("NO READING", "larger", metric) if memory else ("INVALID TIME", "slower", stat)
     m["verdict"] = "ok"
     m.loc[m["_merge"] == "left_only", "verdict"] = "only in base"
     m.loc[m["_merge"] == "right_only", "verdict"] = "only in new"
     both = m["_merge"] == "both"
-    m.loc[both & ~valid, "verdict"] = "INVALID TIME"
+    m.loc[both & ~valid, "verdict"] = invalid_label
     if same_device:
         m.loc[both & valid & (m["ratio"] > 1 + threshold), "verdict"] = "REGRESSED"
-        m.loc[both & valid & (m["ratio"] < 1 / (1 + threshold)), "verdict"] = "faster"
+        m.loc[both & valid & (m["ratio"] < 1 / (1 + threshold)), "verdict"] = "smaller" if memory else "faster"
     else:
         m.loc[both & valid & (m["ratio"] < 1), "verdict"] = "new device faster"
         m.loc[both & valid & (m["ratio"] > 1), "verdict"] = "base device faster"
@@ -112,9 +130,10 @@ def compare_runs(
     coverage = compared / len(b)
     need = f"at least {min_coverage:.0%} needed"
     print(f"coverage: {compared} of {len(b)} baseline rows compared ({coverage:.0%}; {need})")
-    invalid = m[m["verdict"] == "INVALID TIME"]
+    invalid = m[m["verdict"] == invalid_label]
     if len(invalid):
-        print(f"NO VERDICT: {len(invalid)} row(s) have a {stat} that is not a positive finite time")
+        kind = "no memory reading (or a negative one)" if memory else f"a {stat} that is not a positive finite time"
+        print(f"NO VERDICT: {len(invalid)} row(s) have {kind}")
         return EXIT_NO_EVIDENCE
     if coverage < min_coverage:
         print(f"NO VERDICT: only {coverage:.0%} of the baseline's rows could be compared (< {min_coverage:.0%})")
@@ -129,7 +148,7 @@ def compare_runs(
         return EXIT_MACHINE
     regressed = int((m["verdict"] == "REGRESSED").sum())
     if regressed:
-        print(f"REGRESSION: {regressed} row(s) slower than base by more than {threshold:.0%} ({stat})")
+        print(f"REGRESSION: {regressed} row(s) {worse} than base by more than {threshold:.0%} ({what})")
         return EXIT_REGRESSION
-    print(f"no regression beyond {threshold:.0%} ({stat}) in {compared} compared rows")
+    print(f"no regression beyond {threshold:.0%} ({what}) in {compared} compared rows")
     return EXIT_OK

@@ -326,3 +326,75 @@ def per_sample(df: pd.DataFrame, out: Path) -> Path | None:
         ax.legend(fontsize=7)
     fig.suptitle("Per-sample gradients, epfl 784-50-10: N x |θ| values must be written", fontsize=10)
     return _save(fig, out / "per_sample.png")
+
+
+def _held(d: pd.DataFrame) -> pd.Series:
+    """Bytes a row's call holds at its peak: what stays between calls plus the call's own peak (benchmarks.memory)."""
+    return d["peak_bytes"].astype(float) + d["resident_bytes"].astype(float)
+
+
+def memory_vs_batch(df: pd.DataFrame, out: Path) -> Path | None:
+    """Peak bytes held (resident + the step's own peak) vs batch size, log-log, one line per implementation and
+    panel per device, with the batched algorithm's floor (NetSpec.floor_bytes) drawn."""
+    d = _sweep(df, "batch_sweep")
+    d = d[d["peak_bytes"].notna() & d["resident_bytes"].notna()]
+    if d.empty:
+        return None
+
+    def floor(ax: plt.Axes, g: pd.DataFrame) -> None:
+        f = g.dropna(subset=["floor_bytes"]).drop_duplicates("N").sort_values("N")
+        ax.plot(f["N"], f["floor_bytes"] / 2**20, "k--", lw=1, label="floor (batched step)")
+
+    return _lines_per_impl(
+        d,
+        "N",
+        lambda s: _held(s) / 2**20,
+        "batch size N",
+        "bytes held at the step's peak (MiB)",
+        "Memory vs batch size — 784-30-10, fp32: resident + the step's own peak; dashed: the floor",
+        out / "memory_vs_batch.png",
+        sharey=True,
+        extra=floor,
+    )
+
+
+def front(d: pd.DataFrame) -> pd.Series:
+    """Rows on the time x memory front: no other row of the same (panel, workload, precision) is both at least as
+    fast and at least as small, and strictly better in one of them."""
+    on = pd.Series(False, index=d.index)
+    for _, g in d.groupby(["panel", "workload", "precision"]):
+        t, m = g["median"].to_numpy(float), _held(g).to_numpy(float)
+        for i, idx in enumerate(g.index):
+            dominated = (t <= t[i]) & (m <= m[i]) & ((t < t[i]) | (m < m[i]))
+            on[idx] = not dominated.any()
+    return on
+
+
+def time_memory(df: pd.DataFrame, out: Path) -> Path | None:
+    """The large workloads: median time vs bytes held, one point per implementation, the front (neither slower nor
+    larger than another) joined and labelled; one panel per (device, workload), fp32."""
+    d = steps(df)
+    d = d[d["large"].fillna(False).astype(bool) & (d["kind"] == "named") & (d["precision"] == "fp32")]
+    d = d[d["peak_bytes"].notna() & d["resident_bytes"].notna()]
+    if d.empty:
+        return None
+    d = d.assign(_front=front(d))
+    groups = list(d.groupby(["panel", "workload"], sort=True))
+    colors = _colors(d)
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.2 * len(groups), 4.2), squeeze=False)
+    for ax, ((panel, workload), g) in zip(axes[0], groups, strict=True):
+        for impl in ranked(g["impl"], g):
+            s = g[g["impl"] == impl]
+            ax.plot(s["median"] * 1e3, _held(s) / 2**20, "o", ms=5, color=colors[impl], label=impl)
+        f = g[g["_front"]].sort_values("median")
+        ax.plot(f["median"] * 1e3, _held(f) / 2**20, "k-", lw=0.8)
+        for r in f.itertuples():
+            ax.annotate(r.impl, (r.median * 1e3, (r.peak_bytes + r.resident_bytes) / 2**20), fontsize=7)
+        fl = g["floor_bytes"].dropna()
+        if len(fl):
+            ax.axhline(fl.iloc[0] / 2**20, color="k", ls="--", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlabel="median time per step (ms)", title=f"{panel}\n{workload}")
+    axes[0][0].set_ylabel("bytes held at the peak (MiB); dashed: floor")
+    _legend(axes[0], d, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle("Time x memory on the large workloads: the line joins the front (lower left is better)", fontsize=10)
+    return _save(fig, out / "time_memory.png")

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
-SCHEMA = 3  # 1 = the untyped extra_info of runs before 2026-11-25; 2 = before the fields below marked (3)
-READABLE_SCHEMAS = (3,)  # a schema-2 run: `python -m benchmarks.upgrade FILE` adds what 3 needs from the registry
+SCHEMA = 4  # 1 = the untyped extra_info of runs before 2026-11-25; 2 = before the fields marked (3); 3 = before (4)
+#: a schema-2 run: `python -m benchmarks.upgrade FILE` adds what 3 needs from the registry; a schema-3 run is read
+#: as it is, its rows without memory (MEMORY_ABSENT_BEFORE_4 is their reason)
+READABLE_SCHEMAS = (3, 4)
+MEMORY_ABSENT_BEFORE_4 = "not measured: the run predates memory readings (schema 3)"
 UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable (benchmarks, tidy and summary use it)
 #: a CPU row is contended when other processes kept more cores busy during it than torch's threads left free, by
 #: this margin: a parallel region then waits for a descheduled thread at every op (the H200 host's many-nets rows,
@@ -31,6 +34,8 @@ UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable (benchmar
 CONTENDED_SPARE_CORES = 0.25
 STEP_KINDS = ("named", "batch_sweep", "width_sweep")
 KINDS = (*STEP_KINDS, "peak_gemm", "peak_bandwidth", "harness", "anatomy", "many_nets", "per_sample", "train")
+#: the kinds whose rows carry memory (peak, resident, floor) or the reason they have none: every row that steps
+MEMORY_KINDS = (*STEP_KINDS, "many_nets", "per_sample", "train")
 
 
 class RecordError(ValueError):
@@ -80,6 +85,12 @@ class BenchRecord:
     unstable: bool | None = None
     foreign_cores: float | None = None  # (3) cores other processes kept busy while the row was timed (CPU, Linux)
     contended: bool | None = None  # (3) foreign_cores > the cores torch's threads left free + CONTENDED_SPARE_CORES
+    peak_bytes: int | None = None  # (4) the most the timed call's own allocations hold at once (benchmarks.memory)
+    resident_bytes: int | None = None  # (4) held between calls: parameters, inputs, the implementation's buffers
+    floor_bytes: int | None = None  # (4) what the batched algorithm must hold at least (NetSpec.floor_bytes)
+    reserved_bytes: int | None = None  # (4) CUDA: the allocator's reserve grown by the setup (graph pools included)
+    memory_method: str | None = None  # (4) the meter that read peak/resident bytes
+    memory_reason: str | None = None  # (4) why peak_bytes is absent, where it is
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -97,6 +108,16 @@ class BenchRecord:
                 ok = isinstance(v, want)
             if not ok:
                 raise RecordError(f"field {f.name!r} must be a finite {want[0].__name__}, got {v!r}")
+        if self.schema >= 4 and self.kind in MEMORY_KINDS:  # fail closed: bytes, or the reason there are none
+            if self.floor_bytes is None or (self.peak_bytes is None and not self.memory_reason):
+                raise RecordError(f"a {self.kind} row needs floor_bytes and peak_bytes or memory_reason")
+
+    @property
+    def memory_note(self) -> str | None:
+        """Why this row has no peak bytes (its reason, or that its run predates memory readings), else None."""
+        if self.peak_bytes is not None or self.kind not in MEMORY_KINDS:
+            return None
+        return self.memory_reason or (MEMORY_ABSENT_BEFORE_4 if self.schema < 4 else "not measured")
 
     def to_extra_info(self) -> dict:
         """The JSON-ready dict stored in pytest-benchmark's extra_info (None fields left out)."""
@@ -132,7 +153,8 @@ _TYPES = {
     "single": _STR,
     **{k: _INT for k in ("N", "D", "H", "C", "K", "steps", "flops", "bytes", "threads", "recompiles", "graphs")},
     "rank": _INT,
-    **{k: _INT for k in ("graph_breaks", "schema")},
+    **{k: _INT for k in ("graph_breaks", "schema", "peak_bytes", "resident_bytes", "floor_bytes", "reserved_bytes")},
+    **{k: _STR for k in ("memory_method", "memory_reason")},
     **{k: _BOOL for k in ("large", "unstable", "contended", "reduced", "baseline")},
     **{k: _FLOAT for k in ("gflops", "gbs", "first_call_s", "compile_s", "per_net_s", "torch_timer_median")},
     **{k: _FLOAT for k in ("ratio", "iqr_over_median", "foreign_cores")},

@@ -106,6 +106,45 @@ def _lead_columns(best: pd.DataFrame, unit: str, scale: float) -> dict[str, pd.S
     }
 
 
+def _mib(v: float) -> str:
+    """Bytes as MiB with 3 significant digits (KiB below 0.1 MiB), '–' when absent."""
+    if v is None or not np.isfinite(v):
+        return "–"
+    return f"{v / 2**10:,.3g} KiB" if v < 0.1 * 2**20 else f"{_fmt(v, 1 / 2**20)} MiB"
+
+
+def _held_cell(row: pd.Series) -> str:
+    """'3.71 MiB (1.05×)': bytes held at the call's peak and its ratio to the floor; the reason when unmeasured."""
+    if pd.isna(row.get("peak_bytes")):
+        note = row.get("memory_note")
+        return f"– ({note})" if isinstance(note, str) and note else "–"
+    held = float(row["peak_bytes"]) + float(row["resident_bytes"])
+    ratio = row.get("memory_over_floor")
+    return _mib(held) + (f" ({ratio:.2f}×)" if ratio is not None and np.isfinite(ratio) else "")
+
+
+def memory_table(df: pd.DataFrame) -> str:
+    """Bytes held at the step's peak (resident + the step's own peak) per implementation and named workload, fp32,
+    one table per hardware, with the measured / floor ratio; the floor as the last row."""
+    d = steps(df)
+    d = d[(d["kind"] == "named") & (d["precision"] == "fp32")]
+    if d.empty or d["floor_bytes"].isna().all():
+        return "_no named workload rows with memory readings in the inputs (runs before schema 4 measured none)_"
+    parts = []
+    for panel, g in d.groupby("panel", sort=True):
+        order = list(dict.fromkeys(g.sort_values(["flops", "workload"])["workload"]))
+        cells = {w: {} for w in order}
+        for r in g.itertuples(index=False):
+            cells[r.workload][r.impl] = _held_cell(pd.Series(r._asdict()))
+        names = ranked(g["impl"], g)
+        t = pd.DataFrame({"implementation": names, **{w: [cells[w].get(n, "not run") for n in names] for w in order}})
+        floors = g.groupby("workload")["floor_bytes"].first()
+        t.loc[len(t)] = ["floor (batched step)", *[_mib(floors.get(w, np.nan)) for w in order]]
+        methods = ", ".join(sorted(set(g["memory_method"].dropna())))
+        parts += [f"### {panel}", "", _table(t), "", f"Meters: {methods}." if methods else "", ""]
+    return "\n".join(parts).rstrip()
+
+
 def roofline_table(df: pd.DataFrame) -> str:
     """Best implementation per large workload: time, roofline time, efficiency, GFLOP/s and % of GEMM peak."""
     d = steps(df)
@@ -121,6 +160,7 @@ def roofline_table(df: pd.DataFrame) -> str:
             "roofline eff. (%)": best["roofline_eff"].map(_pct),
             "GFLOP/s": best["gflops"].map(lambda v: f"{v:,.0f}"),
             "GEMM peak (%)": best["gemm_eff"].map(_pct),
+            "memory (× floor)": [_held_cell(r) for _, r in best.iterrows()],
         }
     )
     same = bool((best["roofline_eff"] - best["gemm_eff"]).abs().max() < 1e-9)
@@ -252,6 +292,7 @@ def per_sample_table(df: pd.DataFrame) -> str:
                 f"{loop.get((p, n), np.nan) / m:,.1f}×" if (p, n) in loop.index else "–"
                 for p, n, m in zip(d["panel"], d["N"], d["median"], strict=True)
             ],
+            "memory (× floor)": [_held_cell(r) for _, r in d.iterrows()],
         }
     ).sort_values(["hardware", "N", "implementation"])
     return _table(t)
@@ -430,6 +471,8 @@ PLOTS = [  # plot key -> its heading (### under the precision section)
     ("gflops_vs_width", "Throughput vs hidden width"),
     ("verification_errors", "Verification errors vs tolerances"),
     ("per_sample", "Per-sample gradients vs N"),
+    ("memory_vs_batch", "Memory vs batch size"),
+    ("time_memory", "Time x memory on the large workloads"),
 ]
 
 
@@ -469,6 +512,15 @@ SECTIONS: list[Section] = [
         "itself stays below the square-GEMM peak on these skinny shapes (kernel), and how much of the step's time "
         "those two products at their own ceiling account for (ours; the rest is the step's other work).",
         level=3,
+    ),
+    Section(
+        "Memory: bytes held at the step's peak (fp32; × the floor)",
+        lambda i: memory_table(i.df),
+        "Held = resident (parameters, inputs and the implementation's buffers, kept between steps) + the step's own "
+        "peak, read once per row after its timing by the meter of the allocator it uses (benchmarks/memory.py). The "
+        "floor is what the batched algorithm must hold at least (NetSpec.floor_bytes): parameters, gradient, "
+        "momentum, the batch, the hidden activations and the output error; a per-sample loop or a chunked step "
+        "holds less than N activations and can sit below it.",
     ),
     Section(
         "Reduced precision on the large workloads (tf32; bf16 and fp16 under torch.autocast, fp32 master weights)",

@@ -34,6 +34,12 @@ RECORD_COLUMNS = (
     "graph_breaks",
     "foreign_cores",
     "contended",
+    "peak_bytes",
+    "resident_bytes",
+    "floor_bytes",
+    "reserved_bytes",
+    "memory_method",
+    "memory_note",  # why a row that steps has no peak bytes (BenchRecord.memory_note)
 )
 
 RUN_COLUMNS = ("run", "machine", "host", "cpu_model", "gpu_name", "torch", "cuda", "blas", "threads", "commit", "date")
@@ -47,6 +53,7 @@ DERIVED_COLUMNS = (
     "roofline_s",
     "roofline_eff",
     "gemm_eff",
+    "memory_over_floor",
 )
 COLUMNS = [*RUN_COLUMNS, *RECORD_COLUMNS, *STAT_COLUMNS, *DERIVED_COLUMNS]
 
@@ -103,6 +110,8 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
     df["roofline_s"] = np.where(is_step, np.fmax(compute_s, memory_s), np.nan)
     df["roofline_eff"] = df["roofline_s"] / df["median"]
     df["gemm_eff"] = np.where(is_step, df["gflops"] / df["peak_gflops"], np.nan)
+    held = df["peak_bytes"].astype(float) + df["resident_bytes"].astype(float)  # what the call holds at its peak
+    df["memory_over_floor"] = held / df["floor_bytes"].astype(float)
     df["_o"] = df["rank"].fillna(np.inf)  # the producer's rank (Implementation.rank); unranked rows last, by name
     df = df.sort_values(["run", "device", "kind", "workload", "N", "_o", "impl", "precision"], kind="stable")
     return df.drop(columns="_o")[COLUMNS].reset_index(drop=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.workloads import EPFL, MNIST, RUMELHART, WORKLOADS, bytes_per_step, select
+from benchmarks.workloads import EPFL, MNIST, RUMELHART, WORKLOADS, select
 from reports.record import SCHEMA, BenchRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def test_sets_nest_and_sweep_covers_1_to_8192() -> None:
 
 def test_bytes_per_step_counts_x_twice() -> None:
     n_params = 30 * 784 + 30 + 10 * 30 + 10
-    assert bytes_per_step(MNIST, 1000, 4) == 2 * 1000 * 784 * 4 + 1000 * 8 + 6 * n_params * 4
+    assert MNIST.bytes_per_step(1000, 4) == 2 * 1000 * 784 * 4 + 1000 * 8 + 6 * n_params * 4
 
 
 def test_unknown_impl_option_is_a_usage_error() -> None:
