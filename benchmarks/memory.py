@@ -11,8 +11,8 @@ Meters (what each misses is said in README, "Memory"):
   in time order; misses what BLAS/oneDNN allocate themselves (their scratch) and Python objects.
 - torch on CUDA: torch.cuda.max_memory_allocated after reset_peak_memory_stats; resident from memory_allocated,
   with memory_reserved's growth beside it (a CUDA graph's private pool is reserved, not allocated, between replays).
-- numpy: tracemalloc, to which NumPy reports its data buffers; numba's NRT allocations inside @njit are not seen,
-  so the meter counts them (rtsys allocation stats) and a step that made any has no reading, with the reason.
+- numpy: tracemalloc, to which NumPy reports its data buffers and through which numba's NRT allocates inside @njit;
+  misses buffers a C extension mallocs itself (BLAS scratch).
 - xla: the compiled step's memory analysis (temporaries + outputs - aliased), XLA's own plan: on the CPU JAX
   exposes no allocator statistics (device.memory_stats() is None).
 - resident on the CPU: the distinct buffers reachable from the implementation object and the inputs (tensors,
@@ -41,6 +41,7 @@ class Reading:
     method: str
     reason: str | None = None
     reserved_bytes: int | None = None  # CUDA: memory_reserved's growth over the row's setup (graph pools included)
+    seconds: float | None = None  # how long the reading took (its extra call included): the memory pass's cost
 
     def fields(self) -> dict[str, object]:
         """The BenchRecord fields of this reading."""
@@ -50,6 +51,7 @@ class Reading:
             "memory_method": self.method,
             "memory_reason": self.reason,
             "reserved_bytes": self.reserved_bytes,
+            "memory_s": self.seconds,
         }
 
 
@@ -132,9 +134,7 @@ def torch_cpu_peak(fn: Callable[[], object]) -> int:
 
     with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=False) as prof:
         fn()
-    events = sorted(
-        (e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"
-    )
+    events = sorted((e.start_ns(), e.nbytes()) for e in prof.profiler.kineto_results.events() if e.name() == "[memory]")
     held = peak = 0
     for _, nbytes in events:
         held += nbytes
@@ -142,22 +142,10 @@ def torch_cpu_peak(fn: Callable[[], object]) -> int:
     return peak
 
 
-def _nrt_allocations() -> int | None:
-    """Allocations numba's runtime (NRT) has made so far, or None without numba."""
-    try:
-        from numba.core.runtime import rtsys
-    except ImportError:
-        return None
-    try:
-        return int(rtsys.get_allocation_stats().alloc)
-    except (AttributeError, RuntimeError):  # NRT not initialised yet: nothing allocated through it
-        return 0
-
-
-def numpy_peak(fn: Callable[[], object]) -> tuple[int | None, str | None]:
-    """(peak, None) of what fn allocates through NumPy (and Python) by tracemalloc, or (None, reason) when numba's
-    runtime allocated inside compiled code, which tracemalloc does not see."""
-    nrt = _nrt_allocations()
+def numpy_peak(fn: Callable[[], object]) -> int:
+    """The peak of what fn allocates through NumPy, numba's runtime and Python, by tracemalloc: NumPy reports its
+    data buffers to it, and numba's NRT allocates through PyMem_RawMalloc so that tracemalloc sees it (numba PR
+    #1356); Python objects fn creates are counted too (a few hundred bytes)."""
     already = tracemalloc.is_tracing()
     if not already:
         tracemalloc.start()
@@ -169,10 +157,14 @@ def numpy_peak(fn: Callable[[], object]) -> tuple[int | None, str | None]:
     finally:
         if not already:
             tracemalloc.stop()
-    made = _nrt_allocations()
-    if nrt is not None and made is not None and made > nrt:
-        return None, f"numba allocated {made - nrt} buffer(s) inside @njit (NRT), which tracemalloc does not see"
-    return max(peak - start, 0), None
+    return max(peak - start, 0)
+
+
+def xla_plan_bytes(compiled: object) -> int:
+    """What a compiled XLA executable allocates when called: its temporaries and outputs, less the outputs that
+    alias a donated argument, from its memory analysis (XLA plans every buffer of the call ahead of it)."""
+    stats = compiled.memory_analysis()
+    return int(stats.temp_size_in_bytes + stats.output_size_in_bytes - stats.alias_size_in_bytes)
 
 
 def cuda_peak(fn: Callable[[], object]) -> int:
@@ -214,7 +206,6 @@ def measure(
             return Reading(None, resident, method, "no compiled plan given for an XLA step", reserved)
         return Reading(plan(), resident, method, None, reserved)
     if allocates == "numpy":
-        peak, reason = numpy_peak(fn)
-        return Reading(peak, resident, method, reason, reserved)
+        return Reading(numpy_peak(fn), resident, method, None, reserved)
     peak = cuda_peak(fn) if device == "cuda" else torch_cpu_peak(fn)
     return Reading(peak, resident, method, None, reserved)

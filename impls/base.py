@@ -50,7 +50,7 @@ class Implementation(ABC):
     #: True when per_sample_grads() is implemented (verified by python -m verification --per-sample).
     gives_per_sample_grads: ClassVar[bool] = False
     #: whose allocator the step's buffers come from, so benchmarks.memory reads the meter that sees them: "torch"
-    #: (c10's CPU and CUDA allocators), "numpy" (NumPy's, reported to tracemalloc) or "xla" (planned_bytes())
+    #: (c10's CPU and CUDA allocators), "numpy" (NumPy's, reported to tracemalloc) or "xla" (xla_executable()'s plan)
     allocates: ClassVar[str] = "torch"
 
     def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
@@ -101,9 +101,9 @@ class Implementation(ABC):
         overwrites (N x |theta| values are large): copy them to keep them."""
         raise UnsupportedConfig(f"{self.name}: gives no per-sample gradients")
 
-    def planned_bytes(self, x: Tensor, t: Tensor, steps: int | None = None) -> int:
-        """Where allocates == "xla": the bytes the compiled step (train() of `steps` steps when given) holds beyond
-        its arguments, from the compiler's own memory plan (XLA allocates inside one buffer assignment)."""
+    def xla_executable(self, x: Tensor, t: Tensor, steps: int | None = None) -> object:
+        """Where allocates == "xla": the compiled executable step(x, t) (train of `steps` when given) calls, whose
+        memory analysis is the call's allocation plan (XLA assigns every buffer ahead of the call)."""
         raise NotImplementedError(f"{self.name} allocates through {self.allocates}, not a compiler's plan")
 
     def set_lr(self, lr: float) -> None:

@@ -91,6 +91,7 @@ class BenchRecord:
     reserved_bytes: int | None = None  # (4) CUDA: the allocator's reserve grown by the setup (graph pools included)
     memory_method: str | None = None  # (4) the meter that read peak/resident bytes
     memory_reason: str | None = None  # (4) why peak_bytes is absent, where it is
+    memory_s: float | None = None  # (4) seconds the memory reading took, outside the timed loop (its extra call)
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -157,7 +158,7 @@ _TYPES = {
     **{k: _STR for k in ("memory_method", "memory_reason")},
     **{k: _BOOL for k in ("large", "unstable", "contended", "reduced", "baseline")},
     **{k: _FLOAT for k in ("gflops", "gbs", "first_call_s", "compile_s", "per_net_s", "torch_timer_median")},
-    **{k: _FLOAT for k in ("ratio", "iqr_over_median", "foreign_cores")},
+    **{k: _FLOAT for k in ("ratio", "iqr_over_median", "foreign_cores", "memory_s")},
     "break_reasons": (tuple,),
 }
 

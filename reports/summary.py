@@ -11,7 +11,7 @@ import pandas as pd
 
 from reports.plots import Crossover
 from reports.record import CASE_KEY, CHECKED, UNSTABLE_IQR, Status, status_is
-from reports.tidy import steps
+from reports.tidy import ranked, steps
 
 VER_GROUP = ("panel", "check", "precision", "impl")  # one row of the verification table
 

@@ -39,6 +39,7 @@ RECORD_COLUMNS = (
     "floor_bytes",
     "reserved_bytes",
     "memory_method",
+    "memory_s",
     "memory_note",  # why a row that steps has no peak bytes (BenchRecord.memory_note)
 )
 

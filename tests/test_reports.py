@@ -12,17 +12,35 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from impls.spec import NetSpec
 from reports.__main__ import main
 from reports.atomic import atomic_write, atomic_write_text
 from reports.compare import parse_threshold
 from reports.plots import crossover
-from reports.record import SCHEMA, VerificationRecord, read_verification, write_verification
+from reports.record import MEMORY_KINDS, SCHEMA, VerificationRecord, read_verification, write_verification
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+SPEC = NetSpec(D=784, H=30, C=10, hidden="sigmoid", output="identity", loss="sse")
+#: a fake row's memory relative to its floor: the loop holds one sample's activations, numpy_flat's meter has no
+#: reading (the reason is shown instead), the rest a batched step's
+HELD = {"loop": 0.4, "batched": 1.2, "numpy_flat": None}
+
+
+def _memory(impl: str, n: int) -> dict:
+    """The memory fields a benchmark row of a stepping kind carries (peak + resident = HELD x floor)."""
+    floor = SPEC.floor_bytes(n, 4)
+    share = HELD.get(impl, 1.0)
+    if share is None:
+        return {"floor_bytes": floor, "memory_reason": "a fixture row without a reading"}
+    resident = 3 * SPEC.n_params * 4 + n * (SPEC.D + SPEC.C) * 4
+    return {"floor_bytes": floor, "peak_bytes": max(int(share * floor) - resident, 0), "resident_bytes": resident}
+
+
 def _bench(impl: str, device: str, workload: str, n: int, median: float, kind: str = "batch_sweep", **extra) -> dict:
     flops = 4 * n * 784 * 30 + 6 * n * 30 * 10
+    memory = _memory(impl, n) if kind in MEMORY_KINDS else {}
     return {
         "name": f"test_step[{workload}-{impl}-{device}-fp32]",
         "stats": {
@@ -51,6 +69,7 @@ def _bench(impl: str, device: str, workload: str, n: int, median: float, kind: s
             "threads": 2,
             "large": n >= 8192,
             "schema": SCHEMA,
+            **memory,
             **extra,
         },
     }

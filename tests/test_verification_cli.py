@@ -318,13 +318,19 @@ def test_per_sample_cli(capsys: pytest.CaptureFixture, tmp_path: Path, monkeypat
     assert "none of the selected implementations gives per-sample gradients" in capsys.readouterr().err
     import verification.options as cli
 
-    # 1e6 samples of 4-4-4: ~2.0 GiB for the batch check, ~0.9 GiB more for N x |theta| per-sample values
-    monkeypatch.setattr(cli, "available_bytes", lambda: 2.5e9)
-    cli.check_memory(cli.Matrix(batches=(1000000,)))  # fits
-    with pytest.raises(cli.UsageError, match=r"needs about 2\.9"):
-        cli.check_memory(cli.Matrix(batches=(1000000,), per_sample=True))
-    assert main(["--per-sample", "--impl", "batched", "--quiet", "--batch", "1000000"]) == 2
-    assert "--batch 1000000 with size 4-4-4 needs about 2.9" in capsys.readouterr().err
+    # 1e6 samples of 4-4-4 (the default matrix's largest size): the floors of the float64 implementation and
+    # oracle steps and 3 more float64 batches; per-sample, N x |theta| values twice instead
+    n = 1_000_000
+    worst = max(cli.Matrix().specs(), key=lambda s: cli.case_bytes(s, n, 8, 4))
+    batch, per_sample = cli.case_bytes(worst, n, 8, 4), cli.case_bytes(worst, n, 8, 4, per_sample=True)
+    assert per_sample > batch >= 2 * worst.floor_bytes(n, 8)
+    monkeypatch.setattr(cli, "available_bytes", lambda: (batch + per_sample) // 2)
+    cli.check_memory(cli.Matrix(batches=(n,)))  # fits
+    with pytest.raises(cli.UsageError, match=rf"needs at least {per_sample / 2**30:.3g} GiB"):
+        cli.check_memory(cli.Matrix(batches=(n,), per_sample=True))
+    monkeypatch.setattr(cli, "available_bytes", lambda: per_sample - 1)
+    assert main(["--per-sample", "--impl", "batched", "--quiet", "--batch", str(n)]) == 2
+    assert f"--batch {n} with size 4-4-4 needs at least {per_sample / 2**30:.3g} GiB" in capsys.readouterr().err
 
 
 def test_a_narrowed_registry_run_does_not_replace_the_committed_csv(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from impls.precision import PRECISIONS, hardware_reason
-from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
+from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec
 from reports.atomic import check_writable
 from reports.load import run_name
 from reports.provenance import run_name as new_run_name
@@ -229,10 +229,13 @@ def check_precision(m: Matrix, explicit_dtype: bool) -> None:
         m.devices = tuple(d for d, r in reasons.items() if not r)
 
 
-def case_bytes(D: int, H: int, C: int, n: int, steps: int) -> int:
-    """Peak bytes of one case, generously: the K float64 batches (kept by the case, by the oracle's trajectory and
-    as the implementation's copies) and the oracle's float64 intermediates (a1, h, dz, da1 and their |.| copies)."""
-    return 8 * n * ((D + C) * steps * 3 + (D + 4 * H + 6 * C) * 4)
+def case_bytes(spec: NetSpec, n: int, itemsize: int, steps: int, per_sample: bool = False) -> int:
+    """The least one case holds at once: the implementation's step and the float64 oracle's, each at least
+    NetSpec.floor_bytes (the floor the benchmarks' memory columns are read against), and the other steps - 1
+    float64 batches the case keeps for the trajectory (per-sample cases check one batch). A lower bound: a matrix
+    it refuses cannot fit, so a refusal is never a false alarm."""
+    held = spec.floor_bytes(n, itemsize, per_sample=per_sample) + spec.floor_bytes(n, 8, per_sample=per_sample)
+    return held + (0 if per_sample else (steps - 1) * (n * spec.D * 8 + spec.target_bytes(n, 8)))
 
 
 def available_bytes() -> int | None:
@@ -251,18 +254,19 @@ def available_bytes() -> int | None:
 
 
 def check_memory(m: Matrix) -> None:
-    """Refuse, before the first case, a batch whose tensors cannot fit in the memory available now."""
+    """Refuse, before the first case, a matrix whose largest case cannot fit in the memory available now."""
     free = available_bytes()
     if free is None:
         return
-    need, (D, H, C), n = max(
-        (case_bytes(*s, n, m.steps) + (24 * n * (s[1] * (s[0] + s[2] + 1) + s[2]) if m.per_sample else 0), s, n)
-        for s in m.sizes
-        for n in m.batches
-    )  # per-sample: N x |theta| float64 values, three times (the implementation's, a copy, the oracle's)
-    if need > free:
+    itemsize = max(getattr(torch, d).itemsize for d in m.dtypes)
+    need, spec, n = max(
+        ((case_bytes(s, n, itemsize, m.steps, m.per_sample), s, n) for s in m.specs() for n in m.batches),
+        key=lambda c: c[0],
+        default=(0, None, 0),
+    )
+    if spec is not None and need > free:
         raise UsageError(
-            f"--batch {n} with size {D}-{H}-{C} needs about {need / 2**30:.3g} GiB per case, "
+            f"--batch {n} with size {spec.D}-{spec.H}-{spec.C} needs at least {need / 2**30:.3g} GiB per case, "
             f"but only {free / 2**30:.3g} GiB of memory is available"
         )
 
