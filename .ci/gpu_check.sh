@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything that needs a GPU, in one call of a lent machine (device `run`, timeout_s ~540; see README "CUDA"):
-# 1. the default benchmark set on CUDA alone on the machine (graphed, triton, cudagraph, train rows included);
+# 1. the default benchmark set on CUDA alone on the machine (graphed, triton, cudagraph, train rows included),
+#    each row's memory read by max_memory_allocated with a graph pool's reserve beside it (benchmarks/memory.py);
 # 2. then, side by side: the CUDA-marked tests (compiled triton kernels, graphed, cudagraph copies, the cs231n
-#    toy data drawn on CUDA), the verifier on CUDA (fp32, bf16), the experiments whose study runs on CUDA.
+#    toy data drawn on CUDA, the CUDA memory meter on a known allocation and on real steps: tests/test_memory.py), the verifier on CUDA (fp32, bf16), the experiments whose study runs on CUDA.
 # Writes to $OUT (at most 8 files come back: JSON and CSV are gzipped). Needs the machine's own python3 with
 # torch, triton, pytest(-xdist, -benchmark), pandas, matplotlib, numba; run from the project root.
 set -u

@@ -15,7 +15,7 @@ import torch
 
 import impls
 from benchmarks.memory import Reading, Setup, measure, xla_plan_bytes
-from benchmarks.workloads import SETS
+from benchmarks.workloads import MAX_TIME_S, SETS
 from impls.base import CompileError
 from impls.precision import PRECISIONS, matmul_precision_setting, strict_fp32, tf32_matmuls
 from reports.provenance import commit_details, cpu_model, project_commit
@@ -74,6 +74,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.benchmark_sort = "median"
     if hasattr(config.option, "benchmark_columns") and "--benchmark-columns" not in given:
         config.option.benchmark_columns = MEDIAN_COLUMNS
+    if hasattr(config.option, "benchmark_max_time") and "--benchmark-max-time" not in given:
+        config.option.benchmark_max_time = str(MAX_TIME_S[config.getoption("--bench-set")])
     project_commit()  # cached now: the run records the code at its start, even if the tree changes during it
     strict_fp32()  # fp32 rows are true fp32; tf32 rows enter TF32 in their precision's context
 

@@ -11,6 +11,9 @@ EPFL = NetSpec(784, 50, 10, "tanh", "tanh", "sse")  # per-sample 784-50-10 tanh 
 MNIST = NetSpec(784, 30, 10, "sigmoid", "identity", "cross_entropy")  # 784-30-10 sigmoid, softmax CE
 
 SETS = ("quick", "default", "full")
+#: the most seconds pytest-benchmark spends timing one row of each set (its --benchmark-max-time, unless given):
+#: a row still gets its 5 rounds at least, and a microsecond row thousands; the full set keeps pytest-benchmark's 1 s
+MAX_TIME_S = {"quick": 0.25, "default": 0.5, "full": 1.0}
 
 
 @dataclass(frozen=True)

@@ -351,7 +351,7 @@ def memory_vs_batch(df: pd.DataFrame, out: Path) -> Path | None:
         lambda s: _held(s) / 2**20,
         "batch size N",
         "bytes held at the step's peak (MiB)",
-        "Memory vs batch size — 784-30-10, fp32: resident + the step's own peak; dashed: the floor",
+        "Memory vs batch size, 784-30-10 fp32 (held: resident + the step's peak; dashed: floor)",
         out / "memory_vs_batch.png",
         sharey=True,
         extra=floor,

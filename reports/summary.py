@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from reports.plots import Crossover
-from reports.record import CASE_KEY, CHECKED, UNSTABLE_IQR, Status, status_is
+from reports.record import CASE_KEY, CHECKED, MEMORY_ABSENT_BEFORE_4, UNSTABLE_IQR, Status, status_is
 from reports.tidy import ranked, steps
 
 VER_GROUP = ("panel", "check", "precision", "impl")  # one row of the verification table
@@ -117,6 +117,8 @@ def _held_cell(row: pd.Series) -> str:
     """'3.71 MiB (1.05×)': bytes held at the call's peak and its ratio to the floor; the reason when unmeasured."""
     if pd.isna(row.get("peak_bytes")):
         note = row.get("memory_note")
+        if note == MEMORY_ABSENT_BEFORE_4:
+            return "– (older run)"
         return f"– ({note})" if isinstance(note, str) and note else "–"
     held = float(row["peak_bytes"]) + float(row["resident_bytes"])
     ratio = row.get("memory_over_floor")
@@ -132,6 +134,10 @@ def memory_table(df: pd.DataFrame) -> str:
         return "_no named workload rows with memory readings in the inputs (runs before schema 4 measured none)_"
     parts = []
     for panel, g in d.groupby("panel", sort=True):
+        if g["peak_bytes"].isna().all():  # a whole run without readings: one line, not a table of dashes
+            notes = sorted(set(g["memory_note"].dropna()))
+            parts += [f"- {panel}: no readings ({'; '.join(notes) or 'not measured'})", ""]
+            continue
         order = list(dict.fromkeys(g.sort_values(["flops", "workload"])["workload"]))
         cells = {w: {} for w in order}
         for r in g.itertuples(index=False):
@@ -141,7 +147,7 @@ def memory_table(df: pd.DataFrame) -> str:
         floors = g.groupby("workload")["floor_bytes"].first()
         t.loc[len(t)] = ["floor (batched step)", *[_mib(floors.get(w, np.nan)) for w in order]]
         methods = ", ".join(sorted(set(g["memory_method"].dropna())))
-        parts += [f"### {panel}", "", _table(t), "", f"Meters: {methods}." if methods else "", ""]
+        parts += [f"### {panel}", "", _table(t), "", *([f"Meters: {methods}.", ""] if methods else [])]
     return "\n".join(parts).rstrip()
 
 
@@ -242,6 +248,7 @@ def many_nets_table(df: pd.DataFrame) -> str:
                 f"{single.get((p, w), np.nan) * 1e6:,.1f}" if pd.notna(single.get((p, w), np.nan)) else "–"
                 for p, w in zip(d["panel"], d["single"], strict=True)
             ],
+            "memory (× floor)": [_held_cell(r) for _, r in d.iterrows()],
         }
     ).sort_values(["hardware", "engine", "K"])
     return _table(t)
@@ -267,6 +274,7 @@ def train_table(df: pd.DataFrame) -> str:
             "per step inside the call (µs)": per_step.map(lambda v: _fmt(v, 1e6)),
             "one step per call (µs)": [_fmt(b, 1e6) for b in base],
             "gain": [f"{b / v:,.2f}×" if np.isfinite(b / v) else "–" for b, v in zip(base, per_step, strict=True)],
+            "memory (× floor)": [_held_cell(r) for _, r in d.iterrows()],
         }
     ).sort_values(["hardware", "workload", "implementation"])
     return _table(t)

@@ -43,7 +43,20 @@ RECORD_COLUMNS = (
     "memory_note",  # why a row that steps has no peak bytes (BenchRecord.memory_note)
 )
 
-RUN_COLUMNS = ("run", "machine", "host", "cpu_model", "gpu_name", "torch", "cuda", "blas", "threads", "commit", "date")
+RUN_COLUMNS = (
+    "run",
+    "machine",
+    "host",
+    "cpu_model",
+    "cores",  # the machine's CPU count: a 2-core VM slice and a 16-core host of one CPU model are two hardwares
+    "gpu_name",
+    "torch",
+    "cuda",
+    "blas",
+    "threads",
+    "commit",
+    "date",
+)
 STAT_COLUMNS = ("min", "median", "mean", "iqr", "rounds")  # pytest-benchmark's statistics of the row
 #: what tidy derives: the spread, and the roofline from the same run's measured peaks
 DERIVED_COLUMNS = (
@@ -79,6 +92,7 @@ def tidy(runs: list[Run]) -> pd.DataFrame:
                     "machine": run.machine_info.get("node", "?"),
                     "host": host_of(run),
                     "cpu_model": info.get("cpu_model", "?"),
+                    "cores": info.get("cpu_count"),
                     "gpu_name": info.get("gpu_name", "") if r.device == "cuda" else "",
                     "torch": info.get("torch", "?"),
                     "cuda": info.get("cuda") or "",
@@ -134,12 +148,12 @@ def steps(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def label(row: pd.Series) -> str:
-    """'cpu: <model>' / 'cuda: <gpu>' for plot panels and tables."""
-    return (
-        f"{row['device']}: {row['gpu_name'] or row['cpu_model']}"
-        if row["device"] == "cuda"
-        else f"cpu: {row['cpu_model']}"
-    )
+    """'cpu: <model>, <n> cores' / 'cuda: <gpu>' for plot panels and tables: a CPU is its model and its core count
+    (a cloud CPU model names both a 2-core VM slice and a 16-core host); the count is left out where a run lacks it."""
+    if row["device"] == "cuda":
+        return f"cuda: {row['gpu_name'] or row['cpu_model']}"
+    cores = row.get("cores")
+    return f"cpu: {row['cpu_model']}" + (f", {int(cores)} cores" if cores is not None and pd.notna(cores) else "")
 
 
 def verification_panel(ver: pd.DataFrame) -> pd.Series:

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = NetSpec(D=784, H=30, C=10, hidden="sigmoid", output="identity", loss="sse")
 #: a fake row's memory relative to its floor: the loop holds one sample's activations, numpy_flat's meter has no
 #: reading (the reason is shown instead), the rest a batched step's
-HELD = {"loop": 0.4, "batched": 1.2, "numpy_flat": None}
+HELD = {"loop": 0.6, "batched": 1.2, "numpy_flat": None}
 
 
 def _memory(impl: str, n: int) -> dict:
@@ -34,8 +34,8 @@ def _memory(impl: str, n: int) -> dict:
     share = HELD.get(impl, 1.0)
     if share is None:
         return {"floor_bytes": floor, "memory_reason": "a fixture row without a reading"}
-    resident = 3 * SPEC.n_params * 4 + n * (SPEC.D + SPEC.C) * 4
-    return {"floor_bytes": floor, "peak_bytes": max(int(share * floor) - resident, 0), "resident_bytes": resident}
+    held = round(share * floor)
+    return {"floor_bytes": floor, "peak_bytes": held - held // 2, "resident_bytes": held // 2}
 
 
 def _bench(impl: str, device: str, workload: str, n: int, median: float, kind: str = "batch_sweep", **extra) -> dict:
@@ -208,6 +208,15 @@ def test_report_writes_csv_plots_and_summary(runs: Path, tmp_path: Path) -> None
     assert epfl["peak_gflops"] == 180.0 and epfl["roofline_eff"] == pytest.approx(epfl["roofline_s"] / 1e-3)
     pngs = {p.name for p in (out / "plots").glob("*.png")}
     assert {"time_vs_batch.png", "speedup_over_loop.png", "cpu_vs_cuda.png", "efficiency.png"} <= pngs
+    assert {"memory_vs_batch.png", "time_memory.png"} <= pngs
+    stepping = df[df["kind"].isin(MEMORY_KINDS)]
+    for impl, share in HELD.items():  # measured / floor as the rows were written; no reading: its reason, no zero
+        rows = stepping[stepping["impl"] == impl]
+        assert len(rows) and rows["floor_bytes"].notna().all(), impl
+        if share is None:
+            assert rows["peak_bytes"].isna().all() and (rows["memory_note"] == "a fixture row without a reading").all()
+        else:
+            assert rows["memory_over_floor"].to_numpy() == pytest.approx(share, rel=1e-3), impl
     summary = (out / "README.md").read_text()
     assert (
         "Test GPU" in summary and "Test CPU" in summary and "![Time vs batch size](plots/time_vs_batch.png)" in summary
@@ -217,6 +226,8 @@ def test_report_writes_csv_plots_and_summary(runs: Path, tmp_path: Path) -> None
     assert "| cpu: Test CPU | epfl | batched | 100 | 900 | 1,000 | 1.11× |" in summary  # a train row: per step
     assert "| cpu: Test CPU | 16 | 420 | 21.6 | 19× |" in summary  # loop vs best: the baseline by its record
     assert "| cpu: Test CPU | batch | fp32 | batched | 1 | 0 | 0 | 1 | 0 | 0.01 |" in summary
+    memory = summary[summary.index("## Memory") :]
+    assert "| batched | 4.15 MiB (1.20×) |" in memory and "| floor (batched step) | 3.45 MiB |" in memory
     assert _digest(runs) == before, "raw runs must never be modified"
     assert not list(out.rglob("*.tmp"))
 
@@ -595,3 +606,18 @@ def test_bf16_rows_use_their_own_peak_and_the_gap_is_split_into_kernel_and_ours(
     t_shape = flops / 120e9 + flops / 120e9
     kernel, ours = 2 * flops / 180e9 / t_shape, t_shape / 0.004
     assert f"| 120 (H=32) | 120 (H=30) | {kernel * 100:.0f} | {ours * 100:.0f} |" in summary
+
+
+def test_one_cpu_model_on_two_core_counts_is_two_hardwares(tmp_path: Path) -> None:
+    """A cloud CPU model names both a 2-core VM slice and a 16-core host: neither run may hide the other."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for cores, scale in ((2, 1.0), (16, 0.3)):
+        run = _run("cpu", scale)
+        run["machine_info"]["twolayer"]["cpu_count"] = cores
+        (raw / f"2026-01-0{cores % 9}T000000_cpu_h.json").write_text(json.dumps(run))
+    out = tmp_path / "out"
+    assert main([str(raw), "--out", str(out)]) == 0
+    summary = (out / "README.md").read_text()
+    assert "- cpu: Test CPU, 2 cores: run" in summary and "- cpu: Test CPU, 16 cores: run" in summary
+    assert "not shown" not in summary
