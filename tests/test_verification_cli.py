@@ -275,7 +275,7 @@ def test_mismatch_summary_counts_errors_too(capsys: pytest.CaptureFixture) -> No
     [
         (["--csv", "/proc/version/v.csv"], "--csv /proc/version/v.csv: folder /proc/version: /proc/version is not"),
         (["--csv", "/proc/v.csv"], "--csv /proc/v.csv: folder /proc: not writable"),
-        (["--batch", "1000000000000"], "--batch 1000000000000 with size 4-4-4 needs about"),
+        (["--batch", "1000000000000"], "--batch 1000000000000 with size 4-4-4 needs at least"),
         (["--timeout", "0"], "--timeout must be > 0 seconds"),
         (["--threads", "0"], "--threads must be >= 1"),
         (["--variant", "huge"], "unknown variant 'huge'"),
