@@ -374,7 +374,7 @@ def time_memory(df: pd.DataFrame, out: Path) -> Path | None:
     """The large workloads: median time vs bytes held, one point per implementation, the front (neither slower nor
     larger than another) joined and labelled; one panel per (device, workload), fp32."""
     d = steps(df)
-    d = d[d["large"].fillna(False).astype(bool) & (d["kind"] == "named") & (d["precision"] == "fp32")]
+    d = d[d["large"].fillna(False).astype(bool) & (d["kind"] == "named") & ~d["reduced"].fillna(False).astype(bool)]
     d = d[d["peak_bytes"].notna() & d["resident_bytes"].notna()]
     if d.empty:
         return None

@@ -129,7 +129,7 @@ def memory_table(df: pd.DataFrame) -> str:
     """Bytes held at the step's peak (resident + the step's own peak) per implementation and named workload, fp32,
     one table per hardware, with the measured / floor ratio; the floor as the last row."""
     d = steps(df)
-    d = d[(d["kind"] == "named") & (d["precision"] == "fp32")]
+    d = d[(d["kind"] == "named") & ~d["reduced"].fillna(False).astype(bool)]  # full precision (record)
     if d.empty or d["floor_bytes"].isna().all():
         return "_no named workload rows with memory readings in the inputs (runs before schema 4 measured none)_"
     parts = []
