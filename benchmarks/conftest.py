@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import impls
-from benchmarks.memory import Reading, Setup, measure, xla_plan_bytes
+from benchmarks.memory import Reading, Setup, measure, sync, xla_plan_bytes
 from benchmarks.workloads import MAX_TIME_S, SETS
 from impls.base import CompileError
 from impls.precision import PRECISIONS, matmul_precision_setting, strict_fp32, tf32_matmuls
@@ -154,12 +154,6 @@ def device_marks(config: pytest.Config) -> list[tuple[str, list]]:
 def devices(config: pytest.Config) -> list:
     """Requested devices as pytest params (for a plain parametrize over the device)."""
     return [pytest.param(d, marks=marks, id=d) for d, marks in device_marks(config)]
-
-
-def sync(device: str) -> None:
-    """Wait for queued GPU work, so a timed region contains the whole step."""
-    if device == "cuda":
-        torch.cuda.synchronize()
 
 
 def usable_cpus() -> set[int]:

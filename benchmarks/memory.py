@@ -55,7 +55,8 @@ class Reading:
         }
 
 
-def _sync(device: str) -> None:
+def sync(device: str) -> None:
+    """Wait for queued GPU work, so a timed region (or a memory reading) contains the whole step."""
     if device == "cuda":
         torch.cuda.synchronize()
 
@@ -67,7 +68,7 @@ class Setup:
         self.device = device
         self._before = (0, 0)
         if device == "cuda":
-            _sync(device)
+            sync(device)
             torch.cuda.empty_cache()  # what earlier rows left cached is not this row's reserve
             self._before = (torch.cuda.memory_allocated(), torch.cuda.memory_reserved())
 
@@ -75,7 +76,7 @@ class Setup:
         """(bytes held now that the setup added, reserved growth on CUDA or None): on CUDA the allocator's own
         count, on the CPU the census of the buffers reachable from roots (the implementation and its inputs)."""
         if self.device == "cuda":
-            _sync(self.device)
+            sync(self.device)
             allocated, reserved = self._before
             return torch.cuda.memory_allocated() - allocated, torch.cuda.memory_reserved() - reserved
         return census(*roots), None
@@ -169,11 +170,11 @@ def xla_plan_bytes(compiled: object) -> int:
 
 def cuda_peak(fn: Callable[[], object]) -> int:
     """The peak of the CUDA caching allocator's allocated bytes while fn runs, beyond what was allocated before."""
-    _sync("cuda")
+    sync("cuda")
     before = torch.cuda.memory_allocated()
     torch.cuda.reset_peak_memory_stats()
     fn()
-    _sync("cuda")
+    sync("cuda")
     return torch.cuda.max_memory_allocated() - before
 
 
