@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -64,6 +65,11 @@ def test_the_summary_and_the_hints_chart_are_written(graded: tuple) -> None:
     md = out.with_suffix(".md").read_text()
     assert f"# Gradebook: {len(expected)} submissions" in md and "| pass | 3 |" in md and "sign flipped" in md
     assert out.with_name("gradebook_hints.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # each hint row says a hint as a student's row says it, numbers included (not the grouping key's '#')
+    shown = [line[line.index("| ", 2) + 2 : -2] for line in md.splitlines() if re.match(r"\| \d+ \| ", line)]
+    with out.open(newline="", encoding="utf-8") as f:
+        hints = {" ".join(r["hint"].split(" (at ")[0].split()) for r in csv.DictReader(f)}
+    assert shown and all(h.replace("/", "|") in hints or h in hints for h in shown), (shown, hints)
 
 
 def test_a_killed_run_resumed_loses_no_row_and_regrades_none(graded: tuple, tmp_path: Path) -> None:

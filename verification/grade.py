@@ -334,7 +334,11 @@ def summarize(rows: dict[str, GradeRow], out: Path) -> tuple[Path, Path]:
     import matplotlib.pyplot as plt
 
     counts = Counter(r.verdict for r in rows.values())
-    hints = Counter(_hint_key(r.hint) for r in rows.values() if r.hint and r.verdict != "pass")
+    hinted = [r.hint for r in rows.values() if r.hint and r.verdict != "pass"]
+    hints = Counter(_hint_key(h) for h in hinted)
+    shown = {}  # each group's hint as a student's row says it (the key's numbers are '#')
+    for h in sorted(hinted):
+        shown.setdefault(_hint_key(h), re.sub(r"\s+", " ", h.split(" (at ")[0]).strip())
     md, png = out.with_suffix(".md"), out.with_name(out.stem + "_hints.png")
     lines = [f"# Gradebook: {len(rows)} submissions", "", "| verdict | submissions |", "|---|---|"]
     lines += [f"| {v} | {counts.get(v, 0)} |" for v in VERDICTS]
@@ -342,12 +346,12 @@ def summarize(rows: dict[str, GradeRow], out: Path) -> tuple[Path, Path]:
     if seconds:
         lines += ["", f"Median {seconds[len(seconds) // 2]:.1f} s per submission (longest {seconds[-1]:.1f} s)."]
     lines += ["", "## The commonest hints", "", "| submissions | hint |", "|---|---|"]
-    lines += [f"| {n} | {h.replace('|', '/')} |" for h, n in hints.most_common(10)]
+    lines += [f"| {n} | {shown[h].replace('|', '/')} |" for h, n in hints.most_common(10)]
     if not hints:
         lines.append("| 0 | (none) |")
     lines += ["", f"![hints]({png.name})", ""]
     atomic_write(md, lambda tmp: Path(tmp).write_text("\n".join(lines), encoding="utf-8"))
-    top = hints.most_common(10)[::-1]
+    top = [(shown[h], n) for h, n in hints.most_common(10)[::-1]]
     fig, ax = plt.subplots(figsize=(10, 0.5 * max(len(top), 1) + 1.5))
     ax.barh([h if len(h) < 70 else h[:67] + "..." for h, _ in top] or ["(no hints)"], [n for _, n in top] or [0])
     ax.set_xlabel("submissions")
