@@ -26,7 +26,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 @functools.cache
 def _built(out: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DISABLE_MKDOCS_2_WARNING": "true"}
+    env = {**os.environ, "DISABLE_MKDOCS_2_WARNING": "true", "NO_MKDOCS_2_WARNING": "1"}  # the plugins' banners
     cmd = [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", out]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
 
@@ -70,6 +70,12 @@ def test_results_and_experiments_pages_carry_the_committed_report_and_its_plots(
     for name in ("rumelhart", "epfl", "umons", "cs231n", "lab2"):
         assert f"reproduce/{name}/" in experiments, name
     assert "Reference vs ours" in experiments and "Reproduced experiments</h2>" not in results
+
+
+def test_the_tolerance_derivation_is_typeset_maths(site: Path) -> None:
+    """The formulas reach the page as arithmatex markup, which MathJax (loaded from its CDN) typesets."""
+    page = (site / "tolerances" / "index.html").read_text(encoding="utf-8")
+    assert page.count('class="arithmatex"') >= 20 and "\\gamma_k" in page and "mathjax" in page.lower()
 
 
 @pytest.fixture(scope="module")
