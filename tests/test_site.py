@@ -61,6 +61,14 @@ def test_a_page_per_registered_implementation_says_what_it_declares(site: Path) 
         assert f'href="{name}/"' in index, f"the implementations index lacks {name}"
 
 
+def test_every_include_is_expanded_on_every_page(site: Path) -> None:
+    """No code block shows a snippet marker: an include mangled in its page (`--8 < --`) is rendered verbatim."""
+    for page in sorted(site.rglob("*.html")):
+        for pre in re.findall(r"<pre\b.*?</pre>", page.read_text(encoding="utf-8"), flags=re.S):
+            code = html.unescape(re.sub(r"<[^>]+>", "", pre))
+            assert not re.search(r"--8\s*<\s*--", code), f"{page.relative_to(site)} shows an unexpanded include"
+
+
 def test_results_and_experiments_pages_carry_the_committed_report_and_its_plots(site: Path) -> None:
     results = (site / "results" / "index.html").read_text(encoding="utf-8")
     for png in sorted((ROOT / "reports" / "results" / "plots").glob("*.png")):
