@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from verification import check_backprop
+from verification.layouts import CONFIGURATION, EVERY, configuration, usual_note
+from verification.layouts import LAYOUTS as LAYOUT_TABLE
 from verification.runner import Case, Matrix, run_case
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,12 +64,49 @@ def test_nielsen_and_module_bugs_fail_with_their_reason() -> None:
 
 
 def test_configurations_a_layout_cannot_express_are_counted_apart_with_the_reason() -> None:
-    """The whole default matrix on cs231n code: only ReLU -> softmax CE is that code's; the rest are unsupported
+    """Every configuration asked of cs231n code: only ReLU -> softmax CE is that code's; the rest are unsupported
     cases with the reason, counted apart from the checked ones -- never a failure, never silently dropped."""
-    report = check_backprop(cs231n_net.TwoLayerNet, layout="cs231n", batches=(7,), sizes=[(5, 4, 3)], dtype="float64")
+    every = {opt: values.split(",") for opt, values in EVERY.items()}
+    report = check_backprop(cs231n_net.TwoLayerNet, layout="cs231n", **every, **SMALL, dtype="float64")
     assert report.ok and "planned cases unsupported" in report.verdict
     reasons = set(report.rows.loc[report.rows["status"] == "unsupported", "problem"])
     assert reasons == {"the cs231n layout is ReLU -> softmax cross-entropy (TwoLayerNet.loss) only"}
+
+
+@pytest.mark.parametrize("layout", [name for name, lay in LAYOUT_TABLE.items() if lay.usual])
+def test_a_course_layout_is_checked_on_its_usual_net_unless_told_and_the_docs_say_which(layout: str) -> None:
+    """Code in a course's layout fixes its net; checking it on another is a false alarm, so it is not the default."""
+    usual = dict(LAYOUT_TABLE[layout].usual)
+    config = configuration(layout, {})
+    assert all(config[opt] == usual.get(opt, EVERY[opt]) for opt in CONFIGURATION), config
+    assert configuration(layout, {"hidden": "sigmoid"})["hidden"] == "sigmoid"  # given: what was asked
+    note = usual_note(layout, {})
+    assert note and all(f"--{opt} {v}" in note for opt, v in usual.items())
+    assert usual_note(layout, {opt: "x" for opt in CONFIGURATION}) is None  # nothing assumed: nothing said
+    flags = note.split(": ", 1)[1].split(" (", 1)[0]
+    assert f"| `{layout}` | `{flags}`" in (ROOT / "docs" / "check.md").read_text(encoding="utf-8"), flags
+
+
+def test_the_module_layout_must_be_told_its_net_in_one_line() -> None:
+    with pytest.raises(ValueError, match=r"say which with --hidden, --output, --loss \(check_backprop: hidden="):
+        check_backprop(module_net.Net, layout="module", loss_fn=module_net.sum_of_squares)
+    r = subprocess.run(
+        [sys.executable, "-m", "verification", "--impl", f"{LAYOUTS / 'module_net.py'}:Net", "--layout", "module",
+         "--loss-fn", f"{LAYOUTS / 'module_net.py'}:sum_of_squares", "--hidden", "tanh"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "--output, --loss" in r.stderr, r.stderr
+
+
+def test_the_epfl_notebook_passes_the_one_line_a_student_types() -> None:
+    """No configuration options: the course's tanh / tanh / sse net, said in the first line, and exit 0."""
+    r = subprocess.run(
+        [sys.executable, "-m", "verification", "--impl", "tests/plugins/notebooks/epfl_practical3.ipynb",
+         "--layout", "epfl", "--quiet", "--batch", "7"],
+        capture_output=True, text=True, check=False, cwd=ROOT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.splitlines()[0] == usual_note("epfl", {}) and "\nOK: " in r.stdout
 
 
 @pytest.mark.parametrize(

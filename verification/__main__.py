@@ -14,6 +14,7 @@ from impls.precision import PRECISIONS, strict_fp32
 from reports.provenance import cpu_model, project_commit
 from reports.record import VERIFICATION_COLUMNS, VerificationRecord, strict_rows, write_verification
 from verification.executors import close_all, keep_per_sample, keep_precision, resolve_impls
+from verification.layouts import usual_note
 from verification.options import (
     UsageError,
     build_parser,
@@ -58,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     strict_fp32()  # fp32 means fp32; a tf32 case turns TF32 on inside its own context
+    if note := usual_note(args.layout, vars(args)):
+        print(note)
     source = provenance(run_of(csv) if csv else "", matrix.devices)
     for name, ex in executors.items():
         for line in getattr(ex, "sources", ()):

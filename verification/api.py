@@ -22,10 +22,9 @@ from types import ModuleType
 import pandas as pd
 import torch
 
-from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS
 from reports.record import BAD, VERIFICATION_COLUMNS, Status, VerificationRecord, status_is, strict_rows
 from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
-from verification.layouts import LAYOUTS, Options, parse_bind
+from verification.layouts import CONFIGURATION, LAYOUTS, Options, configuration, parse_bind
 from verification.plugin import function_class
 from verification.report import concentration, verdict
 from verification.runner import VARIANTS, InProcess, Matrix, case_label, missing_cases, run
@@ -74,10 +73,10 @@ def check_backprop(
     fn: object,
     *,
     layout: str = "linear",
-    hidden: Sequence[str] = HIDDEN_ACTIVATIONS,
-    output: Sequence[str] = OUTPUT_ACTIVATIONS,
-    loss: Sequence[str] = LOSSES,
-    l2: Sequence[float] = (0.0, 0.1),
+    hidden: Sequence[str] | None = None,
+    output: Sequence[str] | None = None,
+    loss: Sequence[str] | None = None,
+    l2: Sequence[float] | float | None = None,
     sizes: Sequence[tuple[int, int, int]] = ((5, 4, 3), (4, 4, 4)),
     batches: Sequence[int] = (1, 7, 64),
     dtype: Sequence[str] = ("float32", "float64"),
@@ -93,14 +92,18 @@ def check_backprop(
     """Check `fn` (written in `layout`) against the float64 oracle; the Report, or an AssertionError whose message is
     the per-parameter table. `fn` is the object, a namespace (a module, a notebook's globals(), a dict) in which the
     layout finds its roles by name, or a path "hw.py" / "hw.ipynb" (with ":NAME" for the first role), run in an
-    isolated child process. Single strings are accepted where sequences are (hidden="relu"). `strict` fails the
+    isolated child process. Single strings are accepted where sequences are (hidden="relu"); hidden, output, loss
+    and l2 default to the layout's usual net (its course's: epfl's tanh/tanh/sse), else every one. `strict` fails the
     fragile verdicts (a loss that breaks only at extreme logits) instead of reporting them beside a pass."""
     __tracebackhide__ = True  # pytest: the failure shows the user's test line and the table, not this function
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
     options = Options(parse_bind(bind), l2_convention)
+    given = {"hidden": hidden, "output": output, "loss": loss, "l2": l2}
+    config = configuration(layout, {k: None if v is None else ",".join(map(str, _seq(v))) for k, v in given.items()})
+    hidden, output, loss, l2 = (tuple(config[k].split(",")) for k in CONFIGURATION)
     matrix = Matrix(
-        _seq(hidden), _seq(output), _seq(loss), tuple(float(v) for v in _seq(l2)), tuple(map(tuple, sizes)),
+        hidden, output, loss, tuple(float(v) for v in l2), tuple(map(tuple, sizes)),
         tuple(_seq(batches)), _seq(dtype), _seq(device), variants=_seq(variants),
     )  # fmt: skip
     if not matrix.specs():

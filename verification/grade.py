@@ -37,7 +37,7 @@ from pathlib import Path
 
 from reports.atomic import atomic_write
 from reports.record import RecordError, Status, read_verification, status_is, strict_rows
-from verification.layouts import LAYOUTS
+from verification.layouts import CONFIGURATION, LAYOUTS, configuration
 from verification.options import UsageError, build_parser, matrix_from_args
 from verification.report import verdict
 from verification.runner import case_label, missing_cases
@@ -364,11 +364,13 @@ def summarize(rows: dict[str, GradeRow], out: Path) -> tuple[Path, Path]:
 
 def forwarded_cli(args: argparse.Namespace) -> list[str]:
     """The options of `python -m verification` for every submission: the layout's usual configuration unless given."""
-    usual = dict(LAYOUTS[args.layout].usual)
+    try:
+        config = configuration(args.layout, {opt: getattr(args, opt) for opt in CONFIGURATION})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     cli = ["--layout", args.layout, "--timeout", f"{args.timeout:g}", "--quiet", "--device", "cpu"]
     for opt in FORWARDED:
-        value = getattr(args, opt)
-        value = usual.get(opt) if value is None else value
+        value = config[opt] if opt in config else getattr(args, opt)
         if value is not None:
             cli += [f"--{opt.replace('_', '-')}", str(value)]
     for b in args.bind:

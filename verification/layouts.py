@@ -47,7 +47,7 @@ import torch
 from torch import Tensor
 
 from impls.base import UnsupportedConfig
-from impls.spec import NetSpec
+from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec
 from verification.runner import CaseError
 from verification.sources import Namespace, SourceError
 
@@ -142,7 +142,8 @@ class Layout:
     adapt: Callable[[Bound, Options], UserFn]
     roles: tuple[Role, ...]
     supports: Callable[[NetSpec], str | None] = lambda spec: None  # None, or why a spec is not this layout's
-    usual: tuple[tuple[str, str], ...] = ()  # the course's own configuration (CLI option -> value): grade's default
+    usual: tuple[tuple[str, str], ...] = ()  # the course's own configuration (CLI option -> value): the default
+    asks: tuple[str, ...] = ()  # options the user's code fixes that have no usual value: the user must say them
 
     def user_fn(self, source: object, options: Options | None = None) -> UserFn:
         """The user's code as fn(params, x, t, spec); a spec this layout does not cover raises UnsupportedConfig
@@ -710,6 +711,7 @@ LAYOUTS: dict[str, Layout] = {
     "module": Layout(
         "module", "an nn.Module with two nn.Linear layers and a loss_fn", module,
         (Role("model"), Role("loss_fn", also=("criterion", "loss_function"))), _module_supports,
+        asks=("hidden", "output", "loss"),
     ),
     "epfl": Layout(
         "epfl", "forward_pass(w1, b1, w2, b2, x) / backward_pass(..., dl_dw1, dl_db1, dl_dw2, dl_db2) per sample",
@@ -725,3 +727,37 @@ LAYOUTS: dict[str, Layout] = {
         (("hidden", "sigmoid,relu"), ("output", "identity"), ("loss", "cross_entropy"), ("l2", "0")),
     ),
 }  # fmt: skip
+
+
+EVERY = {  # the options that choose which nets a check runs, and all their values (comma-separated, as typed)
+    "hidden": ",".join(HIDDEN_ACTIVATIONS),
+    "output": ",".join(OUTPUT_ACTIVATIONS),
+    "loss": ",".join(LOSSES),
+    "l2": "0,0.1",
+}
+CONFIGURATION = tuple(EVERY)
+
+
+def configuration(layout: str, given: Mapping[str, str | None]) -> dict[str, str]:
+    """The configuration a check runs: what was given, else the layout's usual one (code written for its course's
+    net computes that net only: checking it on another is a false alarm), else every one (the linear layout's fn
+    takes the spec). ValueError names what a layout that fixes it in the user's code with no usual value needs."""
+    lay = LAYOUTS[layout]
+    usual = dict(lay.usual)
+    missing = [opt for opt in lay.asks if given.get(opt) is None]
+    if missing:
+        raise ValueError(
+            f"the {layout} layout checks the model and loss as your code fixes them: say which with "
+            f"{', '.join(f'--{opt}' for opt in missing)} (check_backprop: {', '.join(f'{opt}=' for opt in missing)}), "
+            "e.g. --hidden relu --output identity --loss cross_entropy"
+        )
+    return {opt: given.get(opt) or usual.get(opt) or every for opt, every in EVERY.items()}
+
+
+def usual_note(layout: str, given: Mapping[str, str | None]) -> str | None:
+    """One line saying which of the layout's usual options a check assumed, when it assumed any."""
+    assumed = [(opt, v) for opt, v in LAYOUTS[layout].usual if given.get(opt) is None]
+    if not assumed:
+        return None
+    flags = " ".join(f"--{opt} {v}" for opt, v in assumed)
+    return f"checked as the {layout} layout's usual net: {flags} (give these options to check another)"

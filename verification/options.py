@@ -16,7 +16,7 @@ from reports.atomic import check_writable
 from reports.load import run_name
 from reports.provenance import run_name as new_run_name
 from verification.isolate import DEFAULT_TIMEOUT_S
-from verification.layouts import L2_CONVENTIONS, LAYOUTS, Options, parse_bind
+from verification.layouts import CONFIGURATION, EVERY, L2_CONVENTIONS, LAYOUTS, Options, configuration, parse_bind
 from verification.runner import DTYPES, VARIANTS, Matrix, parse_list
 
 RESULTS = Path("reports/results/verification")
@@ -43,10 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME|FILE.py:FN|PKG.MOD:FN",
         help="registered name or plug-in function (repeatable; default: every registered one)",
     )
-    p.add_argument("--hidden", default=",".join(HIDDEN_ACTIVATIONS), help="hidden activations (default: %(default)s)")
-    p.add_argument("--output", default=",".join(OUTPUT_ACTIVATIONS), help="output activations (default: %(default)s)")
-    p.add_argument("--loss", default=",".join(LOSSES), help="losses (default: %(default)s)")
-    p.add_argument("--l2", default="0,0.1", help="L2 coefficients, comma-separated (default 0,0.1)")
+    for opt, what in (("hidden", "hidden activations"), ("output", "output activations"), ("loss", "losses"),
+                      ("l2", "L2 coefficients")):  # fmt: skip
+        p.add_argument(f"--{opt}", help=f"{what}, comma-separated (default: the --layout's usual, else {EVERY[opt]})")
     p.add_argument(
         "--sizes",
         default="5-4-3,4-4-4",
@@ -163,16 +162,18 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 def matrix_from_args(args: argparse.Namespace) -> Matrix:
     """Validate every option into a Matrix; UsageError names the bad option."""
     try:
-        hidden = parse_list(args.hidden, HIDDEN_ACTIVATIONS, "hidden activation")
-        output = parse_list(args.output, OUTPUT_ACTIVATIONS, "output activation")
-        loss = parse_list(args.loss, LOSSES, "loss")
+        given = configuration(args.layout, {opt: getattr(args, opt) for opt in CONFIGURATION})
+        hidden = parse_list(given["hidden"], HIDDEN_ACTIVATIONS, "hidden activation")
+        output = parse_list(given["output"], OUTPUT_ACTIVATIONS, "output activation")
+        loss = parse_list(given["loss"], LOSSES, "loss")
+        l2_text = given["l2"]
         dtypes = parse_list(args.dtype or "float32,float64", DTYPES, "dtype")
         try:
-            l2 = tuple(float(v) for v in parse_list(args.l2, what="l2"))
+            l2 = tuple(float(v) for v in parse_list(l2_text, what="l2"))
         except ValueError:
-            raise ValueError(f"--l2: expected comma-separated numbers, got {args.l2!r}") from None
+            raise ValueError(f"--l2: expected comma-separated numbers, got {l2_text!r}") from None
         if any(not (v >= 0 and v < float("inf")) for v in l2):
-            raise ValueError(f"--l2: coefficients must be finite and >= 0, got {args.l2!r}")
+            raise ValueError(f"--l2: coefficients must be finite and >= 0, got {l2_text!r}")
         default_devices = "cpu,cuda" if torch.cuda.is_available() else "cpu"
         devices = parse_list(args.device or default_devices, ("cpu", "cuda"), "device")
     except ValueError as exc:
