@@ -211,3 +211,17 @@ def test_bash_commands_use_existing_options(block: Block, argv: list[str]) -> No
     helptext = _help(prefix)
     for opt in (a.split("=")[0] for a in argv if a.startswith("--")):
         assert opt in helptext, f"{block.page}: `{' '.join(argv)}` uses {opt}, which `{' '.join(prefix)} --help` lacks"
+
+
+def test_the_contributing_page_names_every_module() -> None:
+    """The layout block of docs/contributing.md names each package's modules (an implementation's file excepted:
+    the registry lists those), so a new module without its line there fails here."""
+    import impls
+
+    block = (ROOT / "docs" / "contributing.md").read_text(encoding="utf-8").split("## Layout and data flow", 1)[1]
+    block = block.split("```", 2)[1]
+    registered = {Path(sys.modules[impls.get(n).__module__].__file__).name for n in impls.names()}
+    for package in ("impls", "verification", "benchmarks", "reports"):
+        for module in sorted((ROOT / package).glob("*.py")):
+            if module.name != "__init__.py" and not (package == "impls" and module.name in registered):
+                assert module.name in block, f"docs/contributing.md's layout block lacks {package}/{module.name}"
