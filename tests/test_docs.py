@@ -81,10 +81,11 @@ def _all(kind: str) -> list[Block]:
 
 def test_every_page_has_blocks_and_every_snippet_exists() -> None:
     for page in PAGES:
-        for *_, body in FENCE.findall(page.read_text(encoding="utf-8")):  # a marker a formatter mangled: no include
+        text = page.read_text(encoding="utf-8")
+        for *_, body in FENCE.findall(text):  # a marker a formatter mangled is no include
             for line in body.splitlines():
                 assert not re.search(r"--8\s*<\s*--", line) or SNIPPET.match(line), f"{page.name}: broken {line!r}"
-        for m in SNIPPET.finditer(page.read_text(encoding="utf-8")):
+        for m in SNIPPET.finditer(text):
             assert _snippet(m.group(2)), f"{page.name} includes an empty {m.group(2)}"
     assert len(_all("console")) >= 15 and _all("pycon") and _all("bash"), "the docs lost their checked examples"
 

@@ -80,6 +80,7 @@ def test_a_course_layout_is_checked_on_its_usual_net_unless_told_and_the_docs_sa
     config = configuration(layout, {})
     assert all(config[opt] == usual.get(opt, EVERY[opt]) for opt in CONFIGURATION), config
     assert configuration(layout, {"hidden": "sigmoid"})["hidden"] == "sigmoid"  # given: what was asked
+    assert configuration(layout, {"l2": ""})["l2"] == ""  # given empty: the option's error later, never the usual
     note = usual_note(layout, {})
     assert note and all(f"--{opt} {v}" in note for opt, v in usual.items())
     assert usual_note(layout, {opt: "x" for opt in CONFIGURATION}) is None  # nothing assumed: nothing said

@@ -101,7 +101,7 @@ def check_backprop(
     options = Options(parse_bind(bind), l2_convention)
     given = {"hidden": hidden, "output": output, "loss": loss, "l2": l2}
     config = configuration(layout, {k: None if v is None else ",".join(map(str, _seq(v))) for k, v in given.items()})
-    hidden, output, loss, l2 = (tuple(config[k].split(",")) for k in CONFIGURATION)
+    hidden, output, loss, l2 = (tuple(v for v in config[k].split(",") if v) for k in CONFIGURATION)  # () stays ()
     matrix = Matrix(
         hidden, output, loss, tuple(float(v) for v in l2), tuple(map(tuple, sizes)),
         tuple(_seq(batches)), _seq(dtype), _seq(device), variants=_seq(variants),

@@ -751,7 +751,7 @@ def configuration(layout: str, given: Mapping[str, str | None]) -> dict[str, str
             f"{', '.join(f'--{opt}' for opt in missing)} (check_backprop: {', '.join(f'{opt}=' for opt in missing)}), "
             "e.g. --hidden relu --output identity --loss cross_entropy"
         )
-    return {opt: given.get(opt) or usual.get(opt) or every for opt, every in EVERY.items()}
+    return {opt: usual.get(opt, every) if given.get(opt) is None else given[opt] for opt, every in EVERY.items()}
 
 
 def usual_note(layout: str, given: Mapping[str, str | None]) -> str | None:
