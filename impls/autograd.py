@@ -7,7 +7,7 @@ from torch import Tensor
 
 from impls import register
 from impls.base import SGD, Grads, ManualSGD
-from impls.functional import activate, wide_sum
+from impls.functional import activate, binary_cross_entropy, wide_sum
 from impls.precision import TORCH_PRECISIONS
 from impls.spec import NetSpec
 
@@ -16,8 +16,10 @@ def autograd_loss(spec: NetSpec, p: dict[str, Tensor], x: Tensor, t: Tensor) -> 
     """The objective written directly as tensor expressions (autograd differentiates it)."""
     z = activate(spec.hidden, x @ p["W1"].t() + p["b1"]) @ p["W2"].t() + p["b2"]
     scale = spec.loss_fn.scale(x.shape[0], spec.C)
-    if not spec.loss_fn.squared:
+    if spec.loss_fn.labels:
         loss = wide_sum(torch.logsumexp(z, dim=1) - z.gather(1, t[:, None]).squeeze(1)) * scale
+    elif spec.loss_fn.kind == "binary":
+        loss = wide_sum(binary_cross_entropy(z, t)) * scale
     else:
         loss = wide_sum((activate(spec.output, z) - t).pow(2)) * (scale / 2)
     if spec.l2:

@@ -9,7 +9,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from impls.spec import FLOAT_DTYPES, PARAM_NAMES, NetSpec
+from impls.spec import FLOAT_DTYPES, LOSSES, PARAM_NAMES, NetSpec
 
 Grads = dict[str, Tensor]
 
@@ -49,6 +49,9 @@ class Implementation(ABC):
     precisions: ClassVar[tuple[str, ...]] = ("fp32",)
     #: True when per_sample_grads() is implemented (verified by python -m verification --per-sample).
     gives_per_sample_grads: ClassVar[bool] = False
+    #: the losses (impls.spec.LOSS_TABLE) the step computes; any other is unsupported, with unsupported_losses' reason
+    losses: ClassVar[tuple[str, ...]] = LOSSES
+    unsupported_losses: ClassVar[str] = ""
     #: whose allocator the step's buffers come from, so benchmarks.memory reads the meter that sees them: "torch"
     #: (c10's CPU and CUDA allocators), "numpy" (NumPy's, reported to tracemalloc) or "xla" (xla_executable()'s plan)
     allocates: ClassVar[str] = "torch"
@@ -67,6 +70,10 @@ class Implementation(ABC):
             return f"runs on {', '.join(cls.devices)} only, not {device}"
         if dtype not in cls.dtypes:
             return f"supports {', '.join(map(str, cls.dtypes))} only, not {dtype}"
+        if spec.loss not in cls.losses:
+            return f"computes the {', '.join(cls.losses)} losses only, not {spec.loss}" + (
+                f": {cls.unsupported_losses}" if cls.unsupported_losses else ""
+            )
         return None
 
     @abstractmethod

@@ -52,17 +52,27 @@ def loss_and_delta(
     """
     rule = spec.loss_fn
     scale = rule.scale(n_total, spec.C)
-    if not rule.squared:
+    if rule.labels:
         logp = torch.log_softmax(z, dim=-1)
         # scatter, not F.one_hot: one_hot validates the labels with a device->host sync (breaks CUDA graph capture)
         onehot = torch.zeros_like(z).scatter_(-1, t.unsqueeze(-1), 1.0)
         loss = -wide_sum(logp * onehot, sum_dims) * scale
         return loss, (logp.exp() - onehot) * scale
+    if rule.kind == "binary":  # -(t log y + (1 - t) log(1 - y)) = softplus(z) - t z: finite where y saturates
+        loss = wide_sum(binary_cross_entropy(z, t), sum_dims) * scale
+        return loss, (y - t) * scale
     diff = y - t
     loss = wide_sum(diff * diff, sum_dims) * (scale / 2)
     dy = diff * scale
     dact = activation_grad(spec.output, z, y)
     return loss, dy if dact is None else dy * dact
+
+
+def binary_cross_entropy(z: Tensor, t: Tensor) -> Tensor:
+    """Elementwise -(t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))) from the logits: torch's log-sum-exp form, exact
+    where sigmoid(z) rounds to 0 or 1 (whose log the textbook formula takes), and differentiated as sigmoid(z) - t
+    exactly (F.softplus is not: it returns z itself past its threshold of 20, off by log1p(exp(-20)) = 2e-9)."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(z, t, reduction="none")
 
 
 def l2_terms(spec: NetSpec, W1: Tensor, W2: Tensor) -> tuple[Tensor | float, Tensor | float, Tensor | float]:

@@ -50,6 +50,8 @@ def objective(spec: NetSpec, p: dict, x: object, t: object) -> object:
     scale = rule.scale(x.shape[0], spec.C)
     if rule.squared:
         loss = jnp.sum((activation(spec.output)(z) - t) ** 2) * (scale / 2)  # ()
+    elif rule.kind == "binary":  # softplus(z) - t z: finite where sigmoid(z) saturates
+        loss = jnp.sum(jax.nn.softplus(z) - t * z) * scale  # ()
     else:
         logp = jax.nn.log_softmax(z, axis=1)  # (N, C)
         loss = -jnp.sum(jnp.take_along_axis(logp, t[:, None], axis=1)) * scale  # ()

@@ -91,7 +91,7 @@ class ManyNets:
         h = activate(spec.hidden, a1)  # (N, H, K)
         z = (h.unsqueeze(1) * W2).sum(2) + b2  # (N, 1, H, K) * (C, H, K) -> (N, C, K)
         y = activate(spec.output, z)  # (N, C, K)
-        if not spec.loss_fn.squared:  # softmax over C: done with C last, then back
+        if spec.loss_fn.labels:  # softmax over C: done with C last, then back
             labels = t[:, None].expand(n, K) if t.dim() == 1 else t.t()  # (N, K)
             loss, dzt = loss_and_delta(spec, z.transpose(1, 2), y.transpose(1, 2), labels, n, sum_dims=(0, 2))
             dz = dzt.transpose(1, 2)  # (N, C, K)

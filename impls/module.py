@@ -31,8 +31,10 @@ class TwoLayerNet(nn.Module):
 def module_loss(spec: NetSpec, net: TwoLayerNet, z: Tensor, t: Tensor) -> Tensor:
     """The spec's objective with torch.nn.functional losses; L2 on the weights only."""
     rule = spec.loss_fn
-    if not rule.squared:
+    if rule.labels:
         loss = F.cross_entropy(z, t, reduction="mean" if rule.over_n else "sum") * rule.factor
+    elif rule.kind == "binary":  # the mean over N*C, as the table's scale (factor 1, over_n and over_c)
+        loss = F.binary_cross_entropy_with_logits(z, t, reduction="sum") * rule.scale(z.shape[0], spec.C)
     else:  # F.mse_loss: sum (y - t)^2, or its mean over N*C; the table's loss is scale/2 times the sum
         mean = rule.over_n and rule.over_c
         loss = F.mse_loss(_ACT[spec.output](z), t, reduction="mean" if mean else "sum")

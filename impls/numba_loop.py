@@ -62,7 +62,8 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
     (rumelhart's kernel measured 5.7 us with them as run-time arguments, 3.2 us as constants). Costs one
     compilation per (spec, dtype), ~0.5-2.5 s, on the first call."""
     D, H, C, l2 = spec.D, spec.H, spec.C, spec.l2
-    hidden, output, squared = ACTIVATION_CODE[spec.hidden], ACTIVATION_CODE[spec.output], spec.loss_fn.squared
+    hidden, output, labels = ACTIVATION_CODE[spec.hidden], ACTIVATION_CODE[spec.output], spec.loss_fn.labels
+    binary = spec.loss_fn.kind == "binary"
     numerator, over_n = spec.loss_fn.scale_parts(C)  # scale = numerator / n when over_n (impls.spec.LOSS_TABLE)
     oW1, ob1, oW2, ob2 = 0, H * D, H * D + H, H * D + H + C * H  # offsets in the flat parameter vector
 
@@ -94,7 +95,7 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
                     s += p[oW1 + j * D + d] * x[n, d]
                 a1[n, j] = s
                 h[n, j] = _act(hidden, s, one)
-            if not squared:  # softmax cross-entropy on the logits z (C,), shifted by their max
+            if labels:  # softmax cross-entropy on the logits z (C,), shifted by their max
                 zmax = -np.inf
                 for c in range(C):
                     s = p[ob2 + c]
@@ -122,8 +123,12 @@ def kernel(spec: NetSpec) -> Callable[..., float]:
                         s += p[oW2 + c * H + j] * h[n, j]
                     y = _act(output, s, one)
                     diff = y - targets[n, c]
-                    loss += diff * diff * (scale / 2)
-                    dz[n, c] = diff * scale * _dact(output, s, y, one)
+                    if binary:  # softplus(z) - t z = max(z, 0) + log1p(exp(-|z|)) - t z; dLoss/dz = scale (y - t)
+                        loss += (max(s, 0.0) + math.log1p(math.exp(-abs(s))) - targets[n, c] * s) * scale
+                        dz[n, c] = diff * scale
+                    else:
+                        loss += diff * diff * (scale / 2)
+                        dz[n, c] = diff * scale * _dact(output, s, y, one)
         for i in range(g.shape[0]):
             g[i] = 0.0
         for n in range(n_total):  # backward, one sample at a time, accumulating into g

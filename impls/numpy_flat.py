@@ -206,7 +206,8 @@ class NumpyFlat(Implementation):
         self._act_h(a1, h)  # (m, Hp)
         np.matmul(h, self._W2T, out=z)  # (m, Hp) @ (Hp, C) -> (m, C)
         z += self._b2
-        if not self.spec.loss_fn.squared:
+        kind = self.spec.loss_fn.kind
+        if kind == "softmax":
             np.subtract(z, z.max(axis=1, keepdims=True), out=dz)  # (m, C) shifted logits zs
             picked = dz[rows, tn].sum()  # sum of zs at the labels
             np.exp(dz, out=dz)
@@ -215,6 +216,12 @@ class NumpyFlat(Implementation):
             # -log softmax = log sum exp(zs) - zs[label]: exact at large logits, where softmax[label] underflows to 0
             loss = (np.log(total).sum() - picked) * self._scale
             dz[rows, tn] -= 1
+            dz *= self._scale
+        elif kind == "binary":  # softplus(z) - t z, finite where sigmoid(z) saturates; dLoss/dz = scale (y - t)
+            y = self._y if m == self._y.shape[0] else self._y[:m]
+            self._act_y(z, y)
+            loss = (np.logaddexp(0, z).sum() - np.vdot(tn, z)) * self._scale
+            np.subtract(y, tn, out=dz)
             dz *= self._scale
         else:
             y = self._y if m == self._y.shape[0] else self._y[:m]

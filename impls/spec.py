@@ -16,20 +16,48 @@ ACTIVATION_CODE: dict[str, int] = {"identity": 0, "sigmoid": 1, "tanh": 2, "relu
 FLOAT_DTYPES: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
 
 
+#: what a loss is made of: "squared" scale/2 * sum (y - t)^2 of the outputs y = act(z) and float targets (N, C);
+#: "softmax" softmax cross-entropy of the logits z against int64 class labels (N,); "binary" binary cross-entropy of
+#: independent sigmoid outputs y = sigmoid(z) against float targets (N, C) in [0, 1] (0/1 labels)
+LOSS_KINDS: tuple[str, ...] = ("squared", "softmax", "binary")
+
+
 @dataclass(frozen=True)
 class Loss:
     """What every implementation needs to know of a loss (the oracle keeps its own formulas on purpose; a test
     checks them against this table). Squared losses: loss = scale/2 * sum (y - t)^2 and dLoss/dy = scale * (y - t);
-    cross-entropy (softmax over the C logits z): loss = scale * sum -log softmax(z)_t, dLoss/dz = scale *
-    (softmax(z) - onehot(t)); scale = factor, divided by the batch size N when over_n, by C when over_c."""
+    softmax cross-entropy (over the C logits z): loss = scale * sum -log softmax(z)_t, dLoss/dz = scale *
+    (softmax(z) - onehot(t)); binary cross-entropy (y = sigmoid(z) per output): loss = scale * sum -(t log y +
+    (1 - t) log(1 - y)) = scale * sum (softplus(z) - t z), dLoss/dz = scale * (y - t); scale = factor, divided by the
+    batch size N when over_n, by C when over_c."""
 
     name: str
-    squared: bool  # a squared error of the outputs (else softmax cross-entropy of the logits)
+    kind: str  # LOSS_KINDS
     factor: float
     over_n: bool  # a mean over the batch (else a sum, which grows with N)
     over_c: bool = False
     output: str | None = None  # the output activation the loss requires (None: any)
     min_classes: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in LOSS_KINDS:
+            raise ValueError(f"loss kind {self.kind!r}: choose from {', '.join(LOSS_KINDS)}")
+
+    @property
+    def squared(self) -> bool:
+        """A squared error of the outputs."""
+        return self.kind == "squared"
+
+    @property
+    def labels(self) -> bool:
+        """Targets are int64 class labels (N,) (softmax cross-entropy); else float targets (N, C)."""
+        return self.kind == "softmax"
+
+    @property
+    def canonical(self) -> bool:
+        """dLoss/dz = scale * (y - target): the output activation's derivative cancels against the loss's (softmax
+        with cross-entropy, sigmoid with binary cross-entropy), so the backward never multiplies by it."""
+        return self.kind != "squared"
 
     def scale(self, n: int, C: int) -> float:
         """The factor of the formulas above for a batch of n samples and C outputs."""
@@ -41,12 +69,14 @@ class Loss:
         return self.factor / (C if self.over_c else 1), self.over_n
 
 
-#: the one table of losses: NetSpec validation and every implementation read it
+#: the one table of losses: NetSpec validation and every implementation read it. bce is the mean over the N x C
+#: outputs (torch's BCEWithLogitsLoss, reduction "mean"); with C = 1 it is deeplearning.ai's planar classifier's cost
 LOSS_TABLE: dict[str, Loss] = {
-    "sse": Loss("sse", squared=True, factor=2.0, over_n=False),
-    "half_sse": Loss("half_sse", squared=True, factor=1.0, over_n=False),  # Rumelhart et al. 1986
-    "mse": Loss("mse", squared=True, factor=2.0, over_n=True, over_c=True),  # mean over N*C
-    "cross_entropy": Loss("cross_entropy", squared=False, factor=1.0, over_n=True, output="identity", min_classes=2),
+    "sse": Loss("sse", "squared", factor=2.0, over_n=False),
+    "half_sse": Loss("half_sse", "squared", factor=1.0, over_n=False),  # Rumelhart et al. 1986
+    "mse": Loss("mse", "squared", factor=2.0, over_n=True, over_c=True),  # mean over N*C
+    "cross_entropy": Loss("cross_entropy", "softmax", factor=1.0, over_n=True, output="identity", min_classes=2),
+    "bce": Loss("bce", "binary", factor=1.0, over_n=True, over_c=True, output="sigmoid"),
 }
 LOSSES: tuple[str, ...] = tuple(LOSS_TABLE)
 
@@ -118,8 +148,8 @@ class NetSpec:
         return self.H * self.D + self.H + self.C * self.H + self.C
 
     def target_bytes(self, n: int, itemsize: int) -> int:
-        """The targets of n samples: (n, C) floats for the squared losses, (n,) int64 labels for cross-entropy."""
-        return n * self.C * itemsize if self.loss_fn.squared else n * 8
+        """The targets of n samples: (n, C) floats, or (n,) int64 labels for softmax cross-entropy."""
+        return n * 8 if self.loss_fn.labels else n * self.C * itemsize
 
     def bytes_per_step(self, n: int, itemsize: int) -> int:
         """Bytes a step must move at least (the roofline's): X read twice (forward and dW1, unless fused), targets
@@ -176,13 +206,16 @@ def init_params(
 def make_batch(
     spec: NetSpec, n: int, seed: int = 1, dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
 ) -> tuple[Tensor, Tensor]:
-    """A reproducible batch: x ~ N(0,1); targets in the output activation's range, or class labels."""
+    """A reproducible batch: x ~ N(0,1); targets in the output activation's range, class labels, or 0/1 labels as
+    floats for binary cross-entropy."""
     if n < 1:
         raise InputError(f"batch size must be >= 1, got {n}")
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, spec.D, generator=g, dtype=torch.float64)
-    if not spec.loss_fn.squared:  # class labels
+    if spec.loss_fn.labels:  # class labels
         t = torch.randint(0, spec.C, (n,), generator=g).to(device)
+    elif spec.loss_fn.kind == "binary":  # 0/1 labels per output, as floats
+        t = torch.randint(0, 2, (n, spec.C), generator=g).to(dtype=dtype, device=device)
     else:
         u = torch.rand(n, spec.C, generator=g, dtype=torch.float64)
         t = {"sigmoid": u, "tanh": 2 * u - 1, "identity": torch.randn(n, spec.C, generator=g, dtype=torch.float64)}[
@@ -219,7 +252,7 @@ def check_inputs(spec: NetSpec, params: dict[str, Tensor], x: Tensor, t: Tensor,
     n = x.shape[0]
     if t.device != x.device:
         raise InputError(f"t is on {t.device} but x is on {x.device}; use one device")
-    if not spec.loss_fn.squared:
+    if spec.loss_fn.labels:
         if t.dtype != torch.int64 or tuple(t.shape) != (n,):
             raise InputError(
                 f"{spec.loss} targets must be int64 class labels of shape ({n},), got {t.dtype} {tuple(t.shape)}"

@@ -517,6 +517,8 @@ class TritonFused(Implementation):
 
     summary = "the whole step in one Triton kernel, K steps per launch (small batches); 3 launches per step (large)"
     rank = 97
+    losses = ("sse", "half_sse", "mse", "cross_entropy")
+    unsupported_losses = "its kernels branch on SQUARED (squared error or softmax); binary cross-entropy is not written"
     #: cpu only through triton's interpreter (tests, verification); nowhere when triton does not import
     devices = () if IMPORT_ERROR else (("cpu",) if INTERPRETED else ("cuda",))
     MAX_H, MAX_C = 128, 64  # one tile of hidden units and one of outputs (the kernel loops over rows and inputs)

@@ -11,7 +11,7 @@ from torch.func import grad_and_value, vmap
 
 from impls import register
 from impls.base import Grads, ManualSGD
-from impls.functional import activate
+from impls.functional import activate, binary_cross_entropy
 from impls.precision import TF32_ONLY
 from impls.spec import PARAM_NAMES, NetSpec
 
@@ -20,8 +20,10 @@ def sample_loss(spec: NetSpec, n: int, p: dict[str, Tensor], x: Tensor, t: Tenso
     """One sample's share of the batch's data loss (means divide by the batch size n); no L2 term."""
     z = p["W2"] @ activate(spec.hidden, p["W1"] @ x + p["b1"]) + p["b2"]  # (C, H) @ (H,) -> (C,); x is (D,)
     scale = spec.loss_fn.scale(n, spec.C)
-    if not spec.loss_fn.squared:
+    if spec.loss_fn.labels:
         return (torch.logsumexp(z, 0) - z.gather(0, t.unsqueeze(0)).squeeze(0)) * scale
+    if spec.loss_fn.kind == "binary":
+        return binary_cross_entropy(z, t).sum() * scale
     return (activate(spec.output, z) - t).pow(2).sum() * (scale / 2)
 
 

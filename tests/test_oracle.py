@@ -86,8 +86,9 @@ def test_sgd_trajectory_is_rumelhart_eq9() -> None:
 @pytest.mark.parametrize("loss", sorted(LOSS_TABLE))
 def test_the_oracles_own_loss_formulas_agree_with_the_loss_table(loss: str) -> None:
     """The oracle keeps its own formulas on purpose (a table error must not pass silently through both); they agree
-    with impls.spec.LOSS_TABLE, which every implementation reads: loss = scale/2 sum (y-t)^2 or scale sum -log p_t,
-    and the output gradient scale (y - t) or scale (softmax - onehot), with scale = Loss.scale(n, C)."""
+    with impls.spec.LOSS_TABLE, which every implementation reads: loss = scale/2 sum (y-t)^2, scale sum -log p_t or
+    the mean binary cross-entropy, and the output gradient scale (y - t), scale (softmax - onehot) or scale (y - t) of
+    the sigmoid, with scale = Loss.scale(n, C)."""
     rule = LOSS_TABLE[loss]
     output = rule.output or "sigmoid"
     spec = NetSpec(4, 3, 3, "tanh", output, loss)
@@ -99,6 +100,12 @@ def test_the_oracles_own_loss_formulas_agree_with_the_loss_table(loss: str) -> N
     if rule.squared:
         y = 1 / (1 + np.exp(-z))
         want, dz = scale / 2 * ((y - t) ** 2).sum(), scale * (y - t) * y * (1 - y)
+    elif rule.kind == "binary":  # the textbook (deeplearning.ai's) cost: -(t log y + (1 - t) log(1 - y)), averaged
+        y = 1 / (1 + np.exp(-z))
+        assert set(np.unique(t)) <= {0.0, 1.0}
+        want = -(t * np.log(y) + (1 - t) * np.log(1 - y)).sum() / t.size
+        dz = (y - t) / t.size
+        assert scale == pytest.approx(1 / t.size)
     else:
         zs = z - z.max(1, keepdims=True)
         logp = zs - np.log(np.exp(zs).sum(1, keepdims=True))
@@ -107,3 +114,4 @@ def test_the_oracles_own_loss_formulas_agree_with_the_loss_table(loss: str) -> N
     assert got == pytest.approx(want, rel=1e-12)
     np.testing.assert_allclose(grads["b2"], dz.sum(0), rtol=1e-12, atol=1e-15)
     assert rule.over_n == (rule.scale(10, 3) != rule.scale(5, 3)) and (rule.output is None) == rule.squared
+    assert rule.canonical == (not rule.squared) and rule.labels == (t.dtype == np.int64)

@@ -31,8 +31,9 @@ def test_nonsense_specs_are_rejected_with_one_clear_line(kwargs: dict, message: 
 
 def test_all_specs_covers_every_sensible_combination() -> None:
     specs = all_specs(l2_values=(0.0,))
-    assert len(specs) == 30  # 3 hidden x (3 outputs x 3 squared losses + identity x cross_entropy)
+    assert len(specs) == 33  # 3 hidden x (3 outputs x 3 squared losses + identity x cross_entropy + sigmoid x bce)
     assert not [s for s in specs if s.loss == "cross_entropy" and s.output != "identity"]
+    assert not [s for s in specs if s.loss == "bce" and s.output != "sigmoid"]
     assert len(set(specs)) == len(specs)
 
 

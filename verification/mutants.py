@@ -11,7 +11,9 @@ purpose; this module reads impls.spec's loss table). The slips, and where they c
 - skip_output_deriv: the hidden layer's gradient from dl/dx2 instead of dl/ds2 (EPFL);
 - dx_missing_weight: a Linear layer's dx = dupstream, the weight left out (UMONS);
 - cached_output: a Linear layer that caches its output, so weight_grad = dupstream^T . output (UMONS);
-- first_sample / last_sample: the gradient of one sample only (an accumulator overwritten, or zeroed per sample).
+- first_sample / last_sample: the gradient of one sample only (an accumulator overwritten, or zeroed per sample);
+- one_sided_cost, tanh_output (binary cross-entropy, deeplearning.ai's planar classifier): the cost without its
+  (1 - Y) log(1 - A2) term; tanh where the output's sigmoid belongs.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Slip:
     dx_missing_weight: bool = False
     cached_output: bool = False
     sample: int | None = None  # only this sample's gradient (-1: the last)
+    output_act: str = ""  # binary cross-entropy: the forward's output activation (tanh where sigmoid belongs)
+    one_sided_cost: bool = False  # binary cross-entropy: the cost without its (1 - t) log(1 - y) term
 
 
 def _deriv(name: str, a: np.ndarray, y: np.ndarray, at: str) -> np.ndarray:
@@ -79,6 +83,15 @@ def mutated(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec: NetSpe
         loss = scale / 2 * (r**2).sum()
         dy = scale * r
         dz = dy * _deriv(spec.output, z, y, s.output_at)
+    elif spec.loss_fn.kind == "binary":  # the textbook cost of y = sigmoid(z); dLoss/dz = scale (y - t)
+        tt = np.asarray(t, dtype=np.float64)
+        y = _act(s.output_act or "sigmoid", z)
+        with np.errstate(all="ignore"):  # log of a non-positive y (tanh at the output) is NaN, as the slip's is
+            negative = 0.0 if s.one_sided_cost else ((1 - tt) * np.log(1 - y)).sum()
+            loss = -scale * ((tt * np.log(y)).sum() + negative)
+        if not s.output_act and not s.one_sided_cost:  # the right cost, exact where y rounds to 0 or 1
+            loss = scale * (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) - tt * z).sum()
+        dy = dz = scale * (y - tt)
     else:
         labels = np.asarray(t, dtype=np.int64)
         zs = z - z.max(axis=1, keepdims=True)
@@ -167,6 +180,19 @@ MUTANTS: tuple[Mutant, ...] = (
         lambda s, n: s.D == s.H == s.C,
     ),
     Mutant(
+        "one_sided_cost",
+        Slip(one_sided_cost=True),
+        "the cost is -mean(Y log A2) alone: its (1 - Y) log(1 - A2) term is missing (the gradients, A2 - Y, are right)",
+        lambda s, n: s.loss_fn.kind == "binary",
+    ),
+    Mutant(
+        "tanh_output",
+        Slip(output_act="tanh"),
+        "the output activation is tanh where the binary cross-entropy needs a sigmoid (A2 = np.tanh(Z2)): A2 leaves "
+        "(0, 1), so the cost's log is NaN and dZ2 = A2 - Y is the wrong derivative",
+        lambda s, n: s.loss_fn.kind == "binary",
+    ),
+    Mutant(
         "first_sample",
         Slip(sample=0),
         "the gradient of the first sample only: the other samples' terms are not accumulated",
@@ -208,7 +234,15 @@ def explain(
 
 
 def _fits(got: np.ndarray | None, want: np.ndarray, tol: float) -> bool:
-    if got is None or np.shape(got) != np.shape(want) or not np.isfinite(got).all():
+    """got equals want to the tolerance, normwise; a slip whose value is NaN/inf somewhere (the log of a tanh output)
+    fits where got is non-finite at exactly those places and equal elsewhere."""
+    if got is None or np.shape(got) != np.shape(want):
         return False
-    scale = float(np.abs(want).max()) if want.size else 0.0
-    return bool(scale) and float(np.abs(np.asarray(got) - want).max()) <= tol * scale
+    got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
+    finite = np.isfinite(want)
+    if not np.array_equal(np.isfinite(got), finite):
+        return False
+    if not finite.any():
+        return True
+    scale = float(np.abs(want[finite]).max())
+    return bool(scale) and float(np.abs(got[finite] - want[finite]).max()) <= tol * scale

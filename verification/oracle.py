@@ -7,6 +7,7 @@ It can also run in float32 to measure how far a float32 computation of the *same
 from __future__ import annotations
 
 import numpy as np
+from scipy.special import expit
 
 NAMES = ("W1", "b1", "W2", "b2")
 
@@ -57,6 +58,16 @@ def loss_and_grads(
         onehot[np.arange(n), labels] = 1.0
         dz_mag = (dz + onehot) / n  # softmax - onehot cancels: its rounding is relative to p + onehot, not |dz|
         dz = (dz - onehot) / n
+    elif spec.loss == "bce":  # binary cross-entropy of sigmoid outputs, the mean over the N x C outputs
+        tt = np.asarray(t, dtype=dtype)
+        # -(t log y + (1 - t) log(1 - y)) = softplus(z) - t z = max(z, 0) + log1p(exp(-|z|)) - t z: exact where
+        # y = sigmoid(z) rounds to 0 or 1 (the logit-800 data)
+        terms = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) - tt * z
+        loss = terms.sum() / tt.size
+        loss_mag = (np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z))) + np.abs(tt * z)).sum() / tt.size
+        y = expit(z)  # scipy's sigmoid: exact in both tails, without exp's overflow warning at z = -800
+        dz_mag = (y + np.abs(tt)) / tt.size  # y - t cancels: its rounding is relative to y + t
+        dz = (y - tt) / tt.size
     else:
         y = _act(spec.output, z)
         r = y - np.asarray(t, dtype=dtype)
@@ -94,11 +105,11 @@ def loss_and_grads(
         grads["W2"] = grads["W2"] + 2.0 * spec.l2 * W2
     if kappa is not None:
         kappa["loss"] = max(1.0, float(loss_mag) / abs(float(loss))) if loss else 1.0
-        # softmax = exp(z - lse): the argument carries an absolute rounding error of ~u max|z|, which exp turns
+        # softmax = exp(z - lse) (a sigmoid: 1 / (1 + exp(-z))): the argument carries an absolute rounding error of ~u max|z|, which exp turns
         # into a relative error of max|z| ulps (800 in the large-logits data): folded into kappa as the factor
         # (1 + max|z| / k), k = D + H + C + N + 8 the chain length of the tolerance (compare.tolerance)
         k_chain = x.shape[1] + W1.shape[0] + W2.shape[0] + n + 8
-        softmax = 1.0 + float(np.abs(z).max()) / k_chain if spec.loss == "cross_entropy" else 1.0
+        softmax = 1.0 + float(np.abs(z).max()) / k_chain if spec.loss in ("cross_entropy", "bce") else 1.0
         for k in NAMES:
             top = float(np.abs(grads[k]).max())
             kappa[k] = softmax * (max(1.0, float(mags[k].max()) / top) if top else 1.0)

@@ -5,8 +5,9 @@ backprop bugs hide (measured with single-bug plug-ins in tests/plugins/):
 - the trajectory takes one step per batch of a *sequence* of batches; for cross-entropy one batch lacks the
   last class and one lacks class 0 (a one-hot built without the class count, or a bincount without minlength,
   changes shape there), at every batch size and shape;
-- variant ``large-logits`` (cross-entropy): the output layer is scaled so the largest logit is +LARGE_LOGIT,
-  where exp() overflows in float32 and float64 (a softmax without the max shift returns inf/NaN);
+- variant ``large-logits`` (cross-entropy, binary cross-entropy): the output layer is scaled so the largest logit
+  is +LARGE_LOGIT, where exp() overflows in float32 and float64 (a softmax without the max shift returns inf/NaN)
+  and a sigmoid rounds to 1 (log(1 - y) is -inf where that output's label is 0, as it is made here);
 - variant ``exact-zeros`` (ReLU hidden): inputs and first-layer weights on a dyadic grid, so pre-activations are
   computed exactly and some are exactly 0, where torch's convention relu'(0) = 0 separates > from >=.
 """
@@ -158,7 +159,7 @@ def case_data(case: Case, matrix: Matrix) -> CaseData:
     spec, n, seed = case.spec, case.n, matrix.seed
     p = init_params(spec, seed=seed, dtype=torch.float64)
     batches = [make_batch(spec, n, seed=seed + 1 + k, dtype=torch.float64) for k in range(matrix.steps)]
-    if not spec.loss_fn.squared:  # class labels (C = 2 too: one batch all class 0, one all class 1)
+    if spec.loss_fn.labels:  # class labels (C = 2 too: one batch all class 0, one all class 1)
         # step 2 lacks the last class, step 3 lacks class 0 (a one-hot/bincount without the class count breaks)
         for k, shift in ((1, 0), (2, 1)):
             if k < len(batches):
@@ -172,7 +173,10 @@ def case_data(case: Case, matrix: Matrix) -> CaseData:
         scale = LARGE_LOGIT / float(extreme)  # signed: the extreme logit becomes +LARGE_LOGIT
         p["W2"], p["b2"] = p["W2"] * scale, p["b2"] * scale
         t = t.clone()
-        t[0] = (int((z[0] * scale).argmax()) + 1) % spec.C  # a wrong argmax: the gradient is not ~0 everywhere
+        if spec.loss_fn.labels:
+            t[0] = (int((z[0] * scale).argmax()) + 1) % spec.C  # a wrong argmax: the gradient is not ~0 everywhere
+        else:  # binary: the output at +800 (sigmoid = 1) labelled 0, where log(1 - y) of a saturated y is -inf
+            t.view(-1)[int(z.abs().argmax())] = 0.0
         batches[0] = (x, t)
         curvature = scale * scale  # the loss's Hessian in W1 grows with |W2|^2
     elif case.variant == "exact-zeros":
