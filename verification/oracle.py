@@ -106,8 +106,9 @@ def loss_and_grads(
     if kappa is not None:
         kappa["loss"] = max(1.0, float(loss_mag) / abs(float(loss))) if loss else 1.0
         # softmax = exp(z - lse) (a sigmoid: 1 / (1 + exp(-z))): the argument carries an absolute rounding error
-        # of ~u max|z|, which exp turns into a relative error of max|z| ulps (800 in the large-logits data): folded into kappa as the factor
-        # (1 + max|z| / k), k = D + H + C + N + 8 the chain length of the tolerance (compare.tolerance)
+        # of ~u max|z|, which exp turns into a relative error of max|z| ulps (800 in the large-logits data): folded
+        # into kappa as the factor (1 + max|z| / k), k = D + H + C + N + 8 the chain length of the tolerance
+        # (compare.tolerance)
         k_chain = x.shape[1] + W1.shape[0] + W2.shape[0] + n + 8
         softmax = 1.0 + float(np.abs(z).max()) / k_chain if spec.loss in ("cross_entropy", "bce") else 1.0
         for k in NAMES:
