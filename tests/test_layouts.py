@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from verification import check_backprop
-from verification.layouts import CONFIGURATION, EVERY, configuration, usual_note
-from verification.layouts import LAYOUTS as LAYOUT_TABLE
+from verification.forms import CONFIGURATION, EVERY, configuration, usual_note
+from verification.forms import LAYOUTS as LAYOUT_TABLE
 from verification.runner import Case, Matrix, run_case
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,7 +14,7 @@ from impls.precision import PRECISIONS, strict_fp32
 from reports.provenance import cpu_model, project_commit
 from reports.record import VERIFICATION_COLUMNS, VerificationRecord, strict_rows, write_verification
 from verification.executors import close_all, keep_per_sample, keep_precision, resolve_impls
-from verification.layouts import usual_note
+from verification.forms import usual_note
 from verification.options import (
     UsageError,
     build_parser,
@@ -22,6 +22,7 @@ from verification.options import (
     csv_path,
     layout_options,
     matrix_from_args,
+    resolve_form,
     run_of,
 )
 from verification.report import concentration, failures, summarize, unsupported, verdict
@@ -44,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
+        recognised = resolve_form(args)
         matrix = matrix_from_args(args)
         csv = csv_path(args, matrix.devices)
         if csv:
@@ -59,16 +61,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     strict_fp32()  # fp32 means fp32; a tf32 case turns TF32 on inside its own context
-    if note := usual_note(args.layout, vars(args)):
+    if note := usual_note(args.layout, vars(args), recognised.why):
         print(note)
+    for line in recognised.notes:
+        print(line)
     source = provenance(run_of(csv) if csv else "", matrix.devices)
     for name, ex in executors.items():
         for line in getattr(ex, "sources", ()):
             print(f"checked {name}: {line}")
     try:
-        rows, plan = run(executors, matrix, progress=not args.quiet)
+        notes: list[str] = []
+        rows, plan = run(executors, matrix, progress=not args.quiet, notes=notes)
     finally:
         close_all(executors)
+    for line in notes:
+        print(line)
     recs = [VerificationRecord(**row, **source) for row in rows]  # typed: a malformed row fails here
     df = pd.DataFrame([r.__dict__ for r in recs], columns=list(VERIFICATION_COLUMNS))
     df["status"] = df["status"].map(str)  # the CSV's strings, as a reader of the file sees them

@@ -24,7 +24,7 @@ import torch
 
 from reports.record import BAD, VERIFICATION_COLUMNS, Status, VerificationRecord, status_is, strict_rows
 from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
-from verification.layouts import CONFIGURATION, LAYOUTS, Options, configuration, parse_bind
+from verification.forms import CONFIGURATION, FORMS, Options, configuration, parse_bind
 from verification.plugin import function_class
 from verification.report import concentration, verdict
 from verification.runner import VARIANTS, InProcess, Matrix, case_label, missing_cases, run
@@ -72,39 +72,45 @@ class Report:
 def check_backprop(
     fn: object,
     *,
-    layout: str = "linear",
+    layout: str | None = None,
     hidden: Sequence[str] | None = None,
     output: Sequence[str] | None = None,
     loss: Sequence[str] | None = None,
     l2: Sequence[float] | float | None = None,
-    sizes: Sequence[tuple[int, int, int]] = ((5, 4, 3), (4, 4, 4)),
+    sizes: Sequence[tuple[int, int, int]] | None = None,
     batches: Sequence[int] = (1, 7, 64),
-    dtype: Sequence[str] = ("float32", "float64"),
+    dtype: Sequence[str] | None = None,
     device: Sequence[str] = ("cpu",),
     variants: Sequence[str] = VARIANTS,
     loss_fn: Callable | str | None = None,
     name: str | None = None,
     bind: Mapping[str, str] | None = None,
-    l2_convention: str = "full",
+    l2_convention: str = "auto",
     strict: bool = False,
     timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Report:
-    """Check `fn` (written in `layout`) against the float64 oracle; the Report, or an AssertionError whose message is
-    the per-parameter table. `fn` is the object, a namespace (a module, a notebook's globals(), a dict) in which the
-    layout finds its roles by name, or a path "hw.py" / "hw.ipynb" (with ":NAME" for the first role), run in an
-    isolated child process. Single strings are accepted where sequences are (hidden="relu"); hidden, output, loss
-    and l2 default to the layout's usual net (its course's: epfl's tanh/tanh/sse), else every one. `strict` fails the
-    fragile verdicts (a loss that breaks only at extreme logits) instead of reporting them beside a pass."""
+    """Check `fn` against the float64 oracle; the Report, or an AssertionError whose message is the per-parameter
+    table. `fn` is the object, a namespace (a module, a notebook's globals(), a dict) in which the form finds its
+    roles by name, or a path "hw.py" / "hw.ipynb" (with ":NAME" for the first role), run in an isolated child
+    process. `layout` is the form the code is written in (verification.forms), recognised from its names when not
+    given. Single strings are accepted where sequences are (hidden="relu"); hidden, output, loss, l2 and sizes
+    default to the form's usual net (its course's: epfl's tanh/tanh/sse), else every one; dtype to both, or float64
+    for NumPy code (as its author wrote it). `strict` fails the fragile verdicts (right on every ordinary input,
+    breaking only at extreme logits) instead of reporting them beside a pass."""
     __tracebackhide__ = True  # pytest: the failure shows the user's test line and the table, not this function
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
+    if layout is not None and layout not in FORMS:
+        raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(FORMS)}")
+    layout, why, numpy_only = _form(fn, layout, loss_fn)
     options = Options(parse_bind(bind), l2_convention)
     given = {"hidden": hidden, "output": output, "loss": loss, "l2": l2}
+    given["sizes"] = None if sizes is None else ",".join("-".join(map(str, s)) for s in sizes)
     config = configuration(layout, {k: None if v is None else ",".join(map(str, _seq(v))) for k, v in given.items()})
-    hidden, output, loss, l2 = (tuple(v for v in config[k].split(",") if v) for k in CONFIGURATION)  # () stays ()
+    hidden, output, loss, l2 = (tuple(v for v in config[k].split(",") if v) for k in CONFIGURATION[:4])  # () stays ()
+    shapes = tuple(tuple(int(v) for v in s.split("-")) for s in config["sizes"].split(",") if s)
+    dtypes = _seq(dtype) if dtype is not None else ("float64",) if numpy_only else ("float32", "float64")
     matrix = Matrix(
-        hidden, output, loss, tuple(float(v) for v in l2), tuple(map(tuple, sizes)),
-        tuple(_seq(batches)), _seq(dtype), _seq(device), variants=_seq(variants),
+        hidden, output, loss, tuple(float(v) for v in l2), shapes,
+        tuple(_seq(batches)), dtypes, _seq(device), variants=_seq(variants),
     )  # fmt: skip
     if not matrix.specs():
         raise ValueError("no sensible configuration in that selection (cross_entropy needs output identity)")
@@ -119,11 +125,19 @@ def check_backprop(
         sources = list(executor.sources)
     else:
         source = {"model": fn, "loss_fn": loss_fn} if layout == "module" else fn
-        user = LAYOUTS[layout].user_fn(source, options)
+        user = FORMS[layout].user_fn(source, options)
         label = name or _label(fn, layout)
-        executor, sources = InProcess(function_class(user, label)), list(getattr(user, "sources", ()))
+
+        def rebuild(opts: Options) -> type:
+            return function_class(FORMS[layout].user_fn(source, opts), label)
+
+        executor = InProcess(function_class(user, label), layout, options, rebuild)
+        sources = list(getattr(user, "sources", ()))
+    notes: list[str] = []
+    if why:
+        sources.insert(0, f"{label}: recognised as the {layout} form ({why})")
     try:
-        rows, plan = run({label: executor}, matrix, progress=False)
+        rows, plan = run({label: executor}, matrix, progress=False, notes=notes)
     finally:
         executor.close()
     source_row = {"run": "check_backprop", "commit": "", "torch": torch.__version__, "cpu_model": "", "gpu_name": ""}
@@ -133,7 +147,7 @@ def check_backprop(
     if strict:
         df = strict_rows(df)
     line, code = verdict(df, plan, missing_cases(rows, plan), "")
-    report = Report(df, line, code == 0, tuple(sources))
+    report = Report(df, line, code == 0, tuple(sources + notes))
     if not report.ok:
         show_in_notebook(report)
         raise BackpropMismatch(report)
@@ -184,6 +198,26 @@ def _html_table(rows: pd.DataFrame) -> str:
 
 
 _COLOURS = {"FAIL": "#fbe3e4", "error": "#fbe3e4", "fragile": "#fff4d6", "ok": "", "unsupported": "#f0f0f0"}
+
+
+def _form(fn: object, layout: str | None, loss_fn: object) -> tuple[str, str, bool]:
+    """(form, why it was recognised, NumPy code?) of what check_backprop was given; ValueError (one line) when no
+    form, or several, fit it."""
+    from verification.forms.core import Unrecognised, recognise_object
+    from verification.options import UsageError, form_of
+
+    try:
+        if isinstance(fn, str | PathLike):
+            form, why, defined = form_of(str(fn))
+        else:
+            found, why, defined = recognise_object(fn, with_loss_fn=loss_fn is not None)
+            form = found.name
+    except (UsageError, Unrecognised) as exc:
+        if layout is None:
+            raise ValueError(str(exc)) from None
+        return layout, "", False
+    numpy_only = defined is not None and defined.numpy_only
+    return (layout, "", numpy_only) if layout is not None else (form, why, numpy_only)
 
 
 def _label(fn: object, layout: str) -> str:

@@ -37,8 +37,8 @@ from pathlib import Path
 
 from reports.atomic import atomic_write
 from reports.record import RecordError, Status, read_verification, status_is, strict_rows
-from verification.layouts import CONFIGURATION, LAYOUTS, configuration
-from verification.options import UsageError, build_parser, matrix_from_args
+from verification.forms import CONFIGURATION, FORMS, configuration
+from verification.options import UsageError, build_parser, form_of, matrix_from_args, resolve_form
 from verification.report import verdict
 from verification.runner import case_label, missing_cases
 from verification.sources import NOTEBOOK_SUFFIX
@@ -80,7 +80,12 @@ def build_grade_parser() -> argparse.ArgumentParser:
         description="Check every submission's backprop against the float64 oracle and write a gradebook.",
     )
     p.add_argument("submissions", help="a folder holding a folder per student, or a .py / .ipynb file per student")
-    p.add_argument("--layout", required=True, choices=list(LAYOUTS), help="how the submissions are written")
+    p.add_argument(
+        "--layout",
+        default=None,
+        choices=list(FORMS),
+        help="the form the submissions are written in (default: each one's recognised from the names it defines)",
+    )
     p.add_argument("--name", default="", help="what each submission defines, when not the layout's usual name")
     p.add_argument("--loss-fn", default="", metavar="NAME", help="the module layout: the loss callable's name")
     p.add_argument("--bind", action="append", default=[], metavar="ROLE=NAME[(ARGS)]", help="as python -m verification")
@@ -159,10 +164,8 @@ def _limits(memory: int, cpu_s: int) -> None:
 class Grader:
     """Grades one submission at a time into a GradeRow (thread-safe: each call has its own folder and process)."""
 
-    def __init__(self, args: argparse.Namespace, cli: list[str], options_hash: str) -> None:
-        self.args, self.cli, self.options_hash = args, cli, options_hash
-        layout = LAYOUTS[args.layout]
-        self.role = layout.roles[0].name
+    def __init__(self, args: argparse.Namespace, options_hash: str) -> None:
+        self.args, self.options_hash = args, options_hash
 
     def ref(self, checked: Path) -> tuple[str, list[str]]:
         """The --impl reference and the extra options naming the code inside the copied submission."""
@@ -185,8 +188,13 @@ class Grader:
                 shutil.copy2(sub.path, work / sub.path.name)
             checked = work / sub.file
             ref, extra = self.ref(checked)
+            try:  # the form: the teacher's, else recognised from the file's names (parsed here, never run)
+                cli = forwarded_cli(self.args, self.args.layout or form_of(ref)[0])
+            except UsageError as exc:
+                row.problem = str(exc)
+                return row
             rows_csv = Path(tmp) / "rows.csv"
-            cmd = [sys.executable, "-m", "verification", "--impl", ref, *extra, *self.cli, "--csv", str(rows_csv)]
+            cmd = [sys.executable, "-m", "verification", "--impl", ref, *extra, *cli, "--csv", str(rows_csv)]
             env = {**os.environ, "HOME": str(work), "TMPDIR": str(work), "PYTHONPATH": _project_path()}
             env.pop("TWOLAYER_QUICK", None)
             log = Path(tmp) / "output.txt"
@@ -207,10 +215,10 @@ class Grader:
                 row.problem = f"could not start the check: {exc}"
                 return row
             row.seconds = round(time.monotonic() - start, 2)
-            self.judge(row, code, rows_csv, log, ref)
+            self.judge(row, code, rows_csv, log, ref, cli)
         return row
 
-    def judge(self, row: GradeRow, code: int, rows_csv: Path, log: Path, ref: str) -> None:
+    def judge(self, row: GradeRow, code: int, rows_csv: Path, log: Path, ref: str, cli: list[str]) -> None:
         """The row's verdict from the check's exit status and rows: a pass needs every planned case reported."""
         tail = _last_line(log)
         if log.exists() and log.stat().st_size >= OUTPUT_CAP:
@@ -232,7 +240,9 @@ class Grader:
         df["status"] = df["status"].map(str)
         if self.args.strict:
             df = strict_rows(df)
-        matrix = matrix_from_args(build_parser().parse_args(["--impl", ref, *self.cli]))
+        planned = build_parser().parse_args(["--impl", ref, *cli])
+        resolve_form(planned)  # NumPy code: float64 cases, as the check planned them
+        matrix = matrix_from_args(planned)
         plan = list(matrix.cases(ref))
         line, status = verdict(df, plan, missing_cases(df.to_dict("records"), plan), "")
         keys = ["hidden", "output", "loss", "l2", "D", "H", "C", "N", "dtype", "precision", "device", "variant"]
@@ -362,13 +372,14 @@ def summarize(rows: dict[str, GradeRow], out: Path) -> tuple[Path, Path]:
     return md, png
 
 
-def forwarded_cli(args: argparse.Namespace) -> list[str]:
-    """The options of `python -m verification` for every submission: the layout's usual configuration unless given."""
+def forwarded_cli(args: argparse.Namespace, layout: str) -> list[str]:
+    """The options of `python -m verification` for a submission in `layout`: the form's usual configuration unless
+    given."""
     try:
-        config = configuration(args.layout, {opt: getattr(args, opt) for opt in CONFIGURATION})
+        config = configuration(layout, {opt: getattr(args, opt) for opt in CONFIGURATION})
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    cli = ["--layout", args.layout, "--timeout", f"{args.timeout:g}", "--quiet", "--device", "cpu"]
+    cli = ["--layout", layout, "--timeout", f"{args.timeout:g}", "--quiet", "--device", "cpu"]
     for opt in FORWARDED:
         value = config[opt] if opt in config else getattr(args, opt)
         if value is not None:
@@ -386,11 +397,11 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError(f"{root}: not a folder of submissions")
         if args.jobs < 1 or not args.timeout > 0 or args.memory_mb < 256:
             raise UsageError("--jobs must be >= 1, --timeout > 0 and --memory-mb >= 256")
-        cli = forwarded_cli(args)
+        cli = forwarded_cli(args, args.layout or "linear")
         probe = ["--impl", "probe.py", *cli]
         matrix_from_args(build_parser().parse_args(probe))  # a bad spec option is one line now, not a row each
-        layout = LAYOUTS[args.layout]
-        names = (args.name,) if args.name else (layout.roles[0].name, *layout.roles[0].also)
+        forms = [FORMS[args.layout]] if args.layout else list(FORMS.values())
+        names = (args.name,) if args.name else tuple(n for f in forms for n in (f.roles[0].name, *f.roles[0].also))
         subs = find_submissions(root, names)
         if not subs:
             raise UsageError(f"{root}: no submissions (a folder per student, or .py / .ipynb files)")
@@ -410,7 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         if old is None or old.sha256 != sha or old.options != options_hash:
             todo.append((sub, sha))
     print(f"{len(subs)} submissions: {len(subs) - len(todo)} unchanged since the last run, {len(todo)} to grade")
-    grader = Grader(args, cli, options_hash)
+    grader = Grader(args, options_hash)
     from tqdm import tqdm
 
     bar = tqdm(total=len(todo), unit="submission", disable=True if args.quiet else None)

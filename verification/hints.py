@@ -67,21 +67,42 @@ def case_hint(failed: set[str]) -> str:
     return ""
 
 
-def large_logits_hint(quantity: str, got: object = None) -> str:
-    """At a logit of ~800: a gradient of inf/NaN is a softmax without the max shift (exp overflows); the loss wrong
-    is the classic -log(softmax[y]), whose probability underflows to 0 (an infinite loss) or keeps too few digits
-    there, while the gradient (softmax - onehot) is fine."""
-    if quantity != "loss":
-        finite = got is None or bool(torch.isfinite(got).all()) if isinstance(got, torch.Tensor) else True
-        return (
-            ""
-            if finite
-            else (
-                "exp(z) overflows at a logit of ~800 (inf / inf = NaN): a softmax without the max shift; "
-                "subtract each row's max logit before exp"
-            )
-        )
-    return (
-        "-log(softmax[y]) at a logit of ~800: the probability underflows to 0 (inf) or loses its digits; "
-        "take the loss as log-sum-exp: log(sum(exp(z - max))) - (z[y] - max)"
-    )
+#: why code that is right on every ordinary input breaks at the logit-800 data, in words (large_logits_cause)
+CAUSES = {
+    "no_max_shift": "no max shift in the forward: exp(z) overflows at a logit of 800 (inf / inf = NaN); subtract "
+    "each row's max logit before exp",
+    "divides_by_p": "the backward divides by p: softmax[y] underflows to 0 at a logit of 800 (-y / p = -inf); take "
+    "dL/dz as softmax - onehot directly",
+    "log_of_underflow": "the log of an underflowed probability: -log(softmax[y]) with softmax[y] rounded to 0 (or "
+    "clipped) at a logit of 800; take the loss as log-sum-exp: log(sum(exp(z - max))) - (z[y] - max)",
+    "saturated_sigmoid": "log(1 - A2) of a saturated sigmoid: A2 rounds to 1 at a logit of 800 and log(0) = -inf; take "
+    "the cost from the logits: logaddexp(0, Z2) - Y * Z2",
+    "divides_by_sigmoid": "the backward divides by A2 (1 - A2), which is 0 for a saturated sigmoid at a logit of 800; "
+    "take dL/dZ2 as A2 - Y directly",
+    "digits": "digits lost at a logit of 800",
+}
+
+
+def large_logits_cause(binary: bool, got: dict[str, np.ndarray | None], failed: set[str]) -> str:
+    """The cause, in words (CAUSES), of what fails at the logit-800 data: from which quantities failed and whether
+    their values are finite. Softmax: a NaN loss beside non-finite gradients is a forward without the max shift
+    (exp overflows, inf / inf); non-finite gradients with a finite or infinite loss, a backward that divides by p;
+    the loss alone wrong, the log of an underflowed probability. Sigmoid and binary cross-entropy: the loss alone,
+    log(1 - A2) of a saturated A2; the gradients, a backward that divides by A2 (1 - A2)."""
+
+    def finite(q: str) -> bool:
+        v = got.get(q)
+        return v is not None and bool(np.isfinite(v).all())
+
+    grads_bad = failed & {"W1", "b1", "W2", "b2"}
+    nonfinite = [q for q in grads_bad if not finite(q)]
+    if binary:
+        if nonfinite:
+            return CAUSES["divides_by_sigmoid"]
+        return CAUSES["saturated_sigmoid"] if "loss" in failed and not grads_bad else CAUSES["digits"]
+    loss = got.get("loss")
+    if nonfinite and loss is not None and bool(np.isnan(loss).any()):
+        return CAUSES["no_max_shift"]
+    if nonfinite:
+        return CAUSES["divides_by_p"]
+    return CAUSES["log_of_underflow"] if "loss" in failed and not grads_bad else CAUSES["digits"]

@@ -18,6 +18,7 @@ import struct
 import sys
 import time
 import types
+import warnings
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 
@@ -26,7 +27,7 @@ import torch
 
 from reports.record import Status
 from verification.compare import Returned
-from verification.layouts import Options
+from verification.forms import Options
 from verification.runner import Case, Matrix, Outputs, crash_line, error_row, execute, judge
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -122,13 +123,17 @@ def _child(
         conn.send_bytes(b"E" + f"importing {ref.rpartition(':')[0]} failed: {crash_line(exc)}".encode())
         return
     conn.send_bytes(b"R" + json.dumps(list(getattr(cls, "sources", ()))).encode())
+    classes = {options or Options(): cls}
+    warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow warnings at the logit-800 data: the rows say it
     while True:
         msg = conn.recv()
         if msg is None:
             return
-        case, matrix = msg
+        case, matrix, asked = msg
         try:
-            out = execute(case, cls, matrix)
+            if asked not in classes:  # the same code under other options (an L2 convention): loaded again
+                classes[asked] = plugin_class(ref, layout, loss_ref, asked)
+            out = execute(case, classes[asked], matrix)
         except BaseException as exc:  # noqa: BLE001 - sys.exit() inside the function: an error, not an exit
             problem = f"the function tried to exit: {crash_line(exc)}"
             out = Outputs(torch.get_num_threads(), status=Status.ERROR, problem=problem)
@@ -211,7 +216,11 @@ class Isolated:
         self._proc = self._conn = None
         return code
 
-    def run(self, case: Case, matrix: Matrix) -> list[dict]:
+    def with_options(self, options: Options) -> Isolated:
+        """The same child, its cases run under other options (the code loaded again there, once)."""
+        return _WithOptions(self, options)  # type: ignore[return-value]
+
+    def run(self, case: Case, matrix: Matrix, options: Options | None = None) -> list[dict]:
         """The case's rows from the child, or one ERROR row saying why the child gave none."""
         if self.deaths >= MAX_DEATHS:
             return [error_row(case, f"not run: the plug-in's process died on {MAX_DEATHS} cases in a row")]
@@ -223,7 +232,7 @@ class Isolated:
                 return [error_row(case, f"not run: restarting the plug-in failed: {exc}")]
         start = time.monotonic()
         try:
-            self._conn.send((case, matrix))
+            self._conn.send((case, matrix, options or self.options))
             if not self._conn.poll(self.timeout):
                 self._kill()
                 self.deaths += 1
@@ -252,3 +261,18 @@ class Isolated:
             if self._proc is not None:
                 self._proc.join(5)
         self._kill()
+
+
+class _WithOptions:
+    """An Isolated executor's child running its cases under other options (Isolated.with_options)."""
+
+    compiles = False
+
+    def __init__(self, inner: Isolated, options: Options) -> None:
+        self.inner, self.options = inner, options
+
+    def run(self, case: Case, matrix: Matrix) -> list[dict]:
+        return self.inner.run(case, matrix, self.options)
+
+    def close(self) -> None:
+        """The inner executor's owner closes it."""

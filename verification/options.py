@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -16,8 +17,10 @@ from reports.atomic import check_writable
 from reports.load import run_name
 from reports.provenance import run_name as new_run_name
 from verification.isolate import DEFAULT_TIMEOUT_S
-from verification.layouts import CONFIGURATION, EVERY, L2_CONVENTIONS, LAYOUTS, Options, configuration, parse_bind
+from verification.forms import CONFIGURATION, EVERY, FORMS, L2_CHOICES, Options, configuration, parse_bind
+from verification.plugin import PluginError, is_plugin_ref, split_ref
 from verification.runner import DTYPES, VARIANTS, Matrix, parse_list
+from verification.sources import NOTEBOOK_SUFFIX, Defined, SourceError, scan
 
 RESULTS = Path("reports/results/verification")
 #: measured on the 2-core CI machine: one torch thread is ~1.4x faster than two for these small cases (the
@@ -48,12 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{opt}", help=f"{what}, comma-separated (default: the --layout's usual, else {EVERY[opt]})")
     p.add_argument(
         "--sizes",
-        default="5-4-3,4-4-4",
-        help="D-H-C shapes, comma-separated (default 5-4-3,4-4-4: distinct sizes name a misshapen "
-        "gradient, equal sizes let a transposed product run and be named by its values)",
+        default=None,
+        help=f"D-H-C shapes, comma-separated (default: the form's usual, else {EVERY['sizes']}: distinct sizes name "
+        "a misshapen gradient, equal sizes let a transposed product run and be named by its values)",
     )
     p.add_argument("--batch", default="1,7,64", help="batch sizes, comma-separated (default 1,7,64)")
-    p.add_argument("--dtype", default=None, help="float32 and/or float64 (default: both; float32 with --precision)")
+    p.add_argument(
+        "--dtype",
+        default=None,
+        help="float32 and/or float64 (default: both; float64 for NumPy code, as its author wrote it; float32 with "
+        "--precision)",
+    )
     p.add_argument("--device", default=None, help="cpu and/or cuda (default: cpu, plus cuda when available)")
     p.add_argument("--steps", type=int, default=4, help="SGD steps in the trajectory check (default 4)")
     p.add_argument(
@@ -109,14 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_layout_options(p: argparse.ArgumentParser) -> None:
-    """--layout and --loss-fn: how a plug-in (--impl FILE.py:NAME) is written (verification.layouts)."""
+    """--layout and --loss-fn: how a plug-in (--impl FILE.py:NAME) is written (verification.forms)."""
     p.add_argument(
         "--layout",
-        default="linear",
-        choices=list(LAYOUTS),
-        help="how a plug-in is written (default linear: fn(params, x, t, spec)); cs231n: a TwoLayerNet class; "
-        "nielsen: a Network class; module: a function (D, H, C) -> nn.Module, with --loss-fn; epfl: "
-        "forward_pass/backward_pass; layers: Linear/ReLU/Sigmoid objects (a file or notebook: --impl hw.ipynb)",
+        default=None,
+        choices=list(FORMS),
+        help="the form a plug-in is written in (default: recognised from the names the file defines, else linear: "
+        "fn(params, x, t, spec)); cs231n: a TwoLayerNet class; coursera: forward_propagation/backward_propagation; "
+        "nnfs: Layer_Dense; epfl: forward_pass/backward_pass; layers: Linear/ReLU/Sigmoid objects; nielsen: a "
+        "Network class; module: a function (D, H, C) -> nn.Module, with --loss-fn",
     )
     p.add_argument("--loss-fn", default="", metavar="FILE.py:FN", help="the module layout's loss(output, t)")
     p.add_argument(
@@ -129,16 +138,83 @@ def add_layout_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--l2-convention",
-        default="full",
-        choices=list(L2_CONVENTIONS),
-        help="cs231n: how the code writes L2 -- full: reg * sum W^2 (default, the project's), half: 0.5 * reg * sum "
-        "W^2 (the older assignments)",
+        default="auto",
+        choices=list(L2_CHOICES),
+        help="cs231n: how the code writes L2 -- full: reg * sum W^2 (the project's), half: 0.5 * reg * sum W^2 (the "
+        "older assignments); auto (default): full, or half when the loss and all four gradients match it exactly",
     )
     p.add_argument(
         "--strict",
         action="store_true",
         help="fail the fragile verdicts too (correct gradients, a loss that breaks only at extreme logits)",
     )
+
+
+@dataclass
+class Recognised:
+    """The form a run checks its plug-ins as, why, and what the files say of themselves (for the first lines)."""
+
+    form: str
+    why: str = ""  # the recognition rule's evidence ("defines forward_pass and backward_pass"), "" when told
+    numpy_only: bool = False  # every plug-in file is NumPy code (checked in float64 unless --dtype says)
+    notes: list[str] = field(default_factory=list)
+
+
+def form_of(ref: str) -> tuple[str, str, Defined | None]:
+    """(form, evidence, what the file defines) of one plug-in reference: recognised from the file or notebook's names
+    (verification.forms.recognise); a module reference (pkg.mod:fn), or a file:NAME that fits no form, is the linear
+    form's function. UsageError (one line) when the file cannot be read or fits several forms."""
+    from verification.forms import Unrecognised, recognise
+
+    try:
+        target, attr = split_ref(ref)
+    except PluginError as exc:
+        raise UsageError(str(exc)) from None
+    if not target.endswith((".py", NOTEBOOK_SUFFIX)):
+        return "linear", "", None
+    try:
+        defined = scan(Path(target))
+    except SourceError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"plug-in file not found: {target}" if not Path(target).exists() else str(exc)) from None
+    try:
+        form, why = recognise(defined)
+    except Unrecognised as exc:
+        if attr:
+            return "linear", "", defined
+        raise UsageError(str(exc)) from None
+    return form.name, why, defined
+
+
+def resolve_form(args: argparse.Namespace) -> Recognised:
+    """Set args.layout (the form) from the plug-in files when --layout is not given, and args.dtype to float64 for
+    NumPy code when --dtype is not given: code is checked as its author wrote it. Several files of different forms
+    in one run are a UsageError (one form per run); no plug-in is the registry's run (the linear form)."""
+    refs = [r for r in args.impl if is_plugin_ref(r)]
+    found = {ref: form_of(ref) for ref in refs}
+    if args.layout is None:
+        forms = sorted({f for f, _, _ in found.values()})
+        if len(forms) > 1:
+            raise UsageError(
+                "the plug-ins are written in different forms ("
+                + "; ".join(f"{ref}: {f}" for ref, (f, _, _) in found.items())
+                + "): check them one form at a time, or say which with --layout"
+            )
+        args.layout = forms[0] if forms else "linear"
+        why = next((w for _, w, _ in found.values() if w), "")
+    else:
+        why = ""
+    out = Recognised(args.layout, why)
+    defined = [d for _, _, d in found.values() if d is not None]
+    out.numpy_only = bool(refs) and len(defined) == len(refs) and all(d.numpy_only for d in defined)
+    if out.numpy_only and args.dtype is None and args.precision == "fp32":
+        args.dtype = "float64"
+        out.notes.append(
+            "checked in float64: NumPy code, at the precision its author wrote it for (--dtype float32,float64 "
+            "checks float32 inputs too)"
+        )
+    return out
 
 
 def layout_options(args: argparse.Namespace) -> Options:
@@ -162,11 +238,11 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 def matrix_from_args(args: argparse.Namespace) -> Matrix:
     """Validate every option into a Matrix; UsageError names the bad option."""
     try:
-        given = configuration(args.layout, {opt: getattr(args, opt) for opt in CONFIGURATION})
+        given = configuration(args.layout or "linear", {opt: getattr(args, opt) for opt in CONFIGURATION})
         hidden = parse_list(given["hidden"], HIDDEN_ACTIVATIONS, "hidden activation")
         output = parse_list(given["output"], OUTPUT_ACTIVATIONS, "output activation")
         loss = parse_list(given["loss"], LOSSES, "loss")
-        l2_text = given["l2"]
+        l2_text, sizes_text = given["l2"], given["sizes"]
         dtypes = parse_list(args.dtype or "float32,float64", DTYPES, "dtype")
         try:
             l2 = tuple(float(v) for v in parse_list(l2_text, what="l2"))
@@ -181,11 +257,11 @@ def matrix_from_args(args: argparse.Namespace) -> Matrix:
     if "cuda" in devices and not torch.cuda.is_available():
         raise UsageError("--device cuda: CUDA is not available (torch.cuda.is_available() is False)")
     try:
-        sizes = tuple(tuple(int(v) for v in item.split("-")) for item in parse_list(args.sizes, what="sizes"))
+        sizes = tuple(tuple(int(v) for v in item.split("-")) for item in parse_list(sizes_text, what="sizes"))
     except ValueError:
-        raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {args.sizes!r}") from None
+        raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {sizes_text!r}") from None
     if any(len(s) != 3 or min(s) < 1 for s in sizes):
-        raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {args.sizes!r}")
+        raise UsageError(f"--sizes: expected D-H-C[,D-H-C...] with positive integers, got {sizes_text!r}")
     if args.steps < 1:
         raise UsageError("--steps must be >= 1")
     if not args.timeout > 0:

@@ -17,7 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from impls.base import SGD, Grads, ManualSGD, apply_sgd
 from impls.precision import TORCH_PRECISIONS, precision_name
 from impls.spec import NetSpec
-from verification.layouts import HINTS, Options
+from verification.forms import HINTS, Options
 from verification.sources import NOTEBOOK_SUFFIX, Namespace, SourceError
 from verification.sources import load as load_source
 
@@ -121,19 +121,23 @@ def plugin_class(
     ref: str, layout: str = "linear", loss_ref: str | None = None, options: Options | None = None
 ) -> type[ManualSGD]:
     """An implementation class whose loss_and_grads calls the code `ref` names (a file, notebook or module, and the
-    layout's first role's name after ':'), written in `layout` (verification.layouts; the module layout's loss
+    layout's first role's name after ':'), written in `layout` (verification.forms; the module layout's loss
     callable is `loss_ref`), on copies of the parameters."""
-    from verification.layouts import LAYOUTS
+    from verification.forms import FORMS
 
-    if layout not in LAYOUTS:
-        raise PluginError(f"unknown layout {layout!r}; choose from {', '.join(LAYOUTS)}")
-    one, options = LAYOUTS[layout], options or Options()
+    if layout not in FORMS:
+        raise PluginError(f"unknown layout {layout!r}; choose from {', '.join(FORMS)}")
+    one, options = FORMS[layout], options or Options()
     target, attr = split_ref(ref)
+    stood_in: dict[str, str] = {}
     if layout == "linear":
-        source: object = load_function(ref)
+        if not attr and target.endswith((".py", NOTEBOOK_SUFFIX)):  # the file's one fn(params, x, t, spec)
+            attr = _the_linear_function(load_namespace(target), target)
+        source: object = load_function(f"{target}:{attr}" if attr else ref)
     else:
         source = load_namespace(target)
-        if attr and one.roles[0].name not in dict(options.bind):  # hw.py:MyNet names the layout's first role
+        stood_in = source.stood_in
+        if attr and one.roles[0].name not in dict(options.bind):  # hw.py:MyNet names the form's first role
             options = replace(options, bind=((one.roles[0].name, attr), *options.bind))
     if layout == "module":
         if not loss_ref:
@@ -142,11 +146,30 @@ def plugin_class(
         names = {**source.names, "loss_fn": loss}
         source = Namespace(names, origin=source.origin, failed=source.failed, path=source.path)
     try:
-        return function_class(one.user_fn(source, options), ref)
+        fn = one.user_fn(source, options)
     except PluginError:
         raise
-    except ValueError as exc:  # the layout refuses what it was given (verification.layouts): one line
+    except ValueError as exc:  # the form refuses what it was given (verification.forms): one line
         raise PluginError(f"{ref}: {exc}") from None
+    fn.sources = (*getattr(fn, "sources", ()), *(f"stood in for {m}: {why}" for m, why in stood_in.items()))
+    return function_class(fn, ref)
+
+
+def _the_linear_function(ns: Namespace, target: str) -> str:
+    """The name of the one function fn(params, x, t, spec) a file defines (PluginError when none or several)."""
+    from verification.forms.linear import SIGNATURE
+
+    found = []
+    for name, obj in ns.names.items():
+        try:
+            if inspect.isfunction(obj) and tuple(inspect.signature(obj).parameters) == SIGNATURE:
+                found.append(name)
+        except (TypeError, ValueError):
+            continue
+    if len(found) != 1:
+        which = f"{len(found)} of them ({', '.join(found)})" if found else "none"
+        raise PluginError(f"{target} defines {which} fn(params, x, t, spec): name it, {target}:NAME")
+    return found[0]
 
 
 def function_class(fn: UserFn, name: str) -> type[ManualSGD]:
@@ -159,7 +182,7 @@ def function_class(fn: UserFn, name: str) -> type[ManualSGD]:
         def __init__(self, spec: NetSpec, params: dict[str, Tensor], sgd: SGD = SGD()) -> None:
             super().__init__(spec, params, sgd)
             self.update_skipped = ""
-            self.hints: dict[str, str] = {}  # what the layout's adapter saw, per quantity (verification.layouts)
+            self.hints: dict[str, str] = {}  # what the layout's adapter saw, per quantity (verification.forms)
 
         def loss_and_grads(self, p: dict[str, Tensor], x: Tensor, t: Tensor) -> tuple[Tensor, Grads]:
             given = {**{k: v.clone() for k, v in p.items()}, "x": x.clone(), "t": t.clone()}

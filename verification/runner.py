@@ -31,17 +31,19 @@ from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec, 
 from reports.record import CASE_KEY, Status
 from verification import oracle
 from verification.compare import Check, Returned, compare, tolerance, trajectory_tolerance
-from verification.hints import case_hint, large_logits_hint, shape_hint, value_hint
+from verification.hints import case_hint, large_logits_cause, shape_hint, value_hint
 from verification.mutants import explain
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 QUANTITIES = ("loss", "W1", "b1", "W2", "b2")
 VARIANTS = ("normal", "large-logits", "exact-zeros")
 LARGE_LOGIT = 800.0  # > log(max float64) = 709.8 > log(max float32) = 88.7: an unshifted exp() overflows
-#: the verdict of a large-logits case whose gradients all match and whose loss alone does not (a max-shifted softmax
-#: followed by -log(p[y]): p[y] underflows once the target's logit is ~104 (float32) or ~745 (float64) below the
-#: largest): correct gradients, numerically fragile past logits of ~100; a pass unless strict (reports.record.Status)
-FRAGILE_WORDS = "fragile: every gradient matches, the loss alone breaks at a logit of 800"
+#: the one rule for fragile numerics (settle_fragile): code right on every ordinary input (the normal and exact-zeros
+#: data, every dtype) whose values are non-finite or lose their digits only at the logit-800 data -- a max-shifted
+#: softmax then -log(p[y]) (p[y] underflows once the target's logit is ~104 (float32) or ~745 (float64) below the
+#: largest), a softmax without the max shift, a backward that divides by p, log(1 - A2) of a saturated sigmoid -- is
+#: correct but numerically fragile; a pass unless strict (reports.record.Status), its cause in words (hints.CAUSES)
+FRAGILE_WORDS = "fragile: right on every ordinary input, breaks only at a logit of 800"
 STATEFUL_HINT = (
     "the first step matches but later steps do not: state persists between calls (gradients accumulated "
     "across batches without zeroing, a cache or global from the previous batch, parameters kept by the object)"
@@ -329,11 +331,15 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
     if case.variant == "large-logits" and not np.isfinite(arrays["loss"] if arrays["loss"] is not None else 0).all():
         fitted.pop("loss")  # -log(p[y]) underflowing there is its own verdict (fragile); the gradients still tell
     slip = explain(arrays, fitted, failed & set(fitted), p64, *b64[0], spec)
-    fragile = case.variant == "large-logits" and failed == {"loss"}  # every gradient right: only the loss breaks
+    cause = ""
+    if case.variant == "large-logits" and failed and not out.hints and not slip:
+        cause = large_logits_cause(spec.loss_fn.kind == "binary", arrays, failed)
     for c in checks:
         misshapen = c.problem.startswith("shape ")  # a shape says nothing about the activation's derivative
         if not c.ok and out.hints.get(c.quantity):  # what the adapter saw happen beats what the numbers suggest
             c.problem = f"{c.problem.split('; hint:')[0]}; hint: {out.hints[c.quantity]}"
+        elif not c.ok and cause and not misshapen:  # what breaks only at the logit-800 data (settle_fragile)
+            c.problem = f"{c.problem.split('; hint:')[0]}; hint: {cause}"
         elif not c.ok and slip:  # the numbers equal a named slip: that says more than any single quantity's hint
             c.problem = f"{c.problem.split('; hint:')[0]}; hint: {slip}"
         elif (
@@ -342,9 +348,6 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
             c.problem += f"; hint: {case_hint(failed)}"
         ref32_err = compare(c.quantity, ref32[c.quantity], ref[c.quantity], c.tol).max_rel_err if ref32 else None
         rows.append(_row(case, out.threads, c, ref32_err=ref32_err))
-        if fragile and c.quantity == "loss":
-            rows[-1]["status"] = Status.FRAGILE
-            rows[-1]["problem"] = f"{FRAGILE_WORDS}: {c.problem}"
     tol = trajectory_tolerance(dtype, max(tols), len(b64))
     if out.update_skipped:
         traj = Check("trajectory", float("nan"), float("nan"), tol, False, out.update_skipped)
@@ -371,9 +374,6 @@ def with_hint(check: Check, got: object, ref: np.ndarray, case: Case, p64: dict[
         check.problem += "; hint: no gradient came back (a tensor detached from the graph?)"
         return check
     if not isinstance(got, Tensor):
-        return check
-    if case.variant == "large-logits" and large_logits_hint(check.quantity, got):
-        check.problem += f"; hint: {large_logits_hint(check.quantity, got)}"
         return check
     g = got.detach().to("cpu", torch.float64).numpy()
     r = np.asarray(ref, dtype=np.float64)
@@ -473,9 +473,16 @@ def _line(exc: BaseException) -> str:
 class InProcess:
     """Runs a registered (trusted) implementation's cases in this process."""
 
-    def __init__(self, cls: type[Implementation]) -> None:
+    def __init__(
+        self, cls: type[Implementation], layout: str = "", options: object = None, rebuild: object = None
+    ) -> None:
         self.cls = cls
         self.compiles = cls.compiles
+        self.layout, self.options, self._rebuild = layout, options, rebuild  # a user's code: its form and options
+
+    def with_options(self, options: object) -> InProcess:
+        """The same code under other options (a convention: verification.conventions)."""
+        return InProcess(self._rebuild(options), self.layout, options, self._rebuild)  # type: ignore[operator]
 
     def run(self, case: Case, matrix: Matrix) -> list[dict]:
         return run_case(case, self.cls, matrix)
@@ -487,8 +494,12 @@ class InProcess:
 Executor = InProcess  # or verification.isolate.Isolated: .compiles, .run(case, matrix) -> rows, .close()
 
 
-def run(executors: dict[str, Executor], matrix: Matrix, progress: bool = True) -> tuple[list[dict], list[Case]]:
-    """Every planned case of every implementation, with a progress bar on a terminal; returns rows and the plan."""
+def run(
+    executors: dict[str, Executor], matrix: Matrix, progress: bool = True, notes: list[str] | None = None
+) -> tuple[list[dict], list[Case]]:
+    """Every planned case of every implementation, with a progress bar on a terminal; returns rows and the plan, the
+    conventions (verification.conventions) and fragile numerics (settle_fragile) settled; what a convention changed
+    is appended to `notes`."""
     from tqdm import tqdm
 
     plan = [(c, ex) for name, ex in executors.items() for c in matrix.cases(name, ex.compiles)]
@@ -497,7 +508,30 @@ def run(executors: dict[str, Executor], matrix: Matrix, progress: bool = True) -
         for case, ex in bar:
             bar.set_postfix_str(f"{case.impl} {case.spec.hidden}/{case.spec.output} {case.spec.loss}", refresh=False)
             rows.extend(ex.run(case, matrix))
-    return rows, [c for c, _ in plan]
+    from verification.conventions import settle_l2
+
+    cases = [c for c, _ in plan]
+    rows, said = settle_l2(rows, cases, executors, matrix)
+    if notes is not None:
+        notes.extend(said)
+    return settle_fragile(rows), cases
+
+
+def settle_fragile(rows: list[dict]) -> list[dict]:
+    """The one rule for fragile numerics (FRAGILE_WORDS): per implementation, when every ordinary case (not
+    large-logits) that was checked is right and one was, the failed checks of its large-logits cases are FRAGILE,
+    their cause in the hint; otherwise they stay failures. Errors (a crash) are never fragile."""
+    out = [dict(r) for r in rows]
+    for impl in dict.fromkeys(r["impl"] for r in out):
+        mine = [r for r in out if r["impl"] == impl]
+        ordinary = [r for r in mine if r["variant"] != "large-logits"]
+        right = any(Status(r["status"]).checked for r in ordinary) and not any(Status(r["status"]).bad for r in ordinary)
+        if not right:
+            continue
+        for r in mine:
+            if r["variant"] == "large-logits" and Status(r["status"]) == Status.FAIL:
+                r["status"], r["problem"] = Status.FRAGILE, f"{FRAGILE_WORDS}: {r['problem']}"
+    return out
 
 
 def missing_cases(rows: list[dict], plan: list[Case]) -> list[Case]:

@@ -1,28 +1,32 @@
-"""Where a user's code comes from: a Python file (imported as a module, as `from my_file import X` would) or a
-Jupyter notebook (its definitions run, its work does not), as a namespace of names -> objects, with where each
-name was defined.
+"""Where a user's code comes from: a Python file or a Jupyter notebook, read by one rule -- its definitions run, its
+work does not -- as a namespace of names -> objects, with where each name was defined; and, without running
+anything, which names a file defines (scan), from which its form is recognised (verification.forms).
 
-The notebook rule (stated in README, tested in tests/test_sources.py): the code cells are read with nbformat, in
-order. Each cell is parsed on its own, after its IPython-only lines are blanked (`%magic`, `!shell`, `help?`;
-a `%%cell` magic drops its cell), so a Colab `!pip install` or a `?` cell leaves the rest valid. From each cell only
-the statements that *define* things run:
-- `import` / `from ... import` (one that fails binds a stand-in that raises the ImportError when the checked code
-  uses it: a notebook's `from google.colab import drive` or the course's own prologue module need not exist here);
+The definitions rule (stated in docs/check.md, tested in tests/test_sources.py). A notebook's code cells are read
+with nbformat, in order, each parsed on its own after its IPython-only lines are blanked (`%magic`, `!shell`,
+`help?`; a `%%cell` magic drops its cell), so a Colab `!pip install` or a `?` cell leaves the rest valid; a `.py`
+file is one cell (a script exported from a notebook, or one that loads data and trains at module level, is read the
+same way). From each only the top-level statements that *define* things run:
+- `import` / `from ... import`; one that fails binds a stand-in (MissingModule) that raises the ImportError only
+  when the checked code uses it -- a course's helper module (`planar_utils`, `dlc_practical_prologue`,
+  `testCases_v2`, `nnfs`), an absent package (`cv2`, `google.colab`), a module path that moved -- except the helpers
+  whose few functions the checked code calls, which stand in as the course defines them (verification.standins:
+  `planar_utils.sigmoid`, `past.builtins.xrange`, ...); the report says which imports were stood in for;
 - `def` and `class`;
-- assignments whose right-hand side calls nothing (`sigma = torch.tanh`, `eta = 0.1`, a lambda), or only
+- assignments whose right-hand side calls nothing (`sigma = torch.tanh`, `eta = 0.1`, a lambda), only NumPy, torch
+  or math (`device = torch.device("cpu")`, `EPS = np.finfo(float).eps`; not their file or data loaders), or only
   constructs an `nn.Module` from call-free arguments (`loss_fn = torch.nn.MSELoss()`, `model = MLP()`);
-- `if` / `try` blocks made only of the above.
-Everything else -- calls, loops, `print`, data downloads, training, plotting -- is skipped, so a notebook that
-mounts Google Drive and trains for minutes is checked in seconds. A statement that raises is skipped and noted.
-The last definition of a name counts (a notebook that defines backward_pass four times is checked on the fourth),
-and the report names its cell; if the last definition of a needed name is in a cell that does not parse or raises,
-that is one error line naming the cell (its number and first line), never an earlier draft checked in its place.
+- `if` / `try` blocks made only of the above (`if __name__ == "__main__":` and its training never run).
+Everything else -- calls of the file's own functions, loops, `print`, data downloads, training, plotting -- is
+skipped, so a notebook that mounts Google Drive and trains for minutes is checked in seconds. A statement that
+raises is skipped and noted. The last definition of a name counts (a notebook that defines backward_pass four times
+is checked on the fourth), and the report names its cell or line; if the last definition of a needed name does not
+parse or raises, that is one error line naming where, never an earlier draft checked in its place.
 """
 
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 import sys
 from dataclasses import dataclass, field
@@ -44,6 +48,7 @@ class Namespace:
     origin: dict[str, str] = field(default_factory=dict)  # name -> "cell 14 (In [146]): def backward_pass(..."
     failed: dict[str, str] = field(default_factory=dict)  # name -> why its last definition did not run
     path: Path | None = None
+    stood_in: dict[str, str] = field(default_factory=dict)  # module whose import failed -> what stands in for it
 
     def get(self, name: str) -> object:
         """The object, or SourceError naming why it is not there (its last definition failed, or none exists)."""
@@ -56,10 +61,11 @@ class Namespace:
 
 
 class MissingModule:
-    """Stands for a module whose import failed: harmless until the checked code uses it, then that ImportError."""
+    """Stands for a module (or a name imported from it) whose import failed: harmless until the checked code uses
+    it, then that ImportError; the attributes in `known` are the course's own definitions (verification.standins)."""
 
-    def __init__(self, name: str, error: str) -> None:
-        self._name, self._error = name, error
+    def __init__(self, name: str, error: str, known: dict[str, object] | None = None) -> None:
+        self._name, self._error, self._known = name, error, known or {}
 
     def _fail(self, *args: object, **kwargs: object) -> None:
         raise ImportError(f"{self._name} could not be imported here ({self._error}), and the checked code uses it")
@@ -67,13 +73,18 @@ class MissingModule:
     def __getattr__(self, attr: str) -> object:
         if attr.startswith("__"):
             raise AttributeError(attr)
+        if attr in self._known:
+            return self._known[attr]
         self._fail()
+
+    def __repr__(self) -> str:
+        return f"<stand-in for {self._name}>"
 
     __call__ = _fail
 
 
 def load(path: Path) -> Namespace:
-    """The namespace of a .py file (imported) or a notebook (its definitions, by the rule above)."""
+    """The namespace of a .py file or a notebook: its definitions, by the rule above."""
     if not path.is_file():
         raise SourceError(f"plug-in file not found: {path}")
     folder = str(path.resolve().parent)
@@ -81,27 +92,58 @@ def load(path: Path) -> Namespace:
         sys.path.insert(0, folder)
     if path.suffix == NOTEBOOK_SUFFIX:
         return load_notebook(path)
-    return Namespace(vars(import_file(path)), path=path)
-
-
-def import_file(path: Path) -> object:
-    """Import a Python file as a module of its own; an import that raises is one SourceError line."""
-    name = f"_twolayer_plugin_{abs(hash(path.resolve()))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
-        raise SourceError(f"cannot import {path} as Python")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise SourceError(f"importing {path} failed: {type(exc).__name__}: {_first_line(exc)}") from exc
-    return module
+    return load_python(path)
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def python_source(path: Path) -> str:
+    """A .py file's text (UTF-8, else Latin-1: old files are not always UTF-8), as one SourceError line if unreadable."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def parse_python(text: str, where: str) -> ast.Module:
+    """The file parsed, or one SourceError line (Python 2 code is named as such: print x, except E, e)."""
+    try:
+        return ast.parse(text, filename=where)
+    except SyntaxError as exc:
+        py2 = "Missing parentheses" in str(exc.msg) or re.search(r"^\s*print\s+[^(=\s]", text, re.MULTILINE)
+        note = " (Python 2 code: this checker runs Python 3)" if py2 else ""
+        raise SourceError(f"{where} does not parse: SyntaxError: {exc.msg} (line {exc.lineno}){note}") from None
+
+
+def load_python(path: Path) -> Namespace:
+    """Run a .py file's definitions (the module docstring's rule) in a module of its own."""
+    text = python_source(path)
+    tree = parse_python(text, path.name)
+    ns, names = _fresh(path)
+    lines, libs = text.splitlines(), library_aliases(tree)
+    for stmt in tree.body:
+        first = lines[stmt.lineno - 1].strip()[:60] if stmt.lineno <= len(lines) else ""
+        _run_definition(stmt, ns, names, f"line {stmt.lineno}", first, f"{path.name} line {stmt.lineno}", libs)
+    return ns
+
+
+def _fresh(path: Path) -> tuple[Namespace, dict[str, object]]:
+    """A module of its own (registered in sys.modules: dataclasses and pickling look a class's module up there)."""
+    import types
+
+    name = f"_twolayer_source_{abs(hash(path.resolve()))}"
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    sys.modules[name] = module
+    names = module.__dict__
+    return Namespace(names, path=path), names
 
 
 def notebook_cells(path: Path) -> list[tuple[str, str]]:
@@ -139,12 +181,44 @@ def _calls(node: ast.AST) -> bool:
     return any(isinstance(n, ast.Call) for n in _outside_lambdas(node))
 
 
-def _calls_only_modules(value: ast.expr) -> bool:
-    """The value calls nothing, or is one call (of something checked at run time to be an nn.Module class) with
-    call-free callee and arguments."""
+#: the libraries whose calls a definition may make (pure arithmetic and constructors), by their module's root name
+LIBRARIES = ("numpy", "torch", "math")
+#: ... except what reads or writes files, downloads, or loads data
+_IO = re.compile(r"load|save|read|write|download|fromfile|genfromtxt|open|DataLoader|datasets|hub|manual_seed|seed")
+
+
+def library_aliases(tree: ast.AST) -> frozenset[str]:
+    """The names a source binds to LIBRARIES' modules: `import numpy as np` -> np, `from torch import nn` -> nn."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {(a.asname or a.name).split(".")[0] for a in node.names if a.name.split(".")[0] in LIBRARIES}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in LIBRARIES and not node.level:
+            out |= {a.asname or a.name for a in node.names if a.name != "*"}
+    return frozenset(out)
+
+
+def _library_call(call: ast.Call, libs: frozenset[str]) -> bool:
+    """A call of an attribute of a library alias (np.zeros, torch.device, nn.Linear), not of a file or data loader."""
+    parts, node = [], call.func
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name) or node.id not in libs:
+        return False
+    return not any(_IO.search(p) for p in [node.id, *parts])
+
+
+def _calls_only_modules(value: ast.expr, libs: frozenset[str] = frozenset()) -> bool:
+    """The value calls nothing but the libraries (`libs`: their aliases), or is one call (of something checked at
+    run time to be an nn.Module class) with such a callee and arguments."""
+    calls = [n for n in _outside_lambdas(value) if isinstance(n, ast.Call)]
+    if all(_library_call(c, libs) for c in calls):
+        return True
     if isinstance(value, ast.Call):
-        return not any(_calls(a) for a in [value.func, *value.args, *(k.value for k in value.keywords)])
-    return not _calls(value)
+        parts = [value.func, *value.args, *(k.value for k in value.keywords)]
+        return all(_calls_only_modules(a, libs) for a in parts)
+    return False
 
 
 def _outside_lambdas(node: ast.AST) -> list[ast.AST]:
@@ -158,17 +232,18 @@ def _outside_lambdas(node: ast.AST) -> list[ast.AST]:
     return out
 
 
-def definition(stmt: ast.stmt) -> bool:
-    """Whether a top-level statement defines something (the rule in the module docstring)."""
+def definition(stmt: ast.stmt, libs: frozenset[str] = frozenset()) -> bool:
+    """Whether a top-level statement defines something (the rule in the module docstring); `libs` are the names the
+    source binds to NumPy, torch and math (library_aliases), whose calls an assignment may make."""
     if isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
         return True
     if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
-        return _calls_only_modules(stmt.value)
+        return _calls_only_modules(stmt.value, libs)
     if isinstance(stmt, ast.If):
-        return all(definition(s) or isinstance(s, ast.Pass) for s in [*stmt.body, *stmt.orelse])
+        return all(definition(s, libs) or isinstance(s, ast.Pass) for s in [*stmt.body, *stmt.orelse])
     if isinstance(stmt, ast.Try):
         parts = [*stmt.body, *stmt.orelse, *stmt.finalbody, *(s for h in stmt.handlers for s in h.body)]
-        return all(definition(s) or isinstance(s, ast.Pass) for s in parts)
+        return all(definition(s, libs) or isinstance(s, ast.Pass) for s in parts)
     return False
 
 
@@ -189,9 +264,11 @@ def _bound_names(stmt: ast.stmt) -> list[str]:
     return names
 
 
-def _call_is_module_class(value: ast.expr, names: dict[str, object]) -> bool:
-    """A top-level call's callee evaluates (without calling anything) to an nn.Module subclass."""
-    if not isinstance(value, ast.Call):
+def _call_is_allowed(value: ast.expr, names: dict[str, object], libs: frozenset[str]) -> bool:
+    """An assignment's calls are the libraries' only, or it is one call whose callee evaluates (without calling
+    anything) to an nn.Module subclass."""
+    calls = [n for n in _outside_lambdas(value) if isinstance(n, ast.Call)]
+    if all(_library_call(c, libs) for c in calls) or not isinstance(value, ast.Call):
         return True
     try:
         callee = eval(compile(ast.Expression(value.func), "<callee>", "eval"), names)
@@ -202,41 +279,80 @@ def _call_is_module_class(value: ast.expr, names: dict[str, object]) -> bool:
     return isinstance(callee, type) and issubclass(callee, torch.nn.Module)
 
 
+def _stand_in(stmt: ast.Import | ast.ImportFrom, exc: BaseException, ns: Namespace, names: dict[str, object]) -> None:
+    """Bind what a failed import would have bound to stand-ins (the course's own definitions where it has them),
+    and note the module in ns.stood_in."""
+    from verification.standins import KNOWN
+
+    error = f"{type(exc).__name__}: {_first_line(exc)}"
+    if isinstance(stmt, ast.ImportFrom):
+        module = "." * stmt.level + (stmt.module or "")
+        known = KNOWN.get(module.lstrip("."), {})
+        for a in stmt.names:
+            if a.name == "*":
+                names.update(known)
+                continue
+            names[a.asname or a.name] = known.get(a.name) or MissingModule(f"{module}.{a.name}", error)
+            ns.failed.pop(a.asname or a.name, None)
+        kept = sorted(a.name for a in stmt.names if a.name in known or (a.name == "*" and known))
+    else:
+        kept = []
+        for a in stmt.names:
+            module = a.name
+            bound = a.asname or a.name.split(".")[0]
+            known = KNOWN.get(a.name if a.asname else bound, {})
+            names[bound] = MissingModule(a.name if a.asname else bound, error, known)
+            ns.failed.pop(bound, None)
+            kept += sorted(known) if a.asname else []
+    course = f"; {', '.join(kept)} as the course defines {'them' if len(kept) > 1 else 'it'}" if kept else ""
+    ns.stood_in[module.lstrip(".") or module] = f"{error}{course}"
+
+
+def _run_definition(
+    stmt: ast.stmt, ns: Namespace, names: dict[str, object], label: str, first: str, where: str, libs: frozenset[str]
+) -> None:
+    """Run one top-level statement if it defines something (the rule above), recording where each name it binds
+    was last defined, or why that definition failed."""
+    if not definition(stmt, libs):
+        return
+    if isinstance(stmt, ast.Assign | ast.AnnAssign) and not _call_is_allowed(stmt.value, names, libs):
+        return
+    bound = _bound_names(stmt)
+    code = compile(ast.Module([stmt], type_ignores=[]), where, "exec")
+    try:
+        exec(code, names)
+    except Exception as exc:  # noqa: BLE001 - a definition that raises is noted, and named if it is needed
+        if isinstance(stmt, ast.Import | ast.ImportFrom):
+            _stand_in(stmt, exc, ns, names)
+            return
+        for name in bound:
+            ns.failed[name] = f"{where} ({first!r}) raised {type(exc).__name__}: {_first_line(exc)}"
+        return
+    for name in bound:
+        ns.origin[name] = f"{label}: {first}"
+        ns.failed.pop(name, None)
+
+
 def load_notebook(path: Path) -> Namespace:
-    """Run a notebook's definitions (the module docstring's rule) in a fresh namespace."""
-    names: dict[str, object] = {"__name__": f"_twolayer_notebook_{abs(hash(path.resolve()))}", "__file__": str(path)}
-    ns = Namespace(names, path=path)
-    for label, raw in notebook_cells(path):
-        text = python_lines(raw)
-        first = next((ln.strip() for ln in raw.splitlines() if ln.strip()), "")[:60]
-        where = f"{path.name} {label} ({first!r})"
+    """Run a notebook's definitions (the module docstring's rule) in a module of its own."""
+    ns, names = _fresh(path)
+    cells = [(label, raw, python_lines(raw)) for label, raw in notebook_cells(path)]
+    trees: list[ast.Module | SyntaxError] = []
+    for label, _, text in cells:
         try:
-            tree = ast.parse(text, filename=f"{path.name} {label}")
+            trees.append(ast.parse(text, filename=f"{path.name} {label}"))
         except SyntaxError as exc:
+            trees.append(exc)
+    libs = frozenset().union(*(library_aliases(t) for t in trees if isinstance(t, ast.Module)))
+    for (label, raw, _), tree in zip(cells, trees, strict=True):
+        first = next((ln.strip() for ln in raw.splitlines() if ln.strip()), "")[:60]
+        where = f"{path.name} {label}"
+        if isinstance(tree, SyntaxError):
             for name in _defined_in_text(raw):
-                ns.failed[name] = f"{where} does not parse: SyntaxError: {exc.msg} (line {exc.lineno})"
+                ns.failed[name] = f"{where} ({first!r}) does not parse: SyntaxError: {tree.msg} (line {tree.lineno})"
             continue
         for stmt in tree.body:
-            if not definition(stmt):
-                continue
-            if isinstance(stmt, ast.Assign | ast.AnnAssign) and not _call_is_module_class(stmt.value, names):
-                continue
-            bound = _bound_names(stmt)
-            code = compile(ast.Module([stmt], type_ignores=[]), f"{path.name} {label}", "exec")
-            try:
-                exec(code, names)
-            except ImportError as exc:
-                for name in bound:
-                    names[name] = MissingModule(name, f"{type(exc).__name__}: {_first_line(exc)}")
-                    ns.failed.pop(name, None)
-                continue
-            except Exception as exc:  # noqa: BLE001 - a definition that raises is noted, and named if it is needed
-                for name in bound:
-                    ns.failed[name] = f"{where} raised {type(exc).__name__}: {_first_line(exc)} (line {stmt.lineno})"
-                continue
-            for name in bound:
-                ns.origin[name] = f"{label}: {first}"
-                ns.failed.pop(name, None)
+            _run_definition(stmt, ns, names, label, first, where, libs)
     return ns
 
 
@@ -247,4 +363,123 @@ def _defined_in_text(source: str) -> list[str]:
         words = line.split()
         if len(words) >= 2 and words[0] in ("def", "class"):
             out.append(words[1].split("(")[0].split(":")[0])
+    return out
+
+
+# ---- which names a source defines, without running it ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """A class a source defines: its bases' names (as written, last part: nn.Module -> Module) and its methods."""
+
+    bases: tuple[str, ...]
+    methods: tuple[str, ...]
+
+
+@dataclass
+class Defined:
+    """The names a source defines (functions with their parameters, classes), what it imports from where, and which
+    libraries it uses: what forms are recognised from (verification.forms), read without running anything."""
+
+    functions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    classes: dict[str, ClassInfo] = field(default_factory=dict)
+    imported: dict[str, str] = field(default_factory=dict)  # name -> the module it is imported from
+    libraries: frozenset[str] = frozenset()  # root modules imported (numpy, torch, ...)
+    path: Path | None = None
+
+    @property
+    def numpy_only(self) -> bool:
+        """NumPy code: it imports NumPy and not torch (checked at the float64 its author wrote for)."""
+        return "numpy" in self.libraries and "torch" not in self.libraries
+
+    def add(self, tree: ast.Module) -> None:
+        """The top-level definitions and imports of one parsed cell or file (a later one replaces an earlier)."""
+        todo = list(tree.body)
+        while todo:
+            s = todo.pop(0)
+            if isinstance(s, ast.If | ast.Try):
+                todo[:0] = _block(s)
+            else:
+                self._one(s)
+
+    def _one(self, s: ast.stmt) -> None:
+        if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef):
+            self.functions[s.name] = tuple(a.arg for a in [*s.args.posonlyargs, *s.args.args])
+        elif isinstance(s, ast.ClassDef):
+            bases = tuple(_last_name(b) for b in s.bases)
+            methods = tuple(m.name for m in s.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef))
+            self.classes[s.name] = ClassInfo(bases, methods)
+        elif isinstance(s, ast.ImportFrom):
+            self.libraries |= {(s.module or "").split(".")[0]} if not s.level else set()
+            for a in s.names:
+                self.imported[a.asname or a.name] = "." * s.level + (s.module or "")
+        elif isinstance(s, ast.Import):
+            self.libraries |= {a.name.split(".")[0] for a in s.names}
+
+    @classmethod
+    def of(cls, source: object) -> Defined:
+        """What a live object or namespace defines (check_backprop(globals()), a module, a class): from the objects."""
+        import inspect
+        from types import ModuleType
+
+        items = vars(source) if isinstance(source, ModuleType) else source
+        if isinstance(source, Namespace):
+            items = source.names
+        out = cls()
+        if not isinstance(items, dict):
+            items = {getattr(source, "__name__", "obj"): source}
+        for name, obj in items.items():
+            if isinstance(obj, ModuleType):
+                out.libraries |= {obj.__name__.split(".")[0]}
+            elif inspect.isclass(obj):
+                methods = tuple(m for m, v in vars(obj).items() if callable(v))
+                bases = tuple(b.__name__ for b in obj.__mro__[1:])
+                out.classes[name] = ClassInfo(bases, methods)
+                out.libraries |= _libraries(*(v for v in vars(obj).values() if inspect.isfunction(v)))
+                out.libraries |= {"torch"} if any(b.__module__.startswith("torch") for b in obj.__mro__) else set()
+            elif inspect.isfunction(obj):
+                try:
+                    out.functions[name] = tuple(inspect.signature(obj).parameters)
+                except (TypeError, ValueError):
+                    continue
+                out.libraries |= _libraries(obj)
+        return out
+
+
+def _libraries(*functions: object) -> frozenset[str]:
+    """NumPy and torch, as far as the functions' module globals bind them (np, torch, nn, F, ...)."""
+    from types import ModuleType
+
+    mods = set()
+    for fn in functions:
+        for v in getattr(fn, "__globals__", {}).values():
+            if isinstance(v, ModuleType):
+                mods.add(v.__name__.split(".")[0])
+        mods |= set(getattr(getattr(fn, "__code__", None), "co_names", ()))  # import torch inside the function
+    return frozenset(mods & {"numpy", "torch"})
+
+
+def _block(node: ast.If | ast.Try) -> list[ast.stmt]:
+    parts = [*node.body, *node.orelse]
+    if isinstance(node, ast.Try):
+        parts += [*node.finalbody, *(s for h in node.handlers for s in h.body)]
+    return parts
+
+
+def _last_name(node: ast.expr) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
+
+
+def scan(path: Path) -> Defined:
+    """What a .py file or notebook defines, by parsing it (nothing runs); SourceError (one line) if it cannot be read."""
+    out = Defined(path=path)
+    if path.suffix == NOTEBOOK_SUFFIX:
+        for _, raw in notebook_cells(path):
+            try:
+                out.add(ast.parse(python_lines(raw)))
+            except SyntaxError:
+                continue  # a cell that does not parse defines nothing here (load names it if it is needed)
+    else:
+        out.add(parse_python(python_source(path), path.name))
     return out

@@ -1,0 +1,5 @@
+"""`python -m verification.forms`: the table of forms (docs/forms.md is this output; a test keeps it so)."""
+
+from verification.forms import table
+
+print(table(), end="")
