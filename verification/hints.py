@@ -67,28 +67,30 @@ def case_hint(failed: set[str]) -> str:
     return ""
 
 
-#: why code that is right on every ordinary input breaks at the logit-800 data, in words (large_logits_cause)
+#: why code that is right on every ordinary input breaks at the logit-800 data, in words (large_logits_cause); the
+#: text before the first colon is the cause's name, which the verdict line repeats
 CAUSES = {
-    "no_max_shift": "no max shift in the forward: exp(z) overflows at a logit of 800 (inf / inf = NaN); subtract "
-    "each row's max logit before exp",
-    "divides_by_p": "the backward divides by p: softmax[y] underflows to 0 at a logit of 800 (-y / p = -inf); take "
-    "dL/dz as softmax - onehot directly",
+    "no_max_shift": "no max shift in the softmax: exp(z) overflows at a logit of 800 (inf / inf = NaN); subtract each "
+    "row's max logit before exp",
+    "divides_by_p": "the backward divides by p: softmax[y] underflows to 0 at a logit of 800 (-y / p = -inf, then "
+    "NaN); take dL/dz as softmax - onehot directly",
     "log_of_underflow": "the log of an underflowed probability: -log(softmax[y]) with softmax[y] rounded to 0 (or "
     "clipped) at a logit of 800; take the loss as log-sum-exp: log(sum(exp(z - max))) - (z[y] - max)",
     "saturated_sigmoid": "log(1 - A2) of a saturated sigmoid: A2 rounds to 1 at a logit of 800 and log(0) = -inf; take "
     "the cost from the logits: logaddexp(0, Z2) - Y * Z2",
-    "divides_by_sigmoid": "the backward divides by A2 (1 - A2), which is 0 for a saturated sigmoid at a logit of 800; "
+    "divides_by_sigmoid": "the backward divides by A2 (1 - A2): it is 0 for a saturated sigmoid at a logit of 800; "
     "take dL/dZ2 as A2 - Y directly",
     "digits": "digits lost at a logit of 800",
 }
 
 
 def large_logits_cause(binary: bool, got: dict[str, np.ndarray | None], failed: set[str]) -> str:
-    """The cause, in words (CAUSES), of what fails at the logit-800 data: from which quantities failed and whether
-    their values are finite. Softmax: a NaN loss beside non-finite gradients is a forward without the max shift
-    (exp overflows, inf / inf); non-finite gradients with a finite or infinite loss, a backward that divides by p;
-    the loss alone wrong, the log of an underflowed probability. Sigmoid and binary cross-entropy: the loss alone,
-    log(1 - A2) of a saturated A2; the gradients, a backward that divides by A2 (1 - A2)."""
+    """The cause, in words (CAUSES), of what fails at the logit-800 data, from which quantities failed and where their
+    values are finite. Softmax: a NaN loss, or a bias gradient that is NaN in some classes only (the overflowed
+    logit's), is a softmax without the max shift (exp overflows: inf / inf, in that sample's row alone); a bias
+    gradient NaN in every class is a backward that divides by p (-y / p = -inf spreads NaN through the Jacobian's
+    whole row); the loss alone wrong, the log of an underflowed probability. Sigmoid and binary cross-entropy: the
+    loss alone, log(1 - A2) of a saturated A2; the gradients, a backward that divides by A2 (1 - A2)."""
 
     def finite(q: str) -> bool:
         v = got.get(q)
@@ -100,9 +102,9 @@ def large_logits_cause(binary: bool, got: dict[str, np.ndarray | None], failed: 
         if nonfinite:
             return CAUSES["divides_by_sigmoid"]
         return CAUSES["saturated_sigmoid"] if "loss" in failed and not grads_bad else CAUSES["digits"]
-    loss = got.get("loss")
-    if nonfinite and loss is not None and bool(np.isnan(loss).any()):
-        return CAUSES["no_max_shift"]
+    loss, b2 = got.get("loss"), got.get("b2")
     if nonfinite:
-        return CAUSES["divides_by_p"]
+        partly = b2 is not None and np.size(b2) > 1 and bool(np.isfinite(b2).any())
+        nan_loss = loss is not None and bool(np.isnan(loss).any())
+        return CAUSES["no_max_shift" if partly or nan_loss else "divides_by_p"]
     return CAUSES["log_of_underflow"] if "loss" in failed and not grads_bad else CAUSES["digits"]

@@ -3,7 +3,8 @@ its own tolerance) is named by it. A hint is a measurement: the numbers must fit
 
 Each Mutant changes one step of the textbook backward pass (verification.oracle is written apart from this on
 purpose; this module reads impls.spec's loss table). The slips, and where they come from:
-- half_l2: the L2 term written 0.5 * reg * sum W^2 (older cs231n): a convention, which the hint says how to declare;
+- half_l2, l2_biases, half_l2_biases: the L2 term written 0.5 * reg * sum W^2 (older cs231n), or over the biases
+  too: conventions, which verification.conventions checks again under (the hint says how to declare them);
 - *_deriv_of_output: an activation's derivative evaluated at its output, dsigma(x1) for dsigma(s1) (EPFL's own
   correction; UMONS's Sigmoid.backward applying sigmoid to a cache that already holds the output);
 - *_deriv_of_input: the other way round, s(1 - s) or 1 - s^2 of the pre-activation (a cache of the input fed to
@@ -50,6 +51,7 @@ class Slip:
     """Switches of the mutated backward pass (all off: the right gradient)."""
 
     l2_factor: float = 1.0
+    l2_biases: bool = False  # the L2 term covers the biases too (l2_factor * l2 * sum b^2)
     hidden_at: str = ""  # "output": dsigma at the activation's output; "input": the output formula fed the input
     output_at: str = ""
     skip_output_deriv: bool = False
@@ -112,6 +114,9 @@ def mutated(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec: NetSpe
     if spec.l2:
         loss = loss + s.l2_factor * spec.l2 * ((W1**2).sum() + (W2**2).sum())
         g["W1"], g["W2"] = g["W1"] + 2 * s.l2_factor * spec.l2 * W1, g["W2"] + 2 * s.l2_factor * spec.l2 * W2
+        if s.l2_biases:
+            loss = loss + s.l2_factor * spec.l2 * ((b1**2).sum() + (b2**2).sum())
+            g["b1"], g["b2"] = g["b1"] + 2 * s.l2_factor * spec.l2 * b1, g["b2"] + 2 * s.l2_factor * spec.l2 * b2
     return {"loss": np.asarray(loss), **g}
 
 
@@ -131,6 +136,20 @@ MUTANTS: tuple[Mutant, ...] = (
         Slip(l2_factor=0.5),
         "matches exactly the L2 term 0.5 * l2 * sum W^2 (the older cs231n convention, gradient l2 * W): if that "
         "is your convention, say so (l2_convention='half', --l2-convention half)",
+        lambda s, n: s.l2 > 0,
+    ),
+    Mutant(
+        "l2_biases",
+        Slip(l2_biases=True),
+        "matches exactly an L2 term over the biases too, l2 * sum(W^2 + b^2) (its gradient 2 l2 b in db): if that is "
+        "your convention, say so (l2_convention='full+biases', --l2-convention full+biases)",
+        lambda s, n: s.l2 > 0,
+    ),
+    Mutant(
+        "half_l2_biases",
+        Slip(l2_factor=0.5, l2_biases=True),
+        "matches exactly an L2 term 0.5 * l2 * sum(W^2 + b^2), over the biases too: if that is your convention, say so "
+        "(l2_convention='half+biases', --l2-convention half+biases)",
         lambda s, n: s.l2 > 0,
     ),
     Mutant(

@@ -172,19 +172,43 @@ def form_of(ref: str) -> tuple[str, str, Defined | None]:
         raise UsageError(str(exc)) from None
     if not target.endswith((".py", NOTEBOOK_SUFFIX)):
         return "linear", "", None
+    if not Path(target).is_file():
+        raise UsageError(f"plug-in file not found: {target}")
     try:
         defined = scan(Path(target))
     except SourceError as exc:
         raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"plug-in file not found: {target}" if not Path(target).exists() else str(exc)) from None
     try:
         form, why = recognise(defined)
     except Unrecognised as exc:
+        beside = _through_imports(defined, Path(target))
+        if beside is not None:
+            return beside
         if attr:
             return "linear", "", defined
         raise UsageError(str(exc)) from None
     return form.name, why, defined
+
+
+def _through_imports(defined: Defined, path: Path) -> tuple[str, str, Defined] | None:
+    """The form of a file beside this one that it imports a form's role from (cs231n's two_layer_net.ipynb imports
+    TwoLayerNet from cs231n/classifiers/neural_net.py), when that file is there and fits one form."""
+    from verification.forms import Unrecognised, recognise
+    from verification.forms.core import KNOWN_ROLE_NAMES
+
+    for name, module in defined.imported.items():
+        if name not in KNOWN_ROLE_NAMES or module.startswith("."):
+            continue
+        other = path.resolve().parent.joinpath(*module.split(".")).with_suffix(".py")
+        if not other.is_file():
+            continue
+        try:
+            there = scan(other)
+            form, why = recognise(there)
+        except (SourceError, Unrecognised):
+            continue
+        return form.name, f"{why} in {other.relative_to(path.resolve().parent)}, which it imports", there
+    return None
 
 
 def resolve_form(args: argparse.Namespace) -> Recognised:

@@ -22,21 +22,28 @@ def _act(name: str, a: np.ndarray) -> np.ndarray:
     return a
 
 
-def _dact(name: str, a: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _dact(name: str, a: np.ndarray, y: np.ndarray, relu_zero: float = 0.0) -> np.ndarray:
     if name == "sigmoid":
         return y * (1.0 - y)
     if name == "tanh":
         return 1.0 - y**2
-    if name == "relu":
-        return (a > 0).astype(a.dtype)
+    if name == "relu":  # relu'(0) = relu_zero: 0 (torch's, the default), 1 (a >= 0): a subgradient either way
+        return np.where(a == 0, relu_zero, (a > 0).astype(a.dtype)).astype(a.dtype)
     return np.ones_like(a)
 
 
 def loss_and_grads(
-    p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, spec, dtype: type = np.float64, kappa: dict | None = None
+    p: dict[str, np.ndarray],
+    x: np.ndarray,
+    t: np.ndarray,
+    spec,
+    dtype: type = np.float64,
+    kappa: dict | None = None,
+    relu_zero: float = 0.0,
 ) -> tuple[float, dict[str, np.ndarray]]:
     """Loss and gradients of the spec's objective, computed in `dtype` (float64 unless measuring float32 drift).
 
+    `relu_zero` is the ReLU's derivative at an exact 0 (0, torch's; 1 for code that writes a >= 0).
     If `kappa` is a dict it receives each quantity's condition number of its final summation,
     kappa = max(sum of |terms|) / max|result| (>= 1): how much cancellation magnifies rounding errors.
     """
@@ -82,7 +89,7 @@ def loss_and_grads(
         # rounding of r = y - t is u(|y| + |t|); to first order the loss moves by its share sum |r| (|y| + |t|)
         shares = np.abs(r) * (np.abs(y) + np.abs(np.asarray(t, dtype=dtype)))
         loss_mag = shares.sum() * (loss / max((r**2).sum(), 1e-300))
-    dact_h = _dact(spec.hidden, a1, h)
+    dact_h = _dact(spec.hidden, a1, h, relu_zero)
     da1 = (dz @ W2) * dact_h
     grads = {"W1": da1.T @ x, "b1": da1.sum(axis=0), "W2": dz.T @ h, "b2": dz.sum(axis=0)}
     # the magnitudes every rounding error is relative to: |terms| of each sum, starting from dz's pre-cancellation
@@ -129,13 +136,14 @@ def sgd_trajectory(
     lr: float,
     momentum: float,
     dtype: type = np.float64,
+    relu_zero: float = 0.0,
 ) -> tuple[list[float], dict[str, np.ndarray]]:
     """Losses of one SGD-with-momentum step (Rumelhart eq. 9) per (x, t) batch, in order, and the final parameters."""
     p = {k: np.array(v, dtype=dtype) for k, v in p.items()}
     v = {k: np.zeros_like(p[k]) for k in NAMES}
     losses = []
     for x, t in batches:
-        loss, g = loss_and_grads(p, x, t, spec, dtype=dtype)
+        loss, g = loss_and_grads(p, x, t, spec, dtype=dtype, relu_zero=relu_zero)
         losses.append(loss)
         for k in NAMES:
             v[k] = (momentum * v[k] - lr * g[k]).astype(dtype)

@@ -130,13 +130,14 @@ def plugin_class(
     one, options = FORMS[layout], options or Options()
     target, attr = split_ref(ref)
     stood_in: dict[str, str] = {}
+    read_as: list[str] = []
     if layout == "linear":
         if not attr and target.endswith((".py", NOTEBOOK_SUFFIX)):  # the file's one fn(params, x, t, spec)
             attr = _the_linear_function(load_namespace(target), target)
         source: object = load_function(f"{target}:{attr}" if attr else ref)
     else:
         source = load_namespace(target)
-        stood_in = source.stood_in
+        stood_in, read_as = source.stood_in, source.notes
         if attr and one.roles[0].name not in dict(options.bind):  # hw.py:MyNet names the form's first role
             options = replace(options, bind=((one.roles[0].name, attr), *options.bind))
     if layout == "module":
@@ -151,7 +152,9 @@ def plugin_class(
         raise
     except ValueError as exc:  # the form refuses what it was given (verification.forms): one line
         raise PluginError(f"{ref}: {exc}") from None
-    fn.sources = (*getattr(fn, "sources", ()), *(f"stood in for {m}: {why}" for m, why in stood_in.items()))
+    fn.sources = (
+        *read_as, *getattr(fn, "sources", ()), *(f"stood in for {m}: {why}" for m, why in stood_in.items())
+    )
     return function_class(fn, ref)
 
 

@@ -13,9 +13,11 @@ same way). From each only the top-level statements that *define* things run:
   whose few functions the checked code calls, which stand in as the course defines them (verification.standins:
   `planar_utils.sigmoid`, `past.builtins.xrange`, ...); the report says which imports were stood in for;
 - `def` and `class`;
-- assignments whose right-hand side calls nothing (`sigma = torch.tanh`, `eta = 0.1`, a lambda), only NumPy, torch
-  or math (`device = torch.device("cpu")`, `EPS = np.finfo(float).eps`; not their file or data loaders), or only
+- assignments whose right-hand side calls nothing (`sigma = torch.tanh`, `eta = 0.1`, a lambda), only NumPy, torch,
+  math, functools or operator (`device = torch.device("cpu")`, `EPS = np.finfo(float).eps`, `f = partial(g, k=1)`;
+  not their file or data loaders), or only
   constructs an `nn.Module` from call-free arguments (`loss_fn = torch.nn.MSELoss()`, `model = MLP()`);
+- `sys.path.insert(0, "..")` / `sys.path.append(...)`: where its own imports come from;
 - `if` / `try` blocks made only of the above (`if __name__ == "__main__":` and its training never run).
 Everything else -- calls of the file's own functions, loops, `print`, data downloads, training, plotting -- is
 skipped, so a notebook that mounts Google Drive and trains for minutes is checked in seconds. A statement that
@@ -49,6 +51,7 @@ class Namespace:
     failed: dict[str, str] = field(default_factory=dict)  # name -> why its last definition did not run
     path: Path | None = None
     stood_in: dict[str, str] = field(default_factory=dict)  # module whose import failed -> what stands in for it
+    notes: list[str] = field(default_factory=list)  # how the source was read, when not as written (Python 2)
 
     def get(self, name: str) -> object:
         """The object, or SourceError naming why it is not there (its last definition failed, or none exists)."""
@@ -84,15 +87,81 @@ class MissingModule:
 
 
 def load(path: Path) -> Namespace:
-    """The namespace of a .py file or a notebook: its definitions, by the rule above."""
+    """The namespace of a .py file or a notebook: its definitions, by the rule above; the modules beside it that it
+    imports (`from network import Network`, cs231n's `from cs231n.classifiers.neural_net import TwoLayerNet`) are
+    read by the same rule (SiblingFinder), their stood-in imports reported with its own."""
     if not path.is_file():
         raise SourceError(f"plug-in file not found: {path}")
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:  # the code's own modules (`from network import Network`) import as in its folder
-        sys.path.insert(0, folder)
-    if path.suffix == NOTEBOOK_SUFFIX:
-        return load_notebook(path)
-    return load_python(path)
+    folder = path.resolve().parent
+    if str(folder) not in sys.path:  # the code's own modules import as in its folder
+        sys.path.insert(0, str(folder))
+    finder = SiblingFinder(folder)
+    sys.meta_path.insert(0, finder)
+    try:
+        ns = load_notebook(path) if path.suffix == NOTEBOOK_SUFFIX else load_python(path)
+    finally:
+        sys.meta_path.remove(finder)  # modules it imported are loaded; their functions keep working after
+    _assumed_imports(ns, path)
+    for name, other in finder.loaded.items():
+        ns.stood_in.update({m: f"{why} (imported by {name})" for m, why in other.stood_in.items()})
+        ns.notes.extend(f"{name}: {note}" for note in other.notes)
+    return ns
+
+
+#: names code uses as these modules without importing them (a star import of a course helper brought them there)
+ASSUMED = {"np": "numpy", "torch": "torch", "math": "math"}
+
+
+def _assumed_imports(ns: Namespace, path: Path) -> None:
+    """Bind np (torch, math) where the code uses `np.` but nothing defined it, saying so."""
+    import importlib
+
+    text = path.read_text(encoding="utf-8", errors="replace")
+    for name, module in ASSUMED.items():
+        if name not in ns.names and re.search(rf"\b{name}\.\w", text):
+            ns.names[name] = importlib.import_module(module)
+            ns.notes.append(f"{name}: used but never imported here; {module} assumed (a star import of a helper?)")
+
+
+class SiblingFinder:
+    """A meta-path finder for the modules under one folder (a student's own files and packages): each is read by
+    the definitions rule, as the checked file is, so a helper beside it that trains at import or imports a course
+    module that is not here still gives its definitions."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.loaded: dict[str, Namespace] = {}
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> object:
+        import importlib.machinery
+
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)  # type: ignore[arg-type]
+        origin = Path(spec.origin).resolve() if spec is not None and spec.origin else None
+        if origin is None or origin.suffix != ".py" or not origin.is_relative_to(self.folder):
+            return None
+        spec.loader = _DefinitionsLoader(self, origin)
+        return spec
+
+
+class _DefinitionsLoader:
+    """Executes a module found by SiblingFinder by the definitions rule, into the module's own namespace."""
+
+    def __init__(self, finder: SiblingFinder, origin: Path) -> None:
+        self.finder, self.origin = finder, origin
+
+    def create_module(self, spec: object) -> None:
+        return None  # the default module object
+
+    def exec_module(self, module: object) -> None:
+        tree, text, note = parse_python(python_source(self.origin), self.origin.name)
+        names = module.__dict__
+        ns = Namespace(names, path=self.origin, notes=[note] if note else [])
+        lines, libs = text.splitlines(), library_aliases(tree)
+        for stmt in tree.body:
+            first = lines[stmt.lineno - 1].strip()[:60] if stmt.lineno <= len(lines) else ""
+            where = f"{self.origin.name} line {stmt.lineno}"
+            _run_definition(stmt, ns, names, f"line {stmt.lineno}", first, where, libs, str(self.origin))
+        self.finder.loaded[module.__name__] = ns
 
 
 def _first_line(exc: BaseException) -> str:
@@ -112,25 +181,52 @@ def python_source(path: Path) -> str:
         return raw.decode("latin-1")
 
 
-def parse_python(text: str, where: str) -> ast.Module:
-    """The file parsed, or one SourceError line (Python 2 code is named as such: print x, except E, e)."""
+PYTHON2 = "Python 2 code, run as Python 3 after 2to3's fixes (print, except, xrange, iteritems, ...)"
+
+
+def parse_python(text: str, where: str) -> tuple[ast.Module, str, str]:
+    """(the tree, the text it was parsed from, a note): Python 3 as it is; Python 2 code (print x, except E, e) through
+    2to3's fixers (lib2to3, in the standard library up to Python 3.12), the note saying so; else one SourceError
+    line."""
     try:
-        return ast.parse(text, filename=where)
+        return ast.parse(text, filename=where), text, ""
     except SyntaxError as exc:
         py2 = "Missing parentheses" in str(exc.msg) or re.search(r"^\s*print\s+[^(=\s]", text, re.MULTILINE)
-        note = " (Python 2 code: this checker runs Python 3)" if py2 else ""
+        converted = _from_python2(text) if py2 else None
+        if converted is not None:
+            try:
+                return ast.parse(converted, filename=where), converted, PYTHON2
+            except SyntaxError:
+                pass
+        note = " (Python 2 code, which 2to3 could not convert here)" if py2 else ""
         raise SourceError(f"{where} does not parse: SyntaxError: {exc.msg} (line {exc.lineno}){note}") from None
+
+
+def _from_python2(text: str) -> str | None:
+    """The text through every default 2to3 fixer, or None where lib2to3 is gone (Python 3.13) or fails."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from lib2to3 import refactor
+
+            tool = refactor.RefactoringTool(refactor.get_fixers_from_package("lib2to3.fixes"))
+            return str(tool.refactor_string(text if text.endswith("\n") else text + "\n", "<python 2>"))
+    except Exception:  # noqa: BLE001 - ImportError (3.13+) or a parse error of lib2to3's own: no conversion
+        return None
 
 
 def load_python(path: Path) -> Namespace:
     """Run a .py file's definitions (the module docstring's rule) in a module of its own."""
-    text = python_source(path)
-    tree = parse_python(text, path.name)
+    tree, text, note = parse_python(python_source(path), path.name)
     ns, names = _fresh(path)
+    if note:
+        ns.notes.append(note)
     lines, libs = text.splitlines(), library_aliases(tree)
     for stmt in tree.body:
         first = lines[stmt.lineno - 1].strip()[:60] if stmt.lineno <= len(lines) else ""
-        _run_definition(stmt, ns, names, f"line {stmt.lineno}", first, f"{path.name} line {stmt.lineno}", libs)
+        _run_definition(stmt, ns, names, f"line {stmt.lineno}", first, f"{path.name} line {stmt.lineno}", libs, str(path))
     return ns
 
 
@@ -182,7 +278,7 @@ def _calls(node: ast.AST) -> bool:
 
 
 #: the libraries whose calls a definition may make (pure arithmetic and constructors), by their module's root name
-LIBRARIES = ("numpy", "torch", "math")
+LIBRARIES = ("numpy", "torch", "math", "functools", "operator")
 #: ... except what reads or writes files, downloads, or loads data
 _IO = re.compile(r"load|save|read|write|download|fromfile|genfromtxt|open|DataLoader|datasets|hub|manual_seed|seed")
 
@@ -212,12 +308,13 @@ def _library_call(call: ast.Call, libs: frozenset[str]) -> bool:
 def _calls_only_modules(value: ast.expr, libs: frozenset[str] = frozenset()) -> bool:
     """The value calls nothing but the libraries (`libs`: their aliases), or is one call (of something checked at
     run time to be an nn.Module class) with such a callee and arguments."""
-    calls = [n for n in _outside_lambdas(value) if isinstance(n, ast.Call)]
-    if all(_library_call(c, libs) for c in calls):
+    def library_only(node: ast.AST) -> bool:
+        return all(_library_call(c, libs) for c in _outside_lambdas(node) if isinstance(c, ast.Call))
+
+    if library_only(value):
         return True
-    if isinstance(value, ast.Call):
-        parts = [value.func, *value.args, *(k.value for k in value.keywords)]
-        return all(_calls_only_modules(a, libs) for a in parts)
+    if isinstance(value, ast.Call):  # one call of another callee: its callee and arguments call libraries at most
+        return all(library_only(a) for a in [value.func, *value.args, *(k.value for k in value.keywords)])
     return False
 
 
@@ -232,10 +329,23 @@ def _outside_lambdas(node: ast.AST) -> list[ast.AST]:
     return out
 
 
+def _import_path(stmt: ast.stmt) -> bool:
+    """sys.path.insert(i, "dir") / sys.path.append("dir") with call-free arguments: where the file's own imports
+    come from (`sys.path.insert(0, "..")` before `from utils import ...`), so part of its definitions."""
+    if not (isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call)):
+        return False
+    f = stmt.value.func
+    path = isinstance(f, ast.Attribute) and f.attr in ("insert", "append") and isinstance(f.value, ast.Attribute)
+    path = path and f.value.attr == "path" and isinstance(f.value.value, ast.Name) and f.value.value.id == "sys"
+    return path and not any(_calls(a) for a in stmt.value.args)
+
+
 def definition(stmt: ast.stmt, libs: frozenset[str] = frozenset()) -> bool:
     """Whether a top-level statement defines something (the rule in the module docstring); `libs` are the names the
     source binds to NumPy, torch and math (library_aliases), whose calls an assignment may make."""
     if isinstance(stmt, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return True
+    if _import_path(stmt):
         return True
     if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is not None:
         return _calls_only_modules(stmt.value, libs)
@@ -309,16 +419,23 @@ def _stand_in(stmt: ast.Import | ast.ImportFrom, exc: BaseException, ns: Namespa
 
 
 def _run_definition(
-    stmt: ast.stmt, ns: Namespace, names: dict[str, object], label: str, first: str, where: str, libs: frozenset[str]
+    stmt: ast.stmt,
+    ns: Namespace,
+    names: dict[str, object],
+    label: str,
+    first: str,
+    where: str,
+    libs: frozenset[str],
+    filename: str = "",
 ) -> None:
     """Run one top-level statement if it defines something (the rule above), recording where each name it binds
-    was last defined, or why that definition failed."""
+    was last defined, or why that definition failed; `filename` is what tracebacks name (the file's own path)."""
     if not definition(stmt, libs):
         return
     if isinstance(stmt, ast.Assign | ast.AnnAssign) and not _call_is_allowed(stmt.value, names, libs):
         return
     bound = _bound_names(stmt)
-    code = compile(ast.Module([stmt], type_ignores=[]), where, "exec")
+    code = compile(ast.Module([stmt], type_ignores=[]), filename or where, "exec")
     try:
         exec(code, names)
     except Exception as exc:  # noqa: BLE001 - a definition that raises is noted, and named if it is needed
@@ -481,5 +598,5 @@ def scan(path: Path) -> Defined:
             except SyntaxError:
                 continue  # a cell that does not parse defines nothing here (load names it if it is needed)
     else:
-        out.add(parse_python(python_source(path), path.name))
+        out.add(parse_python(python_source(path), path.name)[0])
     return out

@@ -4,7 +4,9 @@ an import fails; every other name of such a module raises if the checked code us
 
 Each entry is the course's definition, written out: deeplearning.ai's planar_utils.sigmoid and dnn_utils'
 activations (which return (A, cache)), the `future` package's Python 2 names (cs231n's `from past.builtins import
-xrange`), nnfs's init() (which only seeds NumPy and sets float32 defaults for the book's plots).
+xrange`), nnfs's init() (which only seeds NumPy and sets float32 defaults for the book's plots), and the four
+functions EPFL's practical 3 has its students write (sigma = tanh, dsigma, loss = sum (v - t)^2, dloss), which some
+import from their copy of the course's prologue module.
 """
 
 from __future__ import annotations
@@ -58,6 +60,26 @@ _PAST = {
     "reduce": functools.reduce,
 }
 
+def _epfl_sigma(x: object) -> object:
+    """EPFL practical 3's sigma: tanh."""
+    return x.tanh()  # type: ignore[attr-defined]
+
+
+def _epfl_dsigma(x: object) -> object:
+    """EPFL practical 3's dsigma: 1 - tanh(x)^2 (the correction's 4 / (e^x + e^-x)^2)."""
+    return 1 - x.tanh().pow(2)  # type: ignore[attr-defined]
+
+
+def _epfl_loss(v: object, t: object) -> object:
+    """EPFL practical 3's loss: sum (v - t)^2."""
+    return (v - t).pow(2).sum()  # type: ignore[operator]
+
+
+def _epfl_dloss(v: object, t: object) -> object:
+    """EPFL practical 3's dloss: 2 (v - t)."""
+    return 2 * (v - t)  # type: ignore[operator]
+
+
 #: module -> {name: the course's definition}
 KNOWN: dict[str, dict[str, object]] = {
     "planar_utils": {"sigmoid": _sigmoid},
@@ -66,4 +88,6 @@ KNOWN: dict[str, dict[str, object]] = {
     "past.builtins": _PAST,
     "past": {"builtins": type("builtins", (), _PAST)},
     "nnfs": {"init": lambda *args, **kwargs: None},
+    # the practical asks students to write these; some keep them in their copy of the prologue module
+    "dlc_practical_prologue": {"sigma": _epfl_sigma, "dsigma": _epfl_dsigma, "loss": _epfl_loss, "dloss": _epfl_dloss},
 }

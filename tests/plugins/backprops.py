@@ -33,6 +33,10 @@ def _backprop(params, x, t, spec, bug=""):
         dz = logp.exp()
         dz[torch.arange(n), t] -= 1
         dz /= n
+    elif spec.loss == "bce":  # sigmoid outputs, the binary cross-entropy averaged over N x C
+        y = torch.sigmoid(z)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(z, t)
+        dz = (y - t) / t.numel()
     else:
         y = ACT[spec.output](z)
         r = y - t

@@ -26,6 +26,11 @@ def _dact(name, a, y, relu_ge=False):
     return torch.ones_like(a)
 
 
+def _bce_delta(z, t):
+    """Binary cross-entropy of sigmoid outputs averaged over N x C, and its dL/dz = (sigmoid(z) - t) / (N C)."""
+    return F.binary_cross_entropy_with_logits(z, t), (torch.sigmoid(z) - t) / t.numel()
+
+
 def _ce_delta(z, t, bug=""):
     """Loss and dLoss/dz of mean softmax cross-entropy, (N, C) logits, in the ways people write it."""
     n, c = z.shape
@@ -56,6 +61,8 @@ def _backprop(params, x, t, spec, bug=""):
     db2 = None
     if spec.loss == "cross_entropy":
         loss, dz, db2 = _ce_delta(z, t, bug)
+    elif spec.loss == "bce":
+        loss, dz = _bce_delta(z, t)
     else:
         y = ACT[spec.output](z)
         r = y - t
@@ -81,6 +88,8 @@ def einsum(params, x, t, spec):
     z = torch.einsum("nh,ch->nc", h, W2) + b2
     if spec.loss == "cross_entropy":
         loss, dz, _ = _ce_delta(z, t)
+    elif spec.loss == "bce":
+        loss, dz = _bce_delta(z, t)
     else:
         y = ACT[spec.output](z)
         r = y - t
@@ -112,6 +121,8 @@ def autograd_inside(params, x, t, spec):
     z = F.linear(z, p["W2"], p["b2"])
     if spec.loss == "cross_entropy":
         loss = F.cross_entropy(z, t)
+    elif spec.loss == "bce":
+        loss = F.binary_cross_entropy_with_logits(z, t)
     else:
         loss = F.mse_loss(ACT[spec.output](z), t, reduction="mean" if spec.loss == "mse" else "sum")
         loss = loss * (0.5 if spec.loss == "half_sse" else 1.0)

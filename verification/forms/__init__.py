@@ -68,10 +68,10 @@ _discover()
 
 
 def table() -> str:
-    """The docs' table of forms (docs/forms.md, included by docs/check.md), generated from the registry."""
+    """The docs' table of forms (docs/generated/forms.md, included by docs/check.md), generated from the registry."""
     rows = ["| form (`--layout`) | what it expects | recognised by | usual net | course |", "|---|---|---|---|---|"]
     for f in FORMS.values():
-        usual = " ".join(f"`--{k} {v}`" for k, v in f.usual) or (
+        usual = ("`" + " ".join(f"--{k} {v}" for k, v in f.usual) + "`" if f.usual else "") or (
             f"asks {', '.join(f'`--{a}`' for a in f.asks)}" if f.asks else "every configuration (fn gets the spec)"
         )
         rule = (f.recognise.__doc__ or "").strip().splitlines()[0] if f.recognise.__doc__ else ""

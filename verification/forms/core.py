@@ -28,10 +28,12 @@ from verification.sources import Defined, Namespace, SourceError
 
 UserFn = Callable[[dict[str, Tensor], Tensor, Tensor, NetSpec], tuple[object, dict[str, object]]]
 HINTS = "__hints__"  #: a grads dict's key for what an adapter saw (quantity -> words), read by verification.plugin
-#: cs231n's two ways of writing L2: reg passed = factor * l2 (0.5 * reg * sum W^2 == l2 * sum W^2 with reg = 2 l2);
-#: "auto" runs "full" and, when every number of the l2 > 0 cases matches "half" exactly, checks those cases again as
-#: "half" (verification.conventions) -- an explicit choice is kept
-L2_CONVENTIONS = {"full": 1.0, "half": 2.0}
+#: cs231n's ways of writing L2, as (factor, biases): reg passed = factor * l2 (0.5 * reg * sum W^2 == l2 * sum W^2 with
+#: reg = 2 l2); biases: the penalty covers the biases too, reg * sum(W^2 + b^2), which the adapter takes back out of
+#: the loss and the bias gradients exactly (l2 sum b^2, 2 l2 b: the same objective otherwise). "auto" runs "full"
+#: and, when every number of the l2 > 0 cases matches another exactly, checks those cases again under it
+#: (verification.conventions) -- an explicit choice is kept
+L2_CONVENTIONS = {"full": (1.0, False), "half": (2.0, False), "full+biases": (1.0, True), "half+biases": (2.0, True)}
 L2_CHOICES = ("auto", *L2_CONVENTIONS)
 
 
@@ -56,7 +58,12 @@ class Options:
     @property
     def l2_factor(self) -> float:
         """What the code is passed as reg, per unit of the spec's l2 ("auto" runs the project's convention)."""
-        return L2_CONVENTIONS.get(self.l2_convention, 1.0)
+        return L2_CONVENTIONS.get(self.l2_convention, (1.0, False))[0]
+
+    @property
+    def l2_biases(self) -> bool:
+        """The code's L2 penalty covers the biases too (taken back out by the adapter)."""
+        return L2_CONVENTIONS.get(self.l2_convention, (1.0, False))[1]
 
 
 _BIND = re.compile(r"([A-Za-z_][\w.]*)\s*(?:\(([\w\s,]*)\))?")
@@ -178,6 +185,9 @@ class Form:
             name, order = _parse_target(target) if target else (None, None)
             candidates = [name] if name else [role.name, *role.also]
             found = next((c for c in candidates if c in ns.names or c in ns.failed), None)
+            if found is None and not name:  # Activation_ReLu, Loss_CategoricalCrossEntropy: the case aside
+                lower = {c.lower() for c in candidates}
+                found = next((n for n in [*ns.names, *ns.failed] if n.lower() in lower and _defined(ns, n)), None)
             if found is None:
                 why = f"no {' or '.join(candidates)}" + (f" in {ns.path.name}" if ns.path else "")
                 if role.optional:
@@ -213,6 +223,22 @@ _CLASS_IN_LINEAR = (
     "cs231n (TwoLayerNet(D, H, C).loss(X, y, reg)), nielsen (Network([D, H, C]).backprop(x, y)), "
     "layers (Linear/ReLU/Sigmoid objects), nnfs (Layer_Dense) or module (an nn.Module, with a loss_fn)"
 )
+
+
+def _defined(ns: Namespace, name: str) -> bool:
+    """The name is the code's own (a class or function it defines), not an import that happens to match."""
+    obj = ns.names.get(name)
+    return name in ns.failed or inspect.isclass(obj) or inspect.isfunction(obj)
+
+
+def attribute(obj: object, *names: str) -> str | None:
+    """The first of `names` the object has, else one that matches one of them with the case and underscores aside
+    (dWeights, d_weights for dweights), else None."""
+    found = next((n for n in names if hasattr(obj, n)), None)
+    if found is not None:
+        return found
+    keys = {n.lower().replace("_", "") for n in names}
+    return next((a for a in vars(obj) if a.lower().replace("_", "") in keys), None) if hasattr(obj, "__dict__") else None
 
 
 def namespace_of(source: object) -> Namespace | None:

@@ -1,7 +1,8 @@
 """cs231n: a class TwoLayerNet(input_size, hidden_size, output_size[, dtype=, device=, std=]) with `params` W1 (D, H),
 b1 (H,), W2 (H, C), b2 (C,) -- NumPy or torch -- and loss(X, y, reg) -> (loss, grads dict); or EECS 498's function
 nn_forward_backward(params, X, y, reg) (torch). ReLU, softmax cross-entropy, L2 reg * sum W^2 (l2_convention
-"full", the project's) or 0.5 * reg * sum W^2 ("half", the older assignments; "auto" finds it)."""
+"full", the project's) or 0.5 * reg * sum W^2 ("half", the older assignments), either one over the biases too
+("full+biases", "half+biases"); "auto" finds which from the numbers (verification.conventions)."""
 
 from __future__ import annotations
 
@@ -100,7 +101,15 @@ def cs231n(bound: Bound, options: Options) -> UserFn:
                 out[k] = g.T if g.dim() == 2 else g
         for k, n in (("b1", spec.H), ("b2", spec.C)):
             out[k] = as_vector(out.get(k), n, like)
-        return as_loss(loss, like), {**out, HINTS: hints}
+        loss = as_loss(loss, like)
+        if options.l2_biases and spec.l2:  # its penalty covers the biases: l2 sum b^2 out of the loss, 2 l2 b out of db
+            for k in ("b1", "b2"):
+                b = params[k].detach().to(like.dtype)
+                if isinstance(out[k], Tensor) and out[k].shape == b.shape:
+                    out[k] = out[k] - 2 * spec.l2 * b
+                if isinstance(loss, Tensor):
+                    loss = loss - spec.l2 * (b * b).sum()
+        return loss, {**out, HINTS: hints}
 
     return fn
 

@@ -1,7 +1,8 @@
 """epfl (EPFL deep learning, practical 3): forward_pass(w1, b1, w2, b2, x) -> (x0, s1, x1, s2, x2) for one sample,
 w1 (H, D), and backward_pass(w1, b1, w2, b2, t, x, s1, x1, s2, x2, dl_dw1, dl_db1, dl_dw2, dl_db2) accumulating into
 the four tensors in place; called per sample as the practical's loop does, x as a vector (D,) or, when the code
-takes it so, a column (D, 1) with column biases; sigma both layers, loss sum (x2 - t)^2."""
+takes it so, a column (D, 1) with column biases, or a row (1, D) with column biases; sigma both layers, loss
+sum (x2 - t)^2.""" 
 
 from __future__ import annotations
 
@@ -43,6 +44,27 @@ def _supports(spec: NetSpec) -> str | None:
     return None
 
 
+def _vector(v: Tensor) -> Tensor:
+    return v.reshape(-1)
+
+
+def _column(v: Tensor) -> Tensor:
+    return v.reshape(-1, 1)
+
+
+def _row(v: Tensor) -> Tensor:
+    return v.reshape(1, -1)
+
+
+#: the ways the practical's students pass one sample: (x, the biases, the target) as vectors (w1.mv(x)), columns
+#: (w1.mm(x)), or x a row (1, D) with column biases (w1.mm(x.T)), its target a vector as their loop's train_target[n]
+WAYS = {
+    "as a vector (D,)": (_vector, _vector, _vector),
+    "as a column (D, 1) with column biases": (_column, _column, _column),
+    "as a row (1, D) with column biases": (_row, _column, _vector),
+}
+
+
 def epfl(bound: Bound, options: Options) -> UserFn:
     """forward_pass and backward_pass per sample into four zeroed accumulators, as the practical's training loop
     calls them; the loss sum (x2 - t)^2 of what forward_pass returned."""
@@ -51,24 +73,23 @@ def epfl(bound: Bound, options: Options) -> UserFn:
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
         w1, b1, w2, b2 = (params[k].detach().clone() for k in ("W1", "b1", "W2", "b2"))
-        column, loss = None, torch.zeros((), dtype=x.dtype, device=x.device)
+        way, loss = None, torch.zeros((), dtype=x.dtype, device=x.device)
         acc: list[Tensor] = []
         for i in range(x.shape[0]):
-            if column is None:
-                column, outs = _epfl_first_forward(forward, w1, b1, w2, b2, x[i], spec)
-                shape = (lambda v: v.reshape(-1, 1)) if column else (lambda v: v)
-                bb1, bb2 = shape(b1), shape(b2)
+            if way is None:
+                way, outs = _epfl_first_forward(forward, w1, b1, w2, b2, x[i], spec)
+                sx, sb, st = WAYS[way]
+                bb1, bb2 = sb(b1), sb(b2)
                 acc = [torch.zeros_like(w1), torch.zeros_like(bb1), torch.zeros_like(w2), torch.zeros_like(bb2)]
-                form = "as a column (D, 1) with column biases" if column else "as a vector (D,)"
             else:
-                outs = forward(w1, bb1, w2, bb2, shape(x[i]))
+                outs = forward(w1, bb1, w2, bb2, sx(x[i]))
             _, s1, x1, s2, x2 = _five(outs)
-            ti = shape(t[i])
+            ti = st(t[i])
             loss = loss + ((x2.reshape(-1) - ti.reshape(-1)) ** 2).sum()
             try:
-                backward(w1, bb1, w2, bb2, ti, shape(x[i]), s1, x1, s2, x2, *acc)
+                backward(w1, bb1, w2, bb2, ti, sx(x[i]), s1, x1, s2, x2, *acc)
             except Exception as exc:
-                raise CaseError(f"backward_pass (x passed {form}, as its forward_pass takes it) raised "
+                raise CaseError(f"backward_pass (x passed {way}, as its forward_pass takes it) raised "
                                 f"{crash(exc)}") from exc  # fmt: skip
         grads = {
             "W1": as_tensor(acc[0], w1), "b1": as_vector(acc[1], spec.H, w1),
@@ -93,24 +114,22 @@ def _five(outs: object) -> tuple[Tensor, ...]:
 
 def _epfl_first_forward(
     forward: Callable[..., object], w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, xi: Tensor, spec: NetSpec
-) -> tuple[bool, object]:
-    """Whether the code takes x as a column, and its first forward: tried as a vector (w1.mv(x)), then as a
-    column with column biases (w1.mm(x)); both failing is one line saying what each form gave."""
+) -> tuple[str, object]:
+    """How the code takes a sample (WAYS), and its first forward: each way tried in turn; none fitting is one line
+    saying what each gave."""
     tried = []
-    for column in (False, True):
-        args = (b1.reshape(-1, 1), b2.reshape(-1, 1), xi.reshape(-1, 1)) if column else (b1, b2, xi)
+    for way, (sx, sb, _) in WAYS.items():
         try:
-            outs = forward(w1, args[0], w2, args[1], args[2])
+            outs = forward(w1, sb(b1), w2, sb(b2), sx(xi))
             x2 = _five(outs)[4]
-        except Exception as exc:  # noqa: BLE001 - this form does not fit; the other may
-            tried.append(crash(exc))
+        except Exception as exc:  # noqa: BLE001 - this way does not fit; another may
+            tried.append(f"with x {way}: {crash(exc)}")
             continue
         if isinstance(x2, Tensor) and x2.numel() == spec.C:
-            return column, outs
-        tried.append(f"x2 came back {tuple(x2.shape) if isinstance(x2, Tensor) else type(x2).__name__}")
+            return way, outs
+        tried.append(f"with x {way}: x2 came back {tuple(x2.shape) if isinstance(x2, Tensor) else type(x2).__name__}")
     raise LayoutMismatch(
-        f"forward_pass fits neither form: with x a vector (D,) {tried[0]}; with x a column (D, 1) and column "
-        f"biases {tried[1]} (D={spec.D}, H={spec.H}, C={spec.C})"
+        f"forward_pass fits none of the ways a sample is passed: {'; '.join(tried)} (D={spec.D}, H={spec.H}, C={spec.C})"
     )
 
 

@@ -5,19 +5,24 @@ forward(inputs[, training]) that returns nothing and sets `.output`, backward(dv
 Activation_Softmax_Loss_CategoricalCrossentropy (backward(dvalues, y_true)) or as separate Activation_Softmax and
 Loss_CategoricalCrossentropy (Loss_BinaryCrossentropy, Loss_MeanSquaredError), whose calculate(output, y) is the
 mean of the per-sample losses. The combined class is checked where the code has it (it is what the book trains);
-else the separate ones, whose backward divides by the probabilities (-y/p)."""
+else the separate ones, whose backward divides by the probabilities (-y/p).
+
+Readers of the book rename as they go: the classes are found by the book's names, the short ones readers use
+(Dense_Layer, Act_ReLU, CCE_Loss, Act_Softmax_CCE_Loss) and either case (Activation_ReLu,
+Loss_CategoricalCrossEntropy); the attributes by the book's and their singular or camel-case spellings (weight,
+outputs, dWeights, d_biases)."""
 
 from __future__ import annotations
 
 import inspect
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from impls.base import UnsupportedConfig
 from impls.spec import NetSpec
 from verification.forms.core import (
+    HINTS,
     Bound,
     Form,
     LayoutMismatch,
@@ -27,24 +32,58 @@ from verification.forms.core import (
     as_loss,
     as_tensor,
     as_vector,
+    attribute,
     call_with,
-    defines_class,
+    crash,
     register,
 )
 from verification.sources import Defined
 
+COMBINED = "Activation_Softmax_Loss_CategoricalCrossentropy"
+#: role -> the other names readers give it (the case aside)
+NAMES = {
+    "Layer_Dense": ("Dense_Layer", "DenseLayer", "Layer_Dense_"),
+    "Activation_ReLU": ("Act_ReLU", "ReLU_Activation"),
+    "Activation_Sigmoid": ("Act_Sigmoid", "Sigmoid_Activation"),
+    "Activation_Tanh": ("Act_Tanh",),
+    "Activation_Linear": ("Act_Linear",),
+    "Activation_Softmax": ("Act_Softmax", "Softmax_Activation"),
+    COMBINED: ("Act_Softmax_CCE_Loss", "Activation_Softmax_Loss_CCE", "Softmax_CCE_Loss"),
+    "Loss_CategoricalCrossentropy": ("CCE_Loss", "Loss_CCE", "Categorical_Crossentropy_Loss"),
+    "Loss_BinaryCrossentropy": ("BCE_Loss", "Loss_BCE"),
+    "Loss_MeanSquaredError": ("MSE_Loss", "Loss_MSE"),
+}
 ACTIVATIONS = {"relu": "Activation_ReLU", "sigmoid": "Activation_Sigmoid", "tanh": "Activation_Tanh"}
 OUTPUTS = {"identity": "Activation_Linear", "sigmoid": "Activation_Sigmoid"}
 LOSSES = {"cross_entropy": "Loss_CategoricalCrossentropy", "bce": "Loss_BinaryCrossentropy",
           "mse": "Loss_MeanSquaredError"}  # fmt: skip
-COMBINED = "Activation_Softmax_Loss_CategoricalCrossentropy"
-ROLES = ("Layer_Dense", *ACTIVATIONS.values(), "Activation_Linear", "Activation_Softmax", COMBINED, *LOSSES.values())
+ATTRS = {  # the book's attribute, then its other spellings (attribute() also matches case and underscores aside)
+    "weights": ("weights", "weight", "W"),
+    "biases": ("biases", "bias", "b"),
+    "output": ("output", "outputs", "out"),
+    "dweights": ("dweights", "dweight", "dW", "grad_weights"),
+    "dbiases": ("dbiases", "dbias", "db", "grad_biases"),
+    "dinputs": ("dinputs", "dinput", "dX", "dx", "grad_inputs"),
+}
 
 
 def _supports(spec: NetSpec) -> str | None:
     if spec.loss not in LOSSES:
         return f"the nnfs form's losses are the book's means ({', '.join(LOSSES)}), not {spec.loss}"
     return None
+
+
+def _get(obj: object, what: str) -> object:
+    """The object's attribute `what` by any of its spellings (ATTRS); LayoutMismatch naming what it has instead."""
+    name = attribute(obj, *ATTRS[what])
+    if name is None:
+        have = ", ".join(sorted(a for a in getattr(obj, "__dict__", {}) if not a.startswith("_"))) or "none"
+        raise LayoutMismatch(f"{type(obj).__name__} has no {what} (nor {', '.join(ATTRS[what][1:])}); it has: {have}")
+    return getattr(obj, name)
+
+
+def _set(obj: object, what: str, value: object) -> None:
+    setattr(obj, attribute(obj, *ATTRS[what]) or ATTRS[what][0], value)
 
 
 def _make(bound: Bound, role: str, why: str) -> object:
@@ -55,8 +94,24 @@ def _make(bound: Bound, role: str, why: str) -> object:
 
 def _forward(layer: object, inputs: np.ndarray) -> np.ndarray:
     """layer.forward(inputs[, training=True]) and the .output it sets (the book's forward returns nothing)."""
-    call_with(layer.forward, inputs, training=True)  # type: ignore[attr-defined]
-    return layer.output  # type: ignore[attr-defined]
+    returned = call_with(layer.forward, inputs, training=True)  # type: ignore[attr-defined]
+    try:
+        return _get(layer, "output")  # type: ignore[return-value]
+    except LayoutMismatch:
+        if returned is not None:  # a reader's forward that returns its output instead
+            return returned  # type: ignore[return-value]
+        raise
+
+
+def _backward(layer: object, dvalues: np.ndarray, *y: np.ndarray) -> np.ndarray:
+    """layer.backward(dvalues[, y]) and the .dinputs it sets."""
+    returned = layer.backward(dvalues, *y)  # type: ignore[attr-defined]
+    try:
+        return _get(layer, "dinputs")  # type: ignore[return-value]
+    except LayoutMismatch:
+        if returned is not None:
+            return returned  # type: ignore[return-value]
+        raise
 
 
 def _dense(cls: object, n_in: int, n_out: int, l2: float) -> object:
@@ -94,17 +149,16 @@ def _regularization(loss: object, layers: list[object]) -> float:
 
 def nnfs(bound: Bound, options: Options) -> UserFn:
     """Layer_Dense(D, H), the hidden activation, Layer_Dense(H, C), the output and its loss, as the book's training
-    loop runs them: forward through .output, backward from the loss through .dinputs; dweights/dbiases read back."""
+    loop runs them: forward through .output, backward from the loss through .dinputs; dweights/dbiases read back.
+    A loss that raises is that quantity's failure (its hint the exception); the gradients are still checked."""
     dense_cls = bound.get("Layer_Dense")
-    probe = dense_cls(2, 3)  # type: ignore[operator]
-    shape = tuple(np.shape(getattr(probe, "weights", None)))
+    shape = tuple(np.shape(_get(dense_cls(2, 3), "weights")))  # type: ignore[operator]
     if shape not in ((2, 3), (3, 2)):
-        raise ValueError(f"Layer_Dense(2, 3).weights is {shape}: expected (2, 3) (in, out), the book's, or (3, 2)")
+        raise ValueError(f"Layer_Dense(2, 3)'s weights are {shape}: expected (2, 3) (in, out), the book's, or (3, 2)")
     flip = shape == (2, 3)
     bound.sources.append(
         "Layer_Dense: weights " + ("(in, out), the book's orientation" if flip else "(out, in), nn.Linear's")
     )
-    combined = bound.has(COMBINED)
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
         like = params["W1"]
@@ -112,66 +166,81 @@ def nnfs(bound: Bound, options: Options) -> UserFn:
         first, second = _dense(dense_cls, spec.D, spec.H, spec.l2), _dense(dense_cls, spec.H, spec.C, spec.l2)
         for layer, w, b in ((first, "W1", "b1"), (second, "W2", "b2")):
             weight = params[w].detach().cpu().numpy()
-            layer.weights = (weight.T if flip else weight).copy()  # type: ignore[attr-defined]
-            old = np.shape(getattr(layer, "biases", ()))
+            _set(layer, "weights", (weight.T if flip else weight).copy())
+            old = np.shape(_get(layer, "biases"))
             bias = params[b].detach().cpu().numpy().copy()
-            layer.biases = bias.reshape(old) if int(np.prod(old)) == bias.size else bias.reshape(1, -1)  # type: ignore[attr-defined]
+            _set(layer, "biases", bias.reshape(old) if int(np.prod(old)) == bias.size else bias.reshape(1, -1))
         X, y = x.detach().cpu().numpy().copy(), t.detach().cpu().numpy().copy()
         z = _forward(second, _forward(hidden, _forward(first, X)))  # (N, C) logits
-        loss_obj = None
-        if spec.loss == "cross_entropy":
-            both = bound.get(COMBINED)() if combined else None  # type: ignore[operator]
-            softmax = None
-            if both is not None and hasattr(both, "forward"):  # the book's chapter 10 class: forward and backward
-                loss, probs = call_with(both.forward, z, y), both.output
-                loss_obj = getattr(both, "loss", None)
-            else:  # its later form (backward only), or no combined class: Activation_Softmax + the loss class
-                softmax = _make(bound, "Activation_Softmax", "the cross-entropy cases need one")
-                probs = _forward(softmax, z)
-                loss_obj = _make(bound, LOSSES["cross_entropy"], "the cross-entropy cases need one")
-                loss = _loss_value(loss_obj, probs, y)
-            if both is not None:
-                both.backward(probs, y)
-                dz = both.dinputs
-            else:
-                loss_obj.backward(probs, y)  # type: ignore[union-attr]
-                softmax.backward(loss_obj.dinputs)  # type: ignore[union-attr]
-                dz = softmax.dinputs  # type: ignore[union-attr]
-        else:
-            out_name = OUTPUTS.get(spec.output)
-            if out_name is None:
-                raise UnsupportedConfig(f"the nnfs form has no {spec.output} output activation class")
-            output = None if spec.output == "identity" and not bound.has(out_name) else _make(bound, out_name, "")
-            y_hat = z if output is None else _forward(output, z)
-            loss_obj = _make(bound, LOSSES[spec.loss], f"the {spec.loss} cases need one")
-            loss = _loss_value(loss_obj, y_hat, y)
-            loss_obj.backward(y_hat, y)  # type: ignore[attr-defined]
-            dz = loss_obj.dinputs  # type: ignore[attr-defined]
-            if output is not None:
-                output.backward(dz)  # type: ignore[attr-defined]
-                dz = output.dinputs  # type: ignore[attr-defined]
-        if spec.l2:
+        loss, dz, loss_obj, hints = _loss_and_dz(bound, spec, z, y)
+        if spec.l2 and loss is not None:
             reg = loss_obj or _make(bound, LOSSES["cross_entropy"], "the L2 penalty is the loss class's")
             loss = loss + _regularization(reg, [first, second])
-        second.backward(dz)  # type: ignore[attr-defined]
-        hidden.backward(second.dinputs)  # type: ignore[attr-defined]
-        first.backward(hidden.dinputs)  # type: ignore[attr-defined]
+        dh = _backward(second, dz)
+        _backward(first, _backward(hidden, dh))
         grads: dict[str, object] = {}
         for layer, w, b, n in ((first, "W1", "b1", spec.H), (second, "W2", "b2", spec.C)):
-            gw = as_tensor(getattr(layer, "dweights", None), like)
+            gw = as_tensor(_get(layer, "dweights"), like)
             if isinstance(gw, Tensor) and gw.dim() == 2 and flip:
                 gw = gw.T
-            grads[w], grads[b] = gw, as_vector(getattr(layer, "dbiases", None), n, like)
-        if not isinstance(loss, float | int | np.generic | np.ndarray | Tensor):
+            grads[w], grads[b] = gw, as_vector(_get(layer, "dbiases"), n, like)
+        if loss is not None and not isinstance(loss, float | int | np.generic | np.ndarray | Tensor):
             raise LayoutMismatch(f"the loss came back {type(loss).__name__}, expected a number")
-        return as_loss(loss, like), grads
+        return as_loss(loss, like), {**grads, HINTS: hints}
 
     return fn
 
 
+def _loss_and_dz(
+    bound: Bound, spec: NetSpec, z: np.ndarray, y: np.ndarray
+) -> tuple[object, np.ndarray, object, dict[str, str]]:
+    """(the loss, dLoss/dz, the loss object, hints) as the code's own classes compute them; a loss whose forward
+    raises is None with the exception as its hint (its backward, which needs no loss value, still runs)."""
+    hints: dict[str, str] = {}
+    loss_obj, loss = None, None
+    if spec.loss == "cross_entropy":
+        both = bound.get(COMBINED)() if bound.has(COMBINED) else None  # type: ignore[operator]
+        softmax, probs = None, None
+        if both is not None and hasattr(both, "forward"):  # the book's chapter 10 class: forward and backward
+            try:
+                loss = call_with(both.forward, z, y)
+                probs = _get(both, "output")
+            except Exception as exc:  # noqa: BLE001 - the loss's failure is the loss row's, with its reason
+                hints["loss"] = f"the loss raised {crash(exc)}"
+            loss_obj = getattr(both, "loss", None)
+        if probs is None:  # the later combined class (backward only), no combined class, or its forward raised
+            softmax = _make(bound, "Activation_Softmax", "the cross-entropy cases need one")
+            probs = _forward(softmax, z)
+        if loss is None and not hints:
+            loss_obj = _make(bound, LOSSES["cross_entropy"], "the cross-entropy cases need one")
+            try:
+                loss = _loss_value(loss_obj, probs, y)
+            except Exception as exc:  # noqa: BLE001 - as above
+                hints["loss"] = f"the loss raised {crash(exc)}"
+        if both is not None:
+            return loss, _backward(both, probs, y), loss_obj, hints
+        loss_obj = loss_obj or _make(bound, LOSSES["cross_entropy"], "the cross-entropy cases need one")
+        _backward(loss_obj, probs, y)
+        return loss, _backward(softmax, _get(loss_obj, "dinputs")), loss_obj, hints
+    out_name = OUTPUTS.get(spec.output)
+    if out_name is None:
+        raise UnsupportedConfig(f"the nnfs form has no {spec.output} output activation class")
+    output = None if spec.output == "identity" and not bound.has(out_name) else _make(bound, out_name, "")
+    y_hat = z if output is None else _forward(output, z)
+    loss_obj = _make(bound, LOSSES[spec.loss], f"the {spec.loss} cases need one")
+    try:
+        loss = _loss_value(loss_obj, y_hat, y)
+    except Exception as exc:  # noqa: BLE001 - the loss's failure is the loss row's, with its reason
+        hints["loss"] = f"the loss raised {crash(exc)}"
+    dz = _backward(loss_obj, y_hat, y)
+    return loss, (dz if output is None else _backward(output, dz)), loss_obj, hints
+
+
 def _recognise(defined: Defined) -> str | None:
-    """a class `Layer_Dense`"""
-    return defines_class(defined, "Layer_Dense")
+    """a class `Layer_Dense` (or `Dense_Layer`)"""
+    names = {n.lower() for n in ("Layer_Dense", *NAMES["Layer_Dense"])}
+    found = next((c for c in defined.classes if c.lower() in names), None)
+    return f"defines class {found}" if found else None
 
 
 FORM = register(
@@ -179,9 +248,9 @@ FORM = register(
         "nnfs",
         "`Layer_Dense(n_inputs, n_neurons)` (weights (in, out), biases (1, n)), `Activation_ReLU`, and "
         f"`{COMBINED}` or `Activation_Softmax` + `Loss_CategoricalCrossentropy`: forward sets `.output`, backward "
-        "sets `dweights`, `dbiases`, `dinputs`",
+        "sets `dweights`, `dbiases`, `dinputs` (readers' renamings too: `Dense_Layer`, `Act_ReLU`, `CCE_Loss`)",
         nnfs,
-        tuple(Role(name, optional=name != "Layer_Dense") for name in ROLES),
+        tuple(Role(name, also=also, optional=name != "Layer_Dense") for name, also in NAMES.items()),
         _supports,
         (("hidden", "relu"), ("output", "identity"), ("loss", "cross_entropy"), ("l2", "0")),
         recognise=_recognise,
