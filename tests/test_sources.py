@@ -116,11 +116,15 @@ def test_python_2_code_is_converted_by_2to3_and_said(tmp_path: Path) -> None:
     checked as written; Python 2 that 2to3 cannot convert stays one line (exit 2)."""
     text = (ROOT / "docs" / "examples" / "cs231n_student.py").read_text()
     old = tmp_path / "old_solution.py"
-    old.write_text(text.replace("    def loss(", "    def loss_shape(self, X):\n        print X.shape\n\n    def loss(", 1))
+    old.write_text(
+        text.replace("    def loss(", "    def loss_shape(self, X):\n        print X.shape\n\n    def loss(", 1)
+    )
     r = cli("--impl", str(old), "--batch", "7")
     assert r.returncode == 0 and "Python 2 code, run as Python 3 after 2to3's fixes" in r.stdout, r.stdout + r.stderr
     bad = tmp_path / "broken.py"
-    bad.write_text("class TwoLayerNet(object):\n    def loss(self, X, y=None, reg=0.0):\n        print X.shape\n   x = (\n")
+    bad.write_text(
+        "class TwoLayerNet(object):\n    def loss(self, X, y=None, reg=0.0):\n        print X.shape\n   x = (\n"
+    )
     r = cli("--impl", str(bad))
     lines = (r.stdout + r.stderr).strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "does not parse: SyntaxError" in lines[0], lines

@@ -302,7 +302,7 @@ def test_output_and_size_problems_are_refused_before_the_first_case(args, messag
 
 def test_a_case_that_reports_nothing_fails_the_run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys) -> None:
     """Positive evidence: exit 0 needs a row from every planned case, whatever an executor does."""
-    import verification.__main__ as cli
+    import verification.cli as cli
     from verification.runner import InProcess
 
     class Silent(InProcess):

@@ -23,8 +23,8 @@ import pandas as pd
 import torch
 
 from reports.record import BAD, VERIFICATION_COLUMNS, Status, VerificationRecord, status_is, strict_rows
-from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
 from verification.forms import CONFIGURATION, FORMS, Options, configuration, parse_bind
+from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
 from verification.plugin import function_class
 from verification.report import concentration, verdict
 from verification.runner import VARIANTS, InProcess, Matrix, case_label, missing_cases, run

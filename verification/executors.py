@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 
 import impls
-from verification.isolate import Isolated, PluginLoadError
 from verification.forms import Options
+from verification.isolate import Isolated, PluginLoadError
 from verification.options import UsageError
 from verification.plugin import is_plugin_ref
 from verification.runner import Executor, InProcess

@@ -8,7 +8,6 @@ explanation to within the quantity's own tolerance (a hint is a measurement too)
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 #: a factor that names a common slip, when the gradient is that multiple of the right one
 FACTORS = {-1.0: "sign flipped", 2.0: "twice the right value", 0.5: "half the right value"}

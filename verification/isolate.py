@@ -1,7 +1,8 @@
 """Run a user's plug-in in a child process, so the code being checked cannot end, hang or crash the checker.
 
-The parent plans the cases and decides the verdict; the child (multiprocessing, spawn: a fresh interpreter, no
-inherited state) imports the plug-in and answers one case at a time over a pipe with what the function returned,
+The parent plans the cases and decides the verdict; the child (verification.child: a fresh `python -I`, no inherited
+state, started before the parent's own imports where it can) loads the plug-in and answers one case at a time over a
+socket with what the function returned,
 encoded as JSON and raw float64 bytes (never a pickle, which could run code in the parent); the parent compares
 those values with its own float64 oracle. A child that exits (sys.exit,
 os._exit, a segfault), stops answering within the timeout, or sends something other than rows turns the case
@@ -11,24 +12,20 @@ the remaining cases are ERROR rows too, never silently skipped.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import multiprocessing as mp
 import struct
-import sys
 import time
-import types
-import warnings
-from collections.abc import Iterator
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 import numpy as np
 import torch
 
 from reports.record import Status
+from verification.child import Child, claim
 from verification.compare import Returned
 from verification.forms import Options
-from verification.runner import Case, Matrix, Outputs, crash_line, error_row, execute, judge
+from verification.runner import Case, Matrix, Outputs, error_row, judge
 
 DEFAULT_TIMEOUT_S = 60.0
 STARTUP_TIMEOUT_S = 120.0  # importing torch and the plug-in in a fresh interpreter; not counted against cases
@@ -102,59 +99,9 @@ def decode(data: bytes) -> Outputs:
         raise BadAnswer(f"{type(exc).__name__}: {exc}") from None
 
 
-def _child(
-    conn: Connection,
-    ref: str,
-    threads: int,
-    layout: str = "linear",
-    loss_ref: str | None = None,
-    options: Options | None = None,
-) -> None:
-    """Child process: load the plug-in, then answer each (case, matrix) with encoded Outputs until sent None."""
-    from verification.plugin import PluginError, plugin_class
-
-    torch.set_num_threads(threads)
-    try:
-        cls = plugin_class(ref, layout, loss_ref, options)
-    except PluginError as exc:
-        conn.send_bytes(b"E" + str(exc).encode())
-        return
-    except BaseException as exc:  # noqa: BLE001 - sys.exit() at import time is a failed load, reported in one line
-        conn.send_bytes(b"E" + f"importing {ref.rpartition(':')[0]} failed: {crash_line(exc)}".encode())
-        return
-    conn.send_bytes(b"R" + json.dumps(list(getattr(cls, "sources", ()))).encode())
-    classes = {options or Options(): cls}
-    warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's overflow warnings at the logit-800 data: the rows say it
-    while True:
-        msg = conn.recv()
-        if msg is None:
-            return
-        case, matrix, asked = msg
-        try:
-            if asked not in classes:  # the same code under other options (an L2 convention): loaded again
-                classes[asked] = plugin_class(ref, layout, loss_ref, asked)
-            out = execute(case, classes[asked], matrix)
-        except BaseException as exc:  # noqa: BLE001 - sys.exit() inside the function: an error, not an exit
-            problem = f"the function tried to exit: {crash_line(exc)}"
-            out = Outputs(torch.get_num_threads(), status=Status.ERROR, problem=problem)
-        conn.send_bytes(encode(out))
-
-
-@contextlib.contextmanager
-def _unimported_main() -> Iterator[None]:
-    """Spawn re-imports the caller's __main__ script in the child (a script calling check_backprop("hw.ipynb") at
-    top level would start itself again); the child needs only this module, so it is shown an empty __main__."""
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
-
-
 class Isolated:
-    """Executor for one plug-in reference: same interface as runner.InProcess (compiles, run, close)."""
+    """Executor for one plug-in reference: same interface as runner.InProcess (compiles, run, close); its child
+    process is verification.child's (a prestarted one where the command line started it)."""
 
     compiles = False
 
@@ -166,30 +113,26 @@ class Isolated:
         layout: str = "linear",
         loss_ref: str = "",
         options: Options | None = None,
+        start: Callable[[], Child] = Child.start,
     ) -> None:
         self.layout, self.loss_ref, self.options = layout, loss_ref or None, options or Options()
         self.sources: list[str] = []  # what the child found where (a notebook's cell), for the report
         self.ref, self.timeout, self.threads = ref, timeout, threads
-        self._ctx = mp.get_context("spawn")
-        self._proc: mp.process.BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._start_child = start  # how a child is started (a sandbox's command: verification.grading)
+        self._child: Child | None = None
         self.deaths = 0  # consecutive
-        self._start()
+        self._start(claim())
 
-    def _start(self) -> None:
-        """Start a child and wait until it has loaded the plug-in; PluginLoadError if it cannot."""
-        parent, child = self._ctx.Pipe()
-        args = (child, self.ref, self.threads, self.layout, self.loss_ref, self.options)
-        self._proc = self._ctx.Process(target=_child, args=args, daemon=True)
-        with _unimported_main():
-            self._proc.start()
-        child.close()
-        self._conn = parent
-        if not parent.poll(STARTUP_TIMEOUT_S):
+    def _start(self, child: Child | None = None) -> None:
+        """Start a child (or take the one given) and wait until it has loaded the plug-in; PluginLoadError if not."""
+        self._child = child or self._start_child()
+        conn = self._child.conn
+        conn.send(("load", self.ref, self.layout, self.loss_ref, self.options, self.threads))
+        if not conn.poll(STARTUP_TIMEOUT_S):
             self._kill()
             raise PluginLoadError(f"plug-in {self.ref}: no answer within {STARTUP_TIMEOUT_S:.0f} s of starting")
         try:
-            answer = parent.recv_bytes(1 << 16)
+            answer = conn.recv_bytes(1 << 16)
         except (EOFError, OSError):
             code = self._kill()
             raise PluginLoadError(f"plug-in {self.ref}: its process exited (code {code}) while importing it") from None
@@ -203,17 +146,13 @@ class Isolated:
             self._kill()
             raise PluginLoadError(f"plug-in {self.ref}: malformed load answer") from None
 
+    @property
+    def _conn(self) -> Connection | None:
+        return self._child.conn if self._child is not None else None
+
     def _kill(self) -> int | None:
-        if self._proc is not None:
-            if self._proc.is_alive():
-                self._proc.kill()
-            self._proc.join(5)
-            code = self._proc.exitcode
-        else:
-            code = None
-        if self._conn is not None:
-            self._conn.close()
-        self._proc = self._conn = None
+        code = self._child.kill() if self._child is not None else None
+        self._child = None
         return code
 
     def with_options(self, options: Options) -> Isolated:
@@ -232,7 +171,7 @@ class Isolated:
                 return [error_row(case, f"not run: restarting the plug-in failed: {exc}")]
         start = time.monotonic()
         try:
-            self._conn.send((case, matrix, options or self.options))
+            self._conn.send(("case", case, matrix, options or self.options))
             if not self._conn.poll(self.timeout):
                 self._kill()
                 self.deaths += 1
@@ -252,14 +191,8 @@ class Isolated:
         return judge(case, matrix, out)
 
     def close(self) -> None:
-        """Tell the child to stop, then make sure it has."""
-        if self._conn is not None:
-            try:
-                self._conn.send(None)
-            except OSError:
-                pass
-            if self._proc is not None:
-                self._proc.join(5)
+        """Stop the child and every process it started: killed at once, its answers all in (its interpreter's own
+        shutdown, torch's included, would cost ~0.5 s of waiting for nothing)."""
         self._kill()
 
 

@@ -16,8 +16,8 @@ from impls.spec import HIDDEN_ACTIVATIONS, LOSSES, OUTPUT_ACTIVATIONS, NetSpec
 from reports.atomic import check_writable
 from reports.load import run_name
 from reports.provenance import run_name as new_run_name
-from verification.isolate import DEFAULT_TIMEOUT_S
 from verification.forms import CONFIGURATION, EVERY, FORMS, L2_CHOICES, Options, configuration, parse_bind
+from verification.isolate import DEFAULT_TIMEOUT_S
 from verification.plugin import PluginError, is_plugin_ref, split_ref
 from verification.runner import DTYPES, VARIANTS, Matrix, parse_list
 from verification.sources import NOTEBOOK_SUFFIX, Defined, SourceError, scan

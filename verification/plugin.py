@@ -152,9 +152,7 @@ def plugin_class(
         raise
     except ValueError as exc:  # the form refuses what it was given (verification.forms): one line
         raise PluginError(f"{ref}: {exc}") from None
-    fn.sources = (
-        *read_as, *getattr(fn, "sources", ()), *(f"stood in for {m}: {why}" for m, why in stood_in.items())
-    )
+    fn.sources = (*read_as, *getattr(fn, "sources", ()), *(f"stood in for {m}: {why}" for m, why in stood_in.items()))
     return function_class(fn, ref)
 
 

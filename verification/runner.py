@@ -46,6 +46,7 @@ LARGE_LOGIT = 800.0  # > log(max float64) = 709.8 > log(max float32) = 88.7: an 
 FRAGILE_WORDS = "fragile: right on every ordinary input, breaks only at a logit of 800"
 #: an exact-zeros case whose every number matches the oracle with relu'(0) = 1 (the mask a >= 0 instead of a > 0)
 RELU_ZERO_WORDS = "relu'(0) = 1 (the mask a >= 0): a subgradient at an exact zero as good as torch's 0, accepted"
+CAUSE = "_cause"  #: a large-logits row's key for why it broke there (hints.CAUSES), read and dropped by settle_fragile
 STATEFUL_HINT = (
     "the first step matches but later steps do not: state persists between calls (gradients accumulated "
     "across batches without zeroing, a cache or global from the previous batch, parameters kept by the object)"
@@ -350,8 +351,6 @@ def _judge(case: Case, matrix: Matrix, out: Outputs, relu_zero: float = 0.0) -> 
         misshapen = c.problem.startswith("shape ")  # a shape says nothing about the activation's derivative
         if not c.ok and out.hints.get(c.quantity):  # what the adapter saw happen beats what the numbers suggest
             c.problem = f"{c.problem.split('; hint:')[0]}; hint: {out.hints[c.quantity]}"
-        elif not c.ok and cause and not misshapen:  # what breaks only at the logit-800 data (settle_fragile)
-            c.problem = f"{c.problem.split('; hint:')[0]}; hint: {cause}"
         elif not c.ok and slip:  # the numbers equal a named slip: that says more than any single quantity's hint
             c.problem = f"{c.problem.split('; hint:')[0]}; hint: {slip}"
         elif (
@@ -360,6 +359,8 @@ def _judge(case: Case, matrix: Matrix, out: Outputs, relu_zero: float = 0.0) -> 
             c.problem += f"; hint: {case_hint(failed)}"
         ref32_err = compare(c.quantity, ref32[c.quantity], ref[c.quantity], c.tol).max_rel_err if ref32 else None
         rows.append(_row(case, out.threads, c, ref32_err=ref32_err))
+        if cause and not c.ok:  # words for settle_fragile, which alone knows whether every ordinary case is right
+            rows[-1][CAUSE] = cause
     tol = trajectory_tolerance(dtype, max(tols), len(b64))
     if out.update_skipped:
         traj = Check("trajectory", float("nan"), float("nan"), tol, False, out.update_skipped)
@@ -373,6 +374,8 @@ def _judge(case: Case, matrix: Matrix, out: Outputs, relu_zero: float = 0.0) -> 
             problem += f"; hint: {STATEFUL_HINT}"
         traj = Check("trajectory", worst.max_abs_err, worst.max_rel_err, tol, worst.ok, problem)
     rows.append(_row(case, out.threads, traj, None))
+    if cause and not traj.ok:
+        rows[-1][CAUSE] = cause
     if out.train_loss is not None or out.train:
         rows.append(_row(case, out.threads, judge_train(spec, dtype, matrix, data, out, tol, relu_zero), None))
     return rows
@@ -538,15 +541,19 @@ def settle_fragile(rows: list[dict]) -> list[dict]:
     large-logits) that was checked is right and one was, the failed checks of its large-logits cases are FRAGILE,
     their cause in the hint; otherwise they stay failures. Errors (a crash) are never fragile."""
     out = [dict(r) for r in rows]
+    causes = [r.pop(CAUSE, "") for r in out]
     for impl in dict.fromkeys(r["impl"] for r in out):
-        mine = [r for r in out if r["impl"] == impl]
-        ordinary = [r for r in mine if r["variant"] != "large-logits"]
-        right = any(Status(r["status"]).checked for r in ordinary) and not any(Status(r["status"]).bad for r in ordinary)
+        mine = [(r, c) for r, c in zip(out, causes, strict=True) if r["impl"] == impl]
+        ordinary = [r for r, _ in mine if r["variant"] != "large-logits"]
+        right = any(Status(r["status"]).checked for r in ordinary) and not any(
+            Status(r["status"]).bad for r in ordinary
+        )
         if not right:
             continue
-        for r in mine:
+        for r, cause in mine:
             if r["variant"] == "large-logits" and Status(r["status"]) == Status.FAIL:
-                r["status"], r["problem"] = Status.FRAGILE, f"{FRAGILE_WORDS}: {r['problem']}"
+                problem = f"{r['problem'].split('; hint:')[0]}; hint: {cause}" if cause else r["problem"]
+                r["status"], r["problem"] = Status.FRAGILE, f"{FRAGILE_WORDS}: {problem}"
     return out
 
 

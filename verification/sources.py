@@ -170,7 +170,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def python_source(path: Path) -> str:
-    """A .py file's text (UTF-8, else Latin-1: old files are not always UTF-8), as one SourceError line if unreadable."""
+    """A .py file's text (UTF-8, else Latin-1: old files are not always UTF-8); one SourceError line if unreadable."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -226,7 +226,9 @@ def load_python(path: Path) -> Namespace:
     lines, libs = text.splitlines(), library_aliases(tree)
     for stmt in tree.body:
         first = lines[stmt.lineno - 1].strip()[:60] if stmt.lineno <= len(lines) else ""
-        _run_definition(stmt, ns, names, f"line {stmt.lineno}", first, f"{path.name} line {stmt.lineno}", libs, str(path))
+        _run_definition(
+            stmt, ns, names, f"line {stmt.lineno}", first, f"{path.name} line {stmt.lineno}", libs, str(path)
+        )
     return ns
 
 
@@ -308,6 +310,7 @@ def _library_call(call: ast.Call, libs: frozenset[str]) -> bool:
 def _calls_only_modules(value: ast.expr, libs: frozenset[str] = frozenset()) -> bool:
     """The value calls nothing but the libraries (`libs`: their aliases), or is one call (of something checked at
     run time to be an nn.Module class) with such a callee and arguments."""
+
     def library_only(node: ast.AST) -> bool:
         return all(_library_call(c, libs) for c in _outside_lambdas(node) if isinstance(c, ast.Call))
 
@@ -414,7 +417,7 @@ def _stand_in(stmt: ast.Import | ast.ImportFrom, exc: BaseException, ns: Namespa
             names[bound] = MissingModule(a.name if a.asname else bound, error, known)
             ns.failed.pop(bound, None)
             kept += sorted(known) if a.asname else []
-    course = f"; {', '.join(kept)} as the course defines {'them' if len(kept) > 1 else 'it'}" if kept else ""
+    course = f"; {', '.join(kept)} as {module.lstrip('.')} defines {'them' if len(kept) > 1 else 'it'}" if kept else ""
     ns.stood_in[module.lstrip(".") or module] = f"{error}{course}"
 
 
@@ -589,7 +592,7 @@ def _last_name(node: ast.expr) -> str:
 
 
 def scan(path: Path) -> Defined:
-    """What a .py file or notebook defines, by parsing it (nothing runs); SourceError (one line) if it cannot be read."""
+    """What a .py file or notebook defines, by parsing it (nothing runs); SourceError (one line) if unreadable."""
     out = Defined(path=path)
     if path.suffix == NOTEBOOK_SUFFIX:
         for _, raw in notebook_cells(path):

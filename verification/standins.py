@@ -60,6 +60,7 @@ _PAST = {
     "reduce": functools.reduce,
 }
 
+
 def _epfl_sigma(x: object) -> object:
     """EPFL practical 3's sigma: tanh."""
     return x.tanh()  # type: ignore[attr-defined]

@@ -59,7 +59,7 @@ ORDER = ("linear", "cs231n", "coursera", "nnfs", "epfl", "layers", "nielsen", "m
 
 
 def _discover() -> None:
-    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: (ORDER + (m.name,)).index(m.name)):
+    for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: (*ORDER, m.name).index(m.name)):
         if mod.name not in ("core", "__main__") and not mod.name.startswith("_"):
             importlib.import_module(f"{__name__}.{mod.name}")
 

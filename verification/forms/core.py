@@ -238,7 +238,9 @@ def attribute(obj: object, *names: str) -> str | None:
     if found is not None:
         return found
     keys = {n.lower().replace("_", "") for n in names}
-    return next((a for a in vars(obj) if a.lower().replace("_", "") in keys), None) if hasattr(obj, "__dict__") else None
+    return (
+        next((a for a in vars(obj) if a.lower().replace("_", "") in keys), None) if hasattr(obj, "__dict__") else None
+    )
 
 
 def namespace_of(source: object) -> Namespace | None:
@@ -414,7 +416,9 @@ def recognise(defined: Defined) -> tuple[Form, str]:
         imported = [f"{n} (imported from {m})" for n, m in defined.imported.items() if n in KNOWN_ROLE_NAMES]
         also = f"; it imports {', '.join(imported)}: check the file that defines it" if imported else ""
         names = ", ".join(f"{f.name}: {f.roles[0].name}" for f in FORMS.values())
-        raise Unrecognised(f"{where} defines none of the forms' names ({names}){also}; --layout and --bind name another")
+        raise Unrecognised(
+            f"{where} defines none of the forms' names ({names}){also}; --layout and --bind name another"
+        )
     return hits[0]
 
 

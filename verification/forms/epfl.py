@@ -2,7 +2,7 @@
 w1 (H, D), and backward_pass(w1, b1, w2, b2, t, x, s1, x1, s2, x2, dl_dw1, dl_db1, dl_dw2, dl_db2) accumulating into
 the four tensors in place; called per sample as the practical's loop does, x as a vector (D,) or, when the code
 takes it so, a column (D, 1) with column biases, or a row (1, D) with column biases; sigma both layers, loss
-sum (x2 - t)^2.""" 
+sum (x2 - t)^2."""
 
 from __future__ import annotations
 
@@ -129,7 +129,8 @@ def _epfl_first_forward(
             return way, outs
         tried.append(f"with x {way}: x2 came back {tuple(x2.shape) if isinstance(x2, Tensor) else type(x2).__name__}")
     raise LayoutMismatch(
-        f"forward_pass fits none of the ways a sample is passed: {'; '.join(tried)} (D={spec.D}, H={spec.H}, C={spec.C})"
+        f"forward_pass fits none of the ways a sample is passed: {'; '.join(tried)} "
+        f"(D={spec.D}, H={spec.H}, C={spec.C})"
     )
 
 

@@ -5,6 +5,7 @@ activation objects ReLU(), Sigmoid(), Tanh(); a Net(layers) where there is one. 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 
 import numpy as np
@@ -23,16 +24,18 @@ from verification.forms.core import (
     UserFn,
     as_tensor,
     as_vector,
+    attribute,
     register,
 )
 from verification.sources import Defined
 
 ACTIVATION_CLASSES = {"relu": "ReLU", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": None}
-_GRAD_NAMES = {
-    "weight": ("weight_grad", "grad_weight", "dW", "dw", "grad_W", "W_grad"),
-    "bias": ("bias_grad", "grad_bias", "db", "grad_b", "b_grad"),
+_GRAD_NAMES = {  # attribute() also matches these with the case and underscores aside (dWeights, d_w)
+    "weight": ("weight_grad", "grad_weight", "grad_weights", "dweights", "dW", "dw", "grad_W", "W_grad"),
+    "bias": ("bias_grad", "grad_bias", "grad_biases", "dbiases", "db", "grad_b", "b_grad"),
 }
-_PARAM_NAMES = {"weight": ("weight", "W", "w"), "bias": ("bias", "b")}
+_PARAM_NAMES = {"weight": ("weight", "weights", "W", "w"), "bias": ("bias", "biases", "b")}
+_ARRAY_ARGS = ({"w", "weight", "weights"}, {"b", "bias", "biases"})  # Affine(W, b): built from its arrays
 
 
 def _supports(spec: NetSpec) -> str | None:
@@ -40,27 +43,46 @@ def _supports(spec: NetSpec) -> str | None:
 
 
 def _attr(obj: object, names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if hasattr(obj, n)), None)
+    return attribute(obj, *names)
+
+
+def _from_arrays(cls: object) -> bool:
+    """The constructor takes the layer's arrays (Affine(W, b), "Deep Learning from Scratch"), not its sizes."""
+    try:
+        names = [p.lower() for p in inspect.signature(cls).parameters][:2]  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return len(names) == 2 and names[0] in _ARRAY_ARGS[0] and names[1] in _ARRAY_ARGS[1]
+
+
+def _make_linear(cls: object, n_in: int, n_out: int) -> object:
+    """Linear(n_in, n_out), or Affine(zeros (n_in, n_out), zeros (n_out,)) for a constructor of arrays."""
+    if _from_arrays(cls):
+        return cls(np.zeros((n_in, n_out)), np.zeros(n_out))  # type: ignore[operator]
+    return cls(n_in, n_out)  # type: ignore[operator]
 
 
 def layers(bound: Bound, options: Options) -> UserFn:
     """[Linear(D, H), act, Linear(H, C)] (+ the output activation's object), through Net(layers) where there is
-    one; our parameters in the layers, dLoss/dy fed to backward, weight_grad/bias_grad read back."""
+    one; our parameters in the layers, dLoss/dy fed to backward, weight_grad/bias_grad read back. Layers of torch
+    tensors get torch tensors, layers of NumPy arrays NumPy arrays (what Linear(2, 3)'s weight is tells which)."""
     linear_cls = bound.get("Linear")
-    orientation: list[str] = []  # "in_out" (x @ W, the course's) or "out_in" (nn.Linear's), found once
-
-    def oriented() -> str:
-        if not orientation:
-            probe = linear_cls(2, 3)  # type: ignore[operator]
-            w = getattr(probe, _attr(probe, _PARAM_NAMES["weight"]) or "weight", None)
-            shape = tuple(np.shape(w))
-            if shape not in ((2, 3), (3, 2)):
-                raise LayoutMismatch(f"Linear(2, 3)'s weight is {shape}: expected (2, 3) (in, out) or (3, 2) (out, in)")
-            orientation.append("in_out" if shape == (2, 3) else "out_in")
-        return orientation[0]
+    probe = _make_linear(linear_cls, 2, 3)
+    w = getattr(probe, _attr(probe, _PARAM_NAMES["weight"]) or "weight", None)
+    shape = tuple(np.shape(w))
+    if shape not in ((2, 3), (3, 2)):
+        raise ValueError(f"Linear(2, 3)'s weight is {shape}: expected (2, 3) (in, out) or (3, 2) (out, in)")
+    flip, numpy = shape == (2, 3), isinstance(w, np.ndarray)
+    bound.sources.append(
+        f"{getattr(linear_cls, '__name__', 'Linear')}: weight "
+        + ("(in, out), x @ W" if flip else "(out, in), nn.Linear's")
+        + (", NumPy arrays" if numpy else ", torch tensors")
+    )
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
-        flip = oriented() == "in_out"
+        def mine(a: Tensor) -> object:
+            return a.detach().cpu().numpy().copy() if numpy else a.detach().clone()
+
         acts = []
         for which in (spec.hidden, spec.output):
             name = ACTIVATION_CLASSES[which]
@@ -70,28 +92,25 @@ def layers(bound: Bound, options: Options) -> UserFn:
                 acts.append(bound.get(name)())  # type: ignore[operator]
             else:
                 acts.append(None)
-        first, second = linear_cls(spec.D, spec.H), linear_cls(spec.H, spec.C)  # type: ignore[operator]
+        first, second = _make_linear(linear_cls, spec.D, spec.H), _make_linear(linear_cls, spec.H, spec.C)
         stack = [first, acts[0], second] + ([acts[1]] if acts[1] is not None else [])
         net = bound.get("Net")(stack) if bound.has("Net") else None  # type: ignore[operator]
         for layer, w, b in ((first, "W1", "b1"), (second, "W2", "b2")):  # after Net(), whose init may re-draw them
-            weight = params[w].detach().clone()
-            setattr(layer, _attr(layer, _PARAM_NAMES["weight"]) or "weight", weight.T.contiguous() if flip else weight)
+            weight = mine(params[w].T.contiguous() if flip else params[w])
+            setattr(layer, _attr(layer, _PARAM_NAMES["weight"]) or "weight", weight)
             bname = _attr(layer, _PARAM_NAMES["bias"]) or "bias"
             old = getattr(layer, bname, None)
-            bias = params[b].detach().clone()
-            setattr(
-                layer,
-                bname,
-                bias.reshape(old.shape) if isinstance(old, Tensor) and old.numel() == bias.numel() else bias,
-            )
-        xi = x.detach().clone()
+            bias = mine(params[b])
+            setattr(layer, bname, bias.reshape(np.shape(old)) if np.size(old) == spec_size(params[b]) else bias)
+        xi = mine(x)
         y = net.forward(xi) if net is not None else _chain_forward(stack, xi)
+        y = as_tensor(y, params["W1"])
         if not isinstance(y, Tensor) or y.numel() != x.shape[0] * spec.C:
             raise LayoutMismatch(f"the net's forward returned {type(y).__name__} "
                                  f"{tuple(y.shape) if isinstance(y, Tensor) else ''}, expected (N, C)")  # fmt: skip
         y = y.reshape(x.shape[0], spec.C)
         loss, dup = _loss_and_upstream(y, t, spec)
-        returned = net.backward(dup) if net is not None else _chain_backward(stack, dup)
+        returned = net.backward(mine(dup)) if net is not None else _chain_backward(stack, mine(dup))
         grads: dict[str, object] = {}
         hints = {}
         for layer, w, b, n in ((first, "W1", "b1", spec.H), (second, "W2", "b2", spec.C)):
@@ -105,6 +124,10 @@ def layers(bound: Bound, options: Options) -> UserFn:
         return loss, {**grads, HINTS: hints}
 
     return fn
+
+
+def spec_size(a: Tensor) -> int:
+    return int(a.numel())
 
 
 def _chain_forward(stack: list[object], x: Tensor) -> object:
@@ -159,11 +182,11 @@ def _loss_and_upstream(y: Tensor, t: Tensor, spec: NetSpec) -> tuple[Tensor, Ten
 
 
 def _recognise(defined: Defined) -> str | None:
-    """a class `Linear` and one of `ReLU`, `Sigmoid`, `Tanh`"""
-    acts = [name for name in ("ReLU", "Sigmoid", "Tanh") if name in defined.classes]
-    if "Linear" in defined.classes and acts:
-        return f"defines classes Linear and {', '.join(acts)}"
-    return None
+    """a class `Linear` (`Dense`, `Affine`) and one of `ReLU`, `Sigmoid`, `Tanh`, the case aside"""
+    classes = {c.lower(): c for c in defined.classes}
+    linear = next((classes[n] for n in ("linear", "dense", "affine") if n in classes), None)
+    acts = [classes[n] for n in ("relu", "sigmoid", "tanh") if n in classes]
+    return f"defines classes {linear} and {', '.join(acts)}" if linear and acts else None
 
 
 FORM = register(
@@ -173,7 +196,8 @@ FORM = register(
         "setting `weight_grad` / `bias_grad` (or `dW`, a grads dict), weight (in, out) or (out, in), with or without "
         "`Net(layers)`",
         layers,
-        (Role("Linear"), Role("ReLU", optional=True), Role("Sigmoid", optional=True), Role("Tanh", optional=True),
+        (Role("Linear", also=("Dense", "Affine")), Role("ReLU", optional=True), Role("Sigmoid", optional=True),
+         Role("Tanh", optional=True),
          Role("Net", optional=True)),
         _supports,
         (("hidden", "sigmoid,relu"), ("output", "identity"), ("loss", "cross_entropy"), ("l2", "0")),

@@ -1,4 +1,4 @@
-"""Writes the four course-form notebooks beside this file, as their students write them: a Colab Drive mount,
+"""Writes the five course-form notebooks beside this file, as their students write them: a Colab Drive mount,
 magics and shell lines, a data download, the definitions spread over cells (EPFL's backward_pass four times: the
 stub, two broken attempts from the course's own corrections, the fixed one last), and training cells that would run
 for hours if executed (`for epoch in range(10**9)`). Run it to regenerate them: python make_notebooks.py"""
@@ -146,6 +146,59 @@ RUMELHART = [
     "model.state_dict()",
 ]
 
+COURSERA = [
+    "# Planar data classification with one hidden layer",
+    "# Package imports\nimport numpy as np\nimport matplotlib.pyplot as plt\nfrom testCases_v2 import *\nimport sklearn\n"
+    "import sklearn.datasets\nimport sklearn.linear_model\n"
+    "from planar_utils import plot_decision_boundary, sigmoid, load_planar_dataset, load_extra_datasets\n\n"
+    "%matplotlib inline\n\nnp.random.seed(1) # set a seed so that the results are consistent",
+    "X, Y = load_planar_dataset()",
+    "plt.scatter(X[0, :], X[1, :], c=Y, s=40, cmap=plt.cm.Spectral);",
+    "# GRADED FUNCTION: layer_sizes\n\ndef layer_sizes(X, Y):\n    ### START CODE HERE ### (≈ 3 lines of code)\n"
+    "    n_x = X.shape[0] # size of input layer\n    n_h = 4\n    n_y = Y.shape[0] # size of output layer\n"
+    "    ### END CODE HERE ###\n    return (n_x, n_h, n_y)",
+    "X_assess, Y_assess = layer_sizes_test_case()\n(n_x, n_h, n_y) = layer_sizes(X_assess, Y_assess)\n"
+    "print(\"The size of the input layer is: n_x = \" + str(n_x))",
+    "# GRADED FUNCTION: forward_propagation\n\ndef forward_propagation(X, parameters):\n"
+    "    # Retrieve each parameter from the dictionary \"parameters\"\n    ### START CODE HERE ### (≈ 4 lines of code)\n"
+    "    W1 = parameters['W1']\n    b1 = parameters['b1']\n    W2 = parameters['W2']\n    b2 = parameters['b2']\n"
+    "    ### END CODE HERE ###\n    \n    # Implement Forward Propagation to calculate A2 (probabilities)\n"
+    "    ### START CODE HERE ### (≈ 4 lines of code)\n    Z1 = np.dot(W1,X) + b1\n    A1 = np.tanh(Z1)\n"
+    "    Z2 = np.dot(W2,A1) + b2\n    A2 = sigmoid(Z2)\n    ### END CODE HERE ###\n    \n"
+    "    assert(A2.shape == (1, X.shape[1]))\n    \n    cache = {\"Z1\": Z1,\n             \"A1\": A1,\n"
+    "             \"Z2\": Z2,\n             \"A2\": A2}\n    \n    return A2, cache",
+    "X_assess, parameters = forward_propagation_test_case()\nA2, cache = forward_propagation(X_assess, parameters)",
+    "# GRADED FUNCTION: compute_cost\n\ndef compute_cost(A2, Y):\n    m = Y.shape[1] # number of example\n\n"
+    "    # Compute the cross-entropy cost\n    ### START CODE HERE ### (≈ 2 lines of code)\n"
+    "    logprobs = np.multiply(np.log(A2),Y) + np.multiply(np.log(1-A2),(1-Y))\n    cost = - np.sum(logprobs) / m\n"
+    "    ### END CODE HERE ###\n    \n    cost = float(np.squeeze(cost))  # makes sure cost is the dimension we expect.\n"
+    "    assert(isinstance(cost, float))\n    \n    return cost",
+    "# GRADED FUNCTION: backward_propagation\n\ndef backward_propagation(parameters, cache, X, Y):\n"
+    "    m = X.shape[1]\n    \n    # First, retrieve W1 and W2 from the dictionary \"parameters\".\n"
+    "    ### START CODE HERE ### (≈ 2 lines of code)\n    W1 = parameters['W1']\n    W2 = parameters['W2']\n"
+    "    ### END CODE HERE ###\n        \n    # Retrieve also A1 and A2 from dictionary \"cache\".\n"
+    "    ### START CODE HERE ### (≈ 2 lines of code)\n    A1 = cache['A1']\n    A2 = cache['A2']\n"
+    "    ### END CODE HERE ###\n    \n    # Backward propagation: calculate dW1, db1, dW2, db2. \n"
+    "    ### START CODE HERE ### (≈ 6 lines of code, corresponding to 6 equations on slide above)\n"
+    "    dZ2 = A2 - Y\n    dW2 = (1/m) * np.dot(dZ2, A1.T)\n    db2 = (1/m) * np.sum(dZ2, axis=1, keepdims=True)\n"
+    "    dZ1 = np.dot(W2.T, dZ2) * (1 - np.power(A1, 2))\n    dW1 = (1/m) * np.dot(dZ1, X.T)\n"
+    "    db1 = (1/m) * np.sum(dZ1, axis=1, keepdims=True)\n    ### END CODE HERE ###\n    \n"
+    "    grads = {\"dW1\": dW1,\n             \"db1\": db1,\n             \"dW2\": dW2,\n             \"db2\": db2}\n"
+    "    \n    return grads",
+    "parameters, cache, X_assess, Y_assess = backward_propagation_test_case()\n\n"
+    "grads = backward_propagation(parameters, cache, X_assess, Y_assess)\nprint (\"dW1 = \"+ str(grads[\"dW1\"]))",
+    "# GRADED FUNCTION: nn_model\n\ndef nn_model(X, Y, n_h, num_iterations = 10000, print_cost=False):\n"
+    "    np.random.seed(3)\n    n_x = layer_sizes(X, Y)[0]\n    n_y = layer_sizes(X, Y)[2]\n"
+    "    parameters = initialize_parameters(n_x, n_h, n_y)\n    for i in range(0, num_iterations):\n"
+    "        A2, cache = forward_propagation(X, parameters)\n        cost = compute_cost(A2, Y)\n"
+    "        grads = backward_propagation(parameters, cache, X, Y)\n"
+    "        parameters = update_parameters(parameters, grads)\n    return parameters",
+    "# Build a model with a n_h-dimensional hidden layer\n"
+    "parameters = nn_model(X, Y, n_h = 4, num_iterations = 10**9, print_cost=True)  # hours, if it ever ran here\n\n"
+    "# Plot the decision boundary\nplot_decision_boundary(lambda x: predict(parameters, x.T), X, Y)\n"
+    "plt.title(\"Decision Boundary for hidden layer size \" + str(4))",
+]
+
 
 def write(name: str, cells: list[str]) -> Path:
     """A notebook of these cells (a cell starting with '#' or a capital letter and no code is markdown)."""
@@ -165,6 +218,7 @@ NOTEBOOKS = {
     "umons_assignment4": UMONS,
     "cs231n_two_layer_net": CS231N,
     "rumelhart_mlp": RUMELHART,
+    "coursera_planar": COURSERA,
 }
 
 if __name__ == "__main__":
