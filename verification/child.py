@@ -4,8 +4,8 @@ told what to load, then asked one case at a time.
 Parent side, light to import (the standard library only): Child.start() launches `python -I` running main() below,
 with one end of a socket pair as its only channel (its file descriptor number on the command line); prestart()
 starts the children a command line will need before the checker imports torch, and claim() hands one to
-verification.isolate. Child side, main(): the heavy imports, then messages from the parent (trusted: pickles that way are fine), answers
-as bytes the parent decodes without unpickling (verification.isolate.encode).
+verification.isolate. Child side, main(): the heavy imports, then messages from the parent (trusted: pickles that
+way are fine), answers as bytes the parent decodes without unpickling (verification.isolate.encode).
 
     ("load", ref, layout, loss_ref, options, threads)  ->  b"R" + JSON of what was found where, or b"E" + one line
     ("case", case, matrix, options)                    ->  encoded Outputs
