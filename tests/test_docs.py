@@ -97,7 +97,9 @@ def test_every_page_has_blocks_and_every_snippet_exists() -> None:
 def _run(command: str) -> tuple[int, frozenset[str]]:
     """Run one documented command once per session (README and a page may show the same one)."""
     argv = shlex.split(command)
-    assert argv[0] == "python", f"examples run with python: {command}"
+    assert argv[0] in ("python", "twolayer"), f"examples run with python or twolayer: {command}"
+    if argv[0] == "twolayer":  # the console script is `python -m verification.console`, installed or not
+        argv = ["python", "-m", "verification.console", *argv[1:]]
     r = subprocess.run([sys.executable, *argv[1:]], cwd=ROOT, capture_output=True, text=True, check=False)
     return r.returncode, frozenset((r.stdout + r.stderr).splitlines())
 
@@ -202,6 +204,8 @@ def test_bash_commands_use_existing_options(block: Block, argv: list[str]) -> No
         return
     if program == "pytest":
         prefix: tuple[str, ...] = ("-m", "pytest", *[a for a in argv[1:2] if not a.startswith("-")])
+    elif program == "twolayer":  # twolayer CMD [SUBCOMMAND]: python -m verification.console CMD [SUBCOMMAND]
+        prefix = ("-m", "verification.console", *argv[1:2], *[a for a in argv[2:3] if re.fullmatch(r"[a-z]+", a)])
     elif program.startswith("python") and argv[1:2] == ["-m"] and argv[2] not in ("venv", "pip"):
         if importlib.util.find_spec(argv[2]) is None:
             pytest.fail(f"{block.page}: no module {argv[2]}")

@@ -63,20 +63,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     strict_fp32()  # fp32 means fp32; a tf32 case turns TF32 on inside its own context
-    if note := usual_note(args.layout, vars(args), recognised.why):
-        print(note)
-    for line in recognised.notes:
-        print(line)
+    header = [note] if (note := usual_note(args.layout, vars(args), recognised.why)) else []
+    header += recognised.notes
     source = provenance(run_of(csv) if csv else "", matrix.devices)
-    for name, ex in executors.items():
-        for line in getattr(ex, "sources", ()):
-            print(f"checked {name}: {line}")
+    header += [f"checked {name}: {line}" for name, ex in executors.items() for line in getattr(ex, "sources", ())]
     try:
         notes: list[str] = []
         rows, plan = run(executors, matrix, progress=not args.quiet, notes=notes)
     finally:
         close_all(executors)
-    for line in notes:
+    for line in (*notes, *header):  # a convention the numbers settled on first: it decides how the rest reads
         print(line)
     recs = [VerificationRecord(**row, **source) for row in rows]  # typed: a malformed row fails here
     df = pd.DataFrame([r.__dict__ for r in recs], columns=list(VERIFICATION_COLUMNS))

@@ -77,3 +77,7 @@ def run() -> None:
     from reports.cli import run as run_cli
 
     run_cli(main)
+
+
+if __name__ == "__main__":  # python -m verification.console CMD ...: the same as the installed `twolayer CMD ...`
+    run()

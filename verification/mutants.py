@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import expit
 
 from impls.spec import NetSpec
 
@@ -30,7 +31,7 @@ SQUASHING = ("sigmoid", "tanh")
 
 
 def _act(name: str, a: np.ndarray) -> np.ndarray:
-    return {"sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0)}.get(
+    return {"sigmoid": expit, "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0)}.get(
         name, lambda v: v
     )(a)
 

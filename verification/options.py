@@ -211,12 +211,23 @@ def _through_imports(defined: Defined, path: Path) -> tuple[str, str, Defined] |
     return None
 
 
+def _told(ref: str) -> tuple[str, str, Defined | None]:
+    """What a plug-in file defines when its form was given (--layout): scanned for its libraries, not recognised."""
+    target = split_ref(ref)[0]
+    if not target.endswith((".py", NOTEBOOK_SUFFIX)) or not Path(target).is_file():
+        return "", "", None
+    try:
+        return "", "", scan(Path(target))
+    except SourceError:
+        return "", "", None  # loading it names what is wrong, in the child
+
+
 def resolve_form(args: argparse.Namespace) -> Recognised:
     """Set args.layout (the form) from the plug-in files when --layout is not given, and args.dtype to float64 for
     NumPy code when --dtype is not given: code is checked as its author wrote it. Several files of different forms
     in one run are a UsageError (one form per run); no plug-in is the registry's run (the linear form)."""
     refs = [r for r in args.impl if is_plugin_ref(r)]
-    found = {ref: form_of(ref) for ref in refs}
+    found = {ref: form_of(ref) if args.layout is None else _told(ref) for ref in refs}
     if args.layout is None:
         forms = sorted({f for f, _, _ in found.values()})
         if len(forms) > 1:

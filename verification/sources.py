@@ -113,12 +113,19 @@ ASSUMED = {"np": "numpy", "torch": "torch", "math": "math"}
 
 
 def _assumed_imports(ns: Namespace, path: Path) -> None:
-    """Bind np (torch, math) where the code uses `np.` but nothing defined it, saying so."""
+    """Bind np (torch, math) where the code uses `np.` but no import anywhere in it binds np, saying so."""
     import importlib
 
-    text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix == NOTEBOOK_SUFFIX:
+        text = "\n".join(python_lines(raw) for _, raw in notebook_cells(path))
+    else:
+        text = python_source(path)
+    bound = set()
+    for line in text.splitlines():  # every import, a function's own included (`import torch` inside a method)
+        if m := re.match(r"\s*(?:from\s+\S+\s+)?import\s+(.+)", line):
+            bound |= {part.split(" as ")[-1].strip().split(".")[0] for part in m.group(1).split(",")}
     for name, module in ASSUMED.items():
-        if name not in ns.names and re.search(rf"\b{name}\.\w", text):
+        if name not in ns.names and name not in bound and re.search(rf"\b{name}\.\w", text):
             ns.names[name] = importlib.import_module(module)
             ns.notes.append(f"{name}: used but never imported here; {module} assumed (a star import of a helper?)")
 
@@ -416,7 +423,6 @@ def _stand_in(stmt: ast.Import | ast.ImportFrom, exc: BaseException, ns: Namespa
             known = KNOWN.get(a.name if a.asname else bound, {})
             names[bound] = MissingModule(a.name if a.asname else bound, error, known)
             ns.failed.pop(bound, None)
-            kept += sorted(known) if a.asname else []
     course = f"; {', '.join(kept)} as {module.lstrip('.')} defines {'them' if len(kept) > 1 else 'it'}" if kept else ""
     ns.stood_in[module.lstrip(".") or module] = f"{error}{course}"
 

@@ -192,9 +192,9 @@ def _recognise(defined: Defined) -> str | None:
 FORM = register(
     Form(
         "layers",
-        "`Linear(in, out)`, `ReLU()`, `Sigmoid()` (`Tanh()`) objects with `forward(x)` and `backward(dupstream)` "
-        "setting `weight_grad` / `bias_grad` (or `dW`, a grads dict), weight (in, out) or (out, in), with or without "
-        "`Net(layers)`",
+        "`Linear(in, out)` (or `Dense`, `Affine(W, b)`), `ReLU()`, `Sigmoid()` (`Tanh()`) objects of torch tensors or "
+        "NumPy arrays with `forward(x)` and `backward(dupstream)` setting `weight_grad` / `bias_grad` (or `dW`, a "
+        "grads dict), weight (in, out) or (out, in), with or without `Net(layers)`",
         layers,
         (Role("Linear", also=("Dense", "Affine")), Role("ReLU", optional=True), Role("Sigmoid", optional=True),
          Role("Tanh", optional=True),
