@@ -236,5 +236,5 @@ def test_the_twolayer_command_runs_the_same_check() -> None:
 
 
 def test_form_of_a_missing_file_is_a_usage_error() -> None:
-    with pytest.raises(UsageError, match="plug-in file not found: nowhere.py"):
+    with pytest.raises(UsageError, match=r"plug-in file not found: nowhere\.py"):
         form_of("nowhere.py")

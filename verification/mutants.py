@@ -31,9 +31,7 @@ SQUASHING = ("sigmoid", "tanh")
 
 
 def _act(name: str, a: np.ndarray) -> np.ndarray:
-    return {"sigmoid": expit, "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0)}.get(
-        name, lambda v: v
-    )(a)
+    return {"sigmoid": expit, "tanh": np.tanh, "relu": lambda v: np.maximum(v, 0)}.get(name, lambda v: v)(a)
 
 
 def _dact_from_output(name: str, y: np.ndarray, a: np.ndarray) -> np.ndarray:
