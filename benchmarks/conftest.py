@@ -184,13 +184,14 @@ def _busy_seconds() -> float | None:
 
 class ForeignLoad:
     """How many cores other processes kept busy while the block ran: all cores' busy time (/proc/stat) minus this
-    process's own CPU time (every thread), over the wall time. None where /proc/stat is missing. The cause of the
+    process's own CPU time (every thread) and its reaped children's (a timed command and what it started), over the
+    wall time. None where /proc/stat is missing. The cause of the
     H200 host's many-nets pathology (208 ms instead of 0.2 ms per step): another job on the cores that torch's
     16 threads expected to have, so each parallel op waited for a descheduled thread."""
 
     def __enter__(self) -> ForeignLoad:
         self.cores: float | None = None
-        self._start = (time.monotonic(), _busy_seconds(), sum(os.times()[:2]))
+        self._start = (time.monotonic(), _busy_seconds(), sum(os.times()[:4]))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -199,7 +200,8 @@ class ForeignLoad:
         wall = time.monotonic() - wall0
         if busy0 is None or busy1 is None or wall <= 0:
             return
-        self.cores = round(max(0.0, ((busy1 - busy0) - (sum(os.times()[:2]) - own0)) / wall), 3)
+        own = sum(os.times()[:4]) - own0  # this process's and its reaped children's (a timed command's)
+        self.cores = round(max(0.0, ((busy1 - busy0) - own) / wall), 3)
 
 
 def contended(foreign_cores: float | None, threads: int, cores: int | None = None) -> bool | None:

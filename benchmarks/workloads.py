@@ -9,6 +9,8 @@ from impls.spec import NetSpec
 RUMELHART = NetSpec(6, 2, 1, "sigmoid", "sigmoid", "half_sse")  # mirror symmetry, RHW 1986
 EPFL = NetSpec(784, 50, 10, "tanh", "tanh", "sse")  # per-sample 784-50-10 tanh net
 MNIST = NetSpec(784, 30, 10, "sigmoid", "identity", "cross_entropy")  # 784-30-10 sigmoid, softmax CE
+#: deeplearning.ai's planar classifier (course 1, week 3): 400 points in 2-D, 4 tanh units, one sigmoid output, bce
+COURSERA = NetSpec(2, 4, 1, "tanh", "sigmoid", "bce")
 
 SETS = ("quick", "default", "full")
 #: the most seconds pytest-benchmark spends timing one row of each set (its --benchmark-max-time, unless given):
@@ -59,6 +61,7 @@ def _sweep_width() -> list[Workload]:
 
 WORKLOADS: list[Workload] = [
     Workload("rumelhart", RUMELHART, 64, SETS),
+    Workload("coursera", COURSERA, 400, SETS),
     Workload("epfl", EPFL, 1000, SETS),
     Workload("mnist-64", MNIST, 64, SETS),
     Workload("mnist-60000", MNIST, 60000, ("default", "full")),

@@ -33,7 +33,8 @@ UNSTABLE_IQR = 0.10  # IQR / median above this flags a row as unstable (benchmar
 #: 0.2 -> 208 ms per step while another job ran; 2 threads on 2 cores with one busy process: 0.54 -> 4.4 ms)
 CONTENDED_SPARE_CORES = 0.25
 STEP_KINDS = ("named", "batch_sweep", "width_sweep")
-KINDS = (*STEP_KINDS, "peak_gemm", "peak_bandwidth", "harness", "anatomy", "many_nets", "per_sample", "train")
+#: check: the wall time of a student's one-line check, `python -m verification --impl FILE`, start to exit
+KINDS = (*STEP_KINDS, "peak_gemm", "peak_bandwidth", "harness", "anatomy", "many_nets", "per_sample", "train", "check")
 #: the kinds whose rows carry memory (peak, resident, floor) or the reason they have none: every row that steps
 MEMORY_KINDS = (*STEP_KINDS, "many_nets", "per_sample", "train")
 

@@ -229,6 +229,29 @@ def anatomy_table(df: pd.DataFrame) -> str:
     return _table(t)
 
 
+#: a student's one-line check should answer within this on a quiet 2-core machine (issue 31; benchmarks/test_check.py)
+CHECK_TARGET_S = 2.5
+
+
+def check_table(df: pd.DataFrame) -> str:
+    """The one-line check's wall time per example file, against its target, with whether the cores were quiet."""
+    d = df[df["kind"] == "check"]
+    if d.empty:
+        return "_no one-line check rows_"
+    t = pd.DataFrame(
+        {
+            "hardware": d["panel"],
+            "form": d["impl"],
+            "file": d["workload"].map(lambda v: f"`{v}`"),
+            "median": d["median"].map(lambda v: f"{v:.2f} s"),
+            "IQR": d["iqr"].map(lambda v: f"{v:.2f} s") if "iqr" in d else "–",
+            f"within {CHECK_TARGET_S:g} s": (d["median"] <= CHECK_TARGET_S).map({True: "yes", False: "no"}),
+            "cores quiet": d["contended"].map(lambda v: "–" if pd.isna(v) else ("no" if v else "yes")),
+        }
+    )
+    return _table(t)
+
+
 def many_nets_table(df: pd.DataFrame) -> str:
     """The many-nets engine: µs per net-step vs K, next to the best single-net step of the same run on the workload
     the row names as its single-net counterpart (its record's `single`)."""
@@ -546,6 +569,13 @@ SECTIONS: list[Section] = [
         lambda i: anatomy_table(i.df),
         "An `nn.Module` step compiled whole breaks at `loss.backward()`: several graphs with eager glue between them "
         "and the optimizer's own graph, so it gains nothing on a launch-bound step; the manual step is one graph.",
+    ),
+    Section(
+        "The one-line check a student runs",
+        lambda i: check_table(i.df),
+        f"Wall time of `python -m verification --impl FILE --quiet`, start to exit, on a course file with no options "
+        f"(the target: {CHECK_TARGET_S:g} s on a quiet 2-core machine). Where it goes: two interpreters importing "
+        "torch at once (the checked code's child starts first, verification/child.py), then the cases.",
     ),
     Section(
         "Many nets at once (the 1000-start study's engine)",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.workloads import EPFL, MNIST, RUMELHART, WORKLOADS, select
+from benchmarks.workloads import COURSERA, EPFL, MNIST, RUMELHART, WORKLOADS, select
 from reports.record import SCHEMA, BenchRecord
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +29,10 @@ def test_named_workloads_match_their_sources() -> None:
     assert (named["epfl"].spec, named["epfl"].n) == (EPFL, 1000) and EPFL.loss == "sse" and EPFL.hidden == "tanh"
     assert named["mnist-64"].spec == MNIST and MNIST.loss == "cross_entropy" and MNIST.H == 30
     assert named["mnist-60000"].large and named["epfl"].large and not named["rumelhart"].large
+    assert (named["coursera"].spec, named["coursera"].n) == (COURSERA, 400)  # planar data: 400 points in 2-D
+    assert (COURSERA.D, COURSERA.H, COURSERA.C, COURSERA.hidden, COURSERA.output, COURSERA.loss) == (
+        2, 4, 1, "tanh", "sigmoid", "bce"
+    )  # fmt: skip
 
 
 def test_sets_nest_and_sweep_covers_1_to_8192() -> None:

@@ -67,12 +67,13 @@ def test_renamed_and_reordered_functions_are_bound_by_one_option() -> None:
         check_backprop(epfl_practical, bind={"forward_pass": "fwd(x, w1, w2, b1)"}, **EPFL)
 
 
-def test_a_forward_that_fits_neither_form_says_what_each_form_gave() -> None:
+def test_a_forward_that_fits_no_way_of_passing_a_sample_says_what_each_gave() -> None:
     def forward_pass(w1, b1, w2, b2, x):
-        return w1 @ x @ w2  # wrong in either form
+        return w1 @ x @ w2  # wrong whichever way x comes
 
     fails_with({"forward_pass": forward_pass, "backward_pass": epfl_practical.backward_pass},
-               ["forward_pass fits neither form: with x a vector (D,)", "with x a column (D, 1)"], **EPFL)  # fmt: skip
+               ["forward_pass fits none of the ways a sample is passed: with x as a vector (D,)",
+                "with x as a column (D, 1)", "with x as a row (1, D)"], **EPFL)  # fmt: skip
 
 
 def test_the_epfl_layout_needs_both_functions() -> None:

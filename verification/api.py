@@ -197,7 +197,13 @@ def _html_table(rows: pd.DataFrame) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
-_COLOURS = {"FAIL": "#fbe3e4", "error": "#fbe3e4", "fragile": "#fff4d6", "ok": "", "unsupported": "#f0f0f0"}
+_COLOURS = {  # a row's background in the Jupyter view, by reports.record.Status
+    Status.FAIL.value: "#fbe3e4",
+    Status.ERROR.value: "#fbe3e4",
+    Status.FRAGILE.value: "#fff4d6",
+    Status.OK.value: "",
+    Status.UNSUPPORTED.value: "#f0f0f0",
+}
 
 
 def _form(fn: object, layout: str | None, loss_fn: object) -> tuple[str, str, bool]:

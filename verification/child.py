@@ -7,7 +7,8 @@ starts the children a command line will need before the checker imports torch, a
 verification.isolate. Child side, main(): the heavy imports, then messages from the parent (trusted: pickles that
 way are fine), answers as bytes the parent decodes without unpickling (verification.isolate.encode).
 
-    ("load", ref, layout, loss_ref, options, threads)  ->  b"R" + JSON of what was found where, or b"E" + one line
+    ("load", ref, layout, loss_ref, options, threads[, setup])  ->  b"R" + JSON of what was found where, or b"E" + one
+                                                       line; setup: {"copy": (from, to), "chdir": dir} first
     ("case", case, matrix, options)                    ->  encoded Outputs
     None                                               ->  the child exits
 
@@ -22,7 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -43,9 +44,11 @@ class Child:
         cwd: str | None = None,
         stdout: object = None,
         python: str = sys.executable,
+        preexec: Callable[[], None] | None = None,
     ) -> Child:
         """Launch `[*prefix, python, -I, -c, ...]` (prefix: a sandbox's command line) with the child's end of a socket
-        pair passed through, in a session of its own (its group is killed with it), dying with its parent."""
+        pair passed through, in a session of its own (its group is killed with it), dying with its parent; `preexec`
+        runs in the new process first instead (a sandbox's rlimits, death with the parent included)."""
         mine, theirs = socket.socketpair()
         fd = theirs.fileno()
         code = f"import sys; sys.path.insert(0, {PROJECT!r}); from verification.child import main; main({fd})"
@@ -53,7 +56,7 @@ class Child:
             proc = subprocess.Popen(
                 [*prefix, python, "-I", "-c", code],
                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.STDOUT if stdout is not None else None,
-                pass_fds=(fd,), env=env, cwd=cwd, start_new_session=True, preexec_fn=_dies_with_parent,
+                pass_fds=(fd,), env=env, cwd=cwd, start_new_session=True, preexec_fn=preexec or _dies_with_parent,
             )  # fmt: skip
         finally:
             theirs.close()
@@ -129,8 +132,15 @@ def main(fd: int) -> None:
         msg = conn.recv()
     except EOFError:
         return
-    _, ref, layout, loss_ref, options, threads = msg
+    _, ref, layout, loss_ref, options, threads, *setup = msg
     torch.set_num_threads(threads)
+    for step in setup[:1]:  # a sandbox's: copy the read-only submission to the writable place, work there
+        if "copy" in step:
+            import shutil
+
+            shutil.copytree(*step["copy"], symlinks=True, dirs_exist_ok=True)
+        if "chdir" in step:
+            os.chdir(step["chdir"])
     try:
         cls = plugin_class(ref, layout, loss_ref, options)
     except PluginError as exc:

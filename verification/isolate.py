@@ -30,6 +30,7 @@ from verification.runner import Case, Matrix, Outputs, error_row, judge
 DEFAULT_TIMEOUT_S = 60.0
 STARTUP_TIMEOUT_S = 120.0  # importing torch and the plug-in in a fresh interpreter; not counted against cases
 MAX_DEATHS = 3
+TIMEOUT = "timeout"  #: how an error row that ran out of time begins (the grader's timeout verdict reads it)
 
 
 class PluginLoadError(Exception):
@@ -114,20 +115,25 @@ class Isolated:
         loss_ref: str = "",
         options: Options | None = None,
         start: Callable[[], Child] = Child.start,
+        setup: dict | None = None,
+        deadline: float | None = None,
     ) -> None:
         self.layout, self.loss_ref, self.options = layout, loss_ref or None, options or Options()
         self.sources: list[str] = []  # what the child found where (a notebook's cell), for the report
         self.ref, self.timeout, self.threads = ref, timeout, threads
         self._start_child = start  # how a child is started (a sandbox's command: verification.grading)
+        self._setup = setup  # what the child does before loading (a sandbox's copy of the submission)
+        self.deadline = deadline  # time.monotonic() past which no case runs (a grader's time for the whole submission)
         self._child: Child | None = None
         self.deaths = 0  # consecutive
-        self._start(claim())
+        self._start(claim() if start is Child.start else None)
 
     def _start(self, child: Child | None = None) -> None:
         """Start a child (or take the one given) and wait until it has loaded the plug-in; PluginLoadError if not."""
         self._child = child or self._start_child()
         conn = self._child.conn
-        conn.send(("load", self.ref, self.layout, self.loss_ref, self.options, self.threads))
+        load = ("load", self.ref, self.layout, self.loss_ref, self.options, self.threads)
+        conn.send((*load, self._setup) if self._setup else load)
         if not conn.poll(STARTUP_TIMEOUT_S):
             self._kill()
             raise PluginLoadError(f"plug-in {self.ref}: no answer within {STARTUP_TIMEOUT_S:.0f} s of starting")
@@ -163,6 +169,11 @@ class Isolated:
         """The case's rows from the child, or one ERROR row saying why the child gave none."""
         if self.deaths >= MAX_DEATHS:
             return [error_row(case, f"not run: the plug-in's process died on {MAX_DEATHS} cases in a row")]
+        timeout = self.timeout
+        if self.deadline is not None:
+            timeout = min(timeout, self.deadline - time.monotonic())
+            if timeout <= 0:
+                return [error_row(case, f"{TIMEOUT}: not run, the time for the whole check ran out")]
         if self._conn is None:
             try:
                 self._start()
@@ -172,10 +183,10 @@ class Isolated:
         start = time.monotonic()
         try:
             self._conn.send(("case", case, matrix, options or self.options))
-            if not self._conn.poll(self.timeout):
+            if not self._conn.poll(timeout):
                 self._kill()
                 self.deaths += 1
-                return [error_row(case, f"timeout: no result within {self.timeout:g} s (the process was killed)")]
+                return [error_row(case, f"{TIMEOUT}: no result within {timeout:g} s (the process was killed)")]
             out = decode(self._conn.recv_bytes())
         except (EOFError, OSError):
             code = self._kill()
