@@ -253,10 +253,16 @@ def _fresh(path: Path) -> tuple[Namespace, dict[str, object]]:
 
 def notebook_cells(path: Path) -> list[tuple[str, str]]:
     """(label, source) of each code cell: 'cell 14 (In [146])', numbered among all cells from 1."""
+    import warnings
+
     import nbformat
 
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        with (
+            warnings.catch_warnings()
+        ):  # nbformat's MissingIDFieldWarning of older notebooks: nothing a user can act on
+            warnings.simplefilter("ignore")
+            nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # noqa: BLE001 - JSON or schema errors of any kind are one line
         raise SourceError(f"{path.name} is not a readable notebook: {type(exc).__name__}: {_first_line(exc)}") from None
     cells = []

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -153,6 +153,10 @@ class Grader:
             else:
                 copy.mkdir()
                 shutil.copy2(sub.path, copy / sub.path.name)
+            checked = _lower_suffix(sub.file)  # HOMEWORK.PY is read as the .py it is
+            if checked != sub.file:
+                (copy / sub.file).rename(copy / checked)
+                sub = replace(sub, file=checked)
             try:
                 self._check(row, sub, copy, Path(tmp), start)
             finally:
@@ -217,6 +221,10 @@ class Grader:
         return lambda: Child.start(prefix=command(copy, s.limits), env={}, stdout=out, preexec=limits)
 
 
+def _lower_suffix(name: str) -> str:
+    return str(Path(name).with_suffix(Path(name).suffix.lower()))
+
+
 def _output_said(log: Path, limits: Limits) -> str:
     """Why the output ended the check, when it did (it reached the cap), else ""."""
     try:
@@ -251,8 +259,12 @@ def judge(row: GradeRow, rows: list[dict], plan: list, notes: list[str], s: Sett
         problem = str(first["problem"])
         row.hint = problem.split("hint: ", 1)[1] if "hint: " in problem else problem
     said = "; ".join(n.split(": ", 1)[-1] for n in notes)
-    refusal = f"; {len(refused)} of {len(plan)} planned cases refused (unsupported): not done" if refused else ""
-    row.problem = (output or line) + refusal + (f" ({said})" if said else "")
+    unsupported = f"; {len(refused)} of {len(plan)} planned cases unsupported"
+    refusal = f"; {len(refused)} of {len(plan)} planned cases refused (unsupported): not done"
+    line = (
+        line.replace(unsupported, refusal) if refused and unsupported in line else line + (refusal if refused else "")
+    )
+    row.problem = (output or line) + (f" ({said})" if said else "")
     timed_out = df["problem"].fillna("").str.startswith(TIMEOUT).any()
     if not missing and len(passed) == len(plan):
         fragile = (df["status"] == Status.FRAGILE.value).any()
