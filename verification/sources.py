@@ -258,9 +258,7 @@ def notebook_cells(path: Path) -> list[tuple[str, str]]:
     import nbformat
 
     try:
-        with (
-            warnings.catch_warnings()
-        ):  # nbformat's MissingIDFieldWarning of older notebooks: nothing a user can act on
+        with warnings.catch_warnings():  # nbformat's MissingIDFieldWarning of old notebooks: nothing to act on
             warnings.simplefilter("ignore")
             nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # noqa: BLE001 - JSON or schema errors of any kind are one line

@@ -261,9 +261,8 @@ def judge(row: GradeRow, rows: list[dict], plan: list, notes: list[str], s: Sett
     said = "; ".join(n.split(": ", 1)[-1] for n in notes)
     unsupported = f"; {len(refused)} of {len(plan)} planned cases unsupported"
     refusal = f"; {len(refused)} of {len(plan)} planned cases refused (unsupported): not done"
-    line = (
-        line.replace(unsupported, refusal) if refused and unsupported in line else line + (refusal if refused else "")
-    )
+    if refused:
+        line = line.replace(unsupported, refusal) if unsupported in line else line + refusal
     row.problem = (output or line) + (f" ({said})" if said else "")
     timed_out = df["problem"].fillna("").str.startswith(TIMEOUT).any()
     if not missing and len(passed) == len(plan):
