@@ -72,7 +72,7 @@ def binary_cross_entropy(z: Tensor, t: Tensor) -> Tensor:
     """Elementwise -(t log sigmoid(z) + (1 - t) log(1 - sigmoid(z))) from the logits: torch's log-sum-exp form, exact
     where sigmoid(z) rounds to 0 or 1 (whose log the textbook formula takes), and differentiated as sigmoid(z) - t
     exactly (F.softplus is not: it returns z itself past its threshold of 20, off by log1p(exp(-20)) = 2e-9)."""
-    return torch.nn.functional.binary_cross_entropy_with_logits(z, t, reduction="none")
+    return torch.nn.functional.binary_cross_entropy_with_logits(z, t.expand_as(z), reduction="none")
 
 
 def l2_terms(spec: NetSpec, W1: Tensor, W2: Tensor) -> tuple[Tensor | float, Tensor | float, Tensor | float]:

@@ -53,9 +53,8 @@ def test_every_kind_of_submission_gets_its_right_row(graded: tuple) -> None:
         row = got[student]
         assert row["verdict"] == verdict, (student, row)
         assert words in row["hint"] + row["problem"], (student, row)
-        assert int(row["cases_planned"]) == (
-            12 if verdict in ("pass", "fragile", "fail") else int(row["cases_planned"])
-        )
+        # relu/identity cross_entropy, l2 0 and 0.1, N=7, 5-4-3, float64 (NumPy code), normal/large-logits/exact-zeros
+        assert int(row["cases_planned"]) == (6 if verdict in ("pass", "fragile", "fail") else int(row["cases_planned"]))
     assert float(got["s000_correct"]["points"]) == 10.0 and float(got["s009_hang"]["points"]) == 0.0
     assert 0 < float(got["s005_half_reg"]["points"]) < 10.0  # the l2 = 0 cases pass
 
@@ -67,9 +66,10 @@ def test_the_summary_and_the_hints_chart_are_written(graded: tuple) -> None:
     assert out.with_name("gradebook_hints.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # each hint row says a hint as a student's row says it, numbers included (not the grouping key's '#')
     shown = [line[line.index("| ", 2) + 2 : -2] for line in md.splitlines() if re.match(r"\| \d+ \| ", line)]
+    shown = [re.sub(r"\\(.)", r"\1", h) for h in shown]  # md_cell's escapes undone
     with out.open(newline="", encoding="utf-8") as f:
         hints = {" ".join(r["hint"].split(" (at ")[0].split()) for r in csv.DictReader(f)}
-    assert shown and all(h.replace("/", "|") in hints or h in hints for h in shown), (shown, hints)
+    assert shown and all(h in hints for h in shown), (shown, hints)
 
 
 def test_a_killed_run_resumed_loses_no_row_and_regrades_none(graded: tuple, tmp_path: Path) -> None:

@@ -19,14 +19,14 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
     "log_of_softmax": ("", "LogOfSoftmax", "fragile", "log-sum-exp"),
     "no_relu_mask": ("", "NoReluMask", "fail", "only the first layer is wrong"),
     "half_reg": ("", "HalfReg", "fail", "L2 gradient halved"),
-    "half_convention": ("", "HalfConvention", "fail", "0.5 * l2 * sum W^2"),
+    "half_convention": ("", "HalfConvention", "fragile", "the older cs231n L2 convention 0.5 * reg * sum W^2"),
     "sign": ("", "SignFlipped", "fail", "sign flipped"),
-    "no_max_shift": ("", "NoMaxShift", "fail", "a softmax without the max shift"),
+    "no_max_shift": ("", "NoMaxShift", "fragile", "no max shift in the softmax"),
     "hang": (
         "\nclass Hangs(TwoLayerNet):\n    def loss(self, X, y=None, reg=0.0):\n        while True:\n            pass\n",
         "Hangs",
         "timeout",
-        "",
+        "no verdict within",
     ),
     "exits": (
         "\nimport os\n\nclass Exits(TwoLayerNet):\n    def loss(self, X, y=None, reg=0.0):\n        os._exit(3)\n",
@@ -41,16 +41,20 @@ KINDS: dict[str, tuple[str, str, str, str]] = {
         "error",
         "MemoryError",
     ),
-    "prints": ("\nimport sys\nsys.stdout.write('x' * (40 << 20))\n", "TwoLayerNet", "error", "MiB of output"),
+    "prints": (
+        "\nimport sys\n\nclass Prints(TwoLayerNet):\n    def loss(self, X, y=None, reg=0.0):\n"
+        "        sys.stdout.write('x' * (40 << 20))\n        return super().loss(X, y, reg)\n",
+        "Prints",
+        "error",
+        "MiB of output",
+    ),
 }
 
 
 def _write_kind(folder: Path, kind: str) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     if kind == "syntax_error":
-        (folder / "two_layer_net.py").write_text(
-            "class TwoLayerNet(object):\n    def loss(self, X):\n        print X\n"
-        )
+        (folder / "two_layer_net.py").write_text("class TwoLayerNet(object):\n    def loss(self, X:\n        pass\n")
         return
     if kind == "bad_notebook":
         (folder / "homework.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "class TwoLayerNet')
@@ -62,7 +66,7 @@ def _write_kind(folder: Path, kind: str) -> None:
     (folder / "two_layer_net.py").write_text(text)
 
 
-EXPECTED = {**{k: (v[2], v[3]) for k, v in KINDS.items()}, "syntax_error": ("error", "SyntaxError"),
+EXPECTED = {**{k: (v[2], v[3]) for k, v in KINDS.items()}, "syntax_error": ("error", "SyntaxError: '(' was never"),
             "bad_notebook": ("error", "not a readable notebook"), "notebook": ("pass", "")}  # fmt: skip
 
 

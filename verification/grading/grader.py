@@ -272,6 +272,7 @@ def judge(row: GradeRow, rows: list[dict], plan: list, notes: list[str], s: Sett
             row.hint = str(df.loc[df["status"] == Status.FRAGILE.value, "problem"].iloc[0]).split("hint: ")[-1]
     elif timed_out:
         row.verdict = "timeout"
+        row.problem = f"no verdict within {s.limits.timeout_s:g} s (killed): {row.problem}"
     elif output:
         row.verdict = "error"
     elif (df["status"] == Status.FAIL.value).any() or refused:
