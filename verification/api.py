@@ -14,6 +14,7 @@ shows as an HTML table (Report._repr_html_), and a failure shows that table befo
 from __future__ import annotations
 
 import html
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from os import PathLike
@@ -219,9 +220,11 @@ def _form(fn: object, layout: str | None, loss_fn: object) -> tuple[str, str, bo
             found, why, defined = recognise_object(fn, with_loss_fn=loss_fn is not None)
             form = found.name
     except (UsageError, Unrecognised) as exc:
-        if layout is None:
-            raise ValueError(str(exc)) from None
-        return layout, "", False
+        if layout is not None:
+            return layout, "", False
+        if inspect.isfunction(fn):  # a function of no course's form: the project's own signature, as before
+            return "linear", "", False
+        raise ValueError(str(exc)) from None
     numpy_only = defined is not None and defined.numpy_only
     return (layout, "", numpy_only) if layout is not None else (form, why, numpy_only)
 
