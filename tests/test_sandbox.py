@@ -26,6 +26,7 @@ from hostile import MARK, SECRET, make_hostile_class  # noqa: E402
 WHY = sandbox.unavailable()
 needs_sandbox = pytest.mark.skipif(WHY is not None, reason=f"no sandbox here: {WHY}")
 SMALL = ["--batch", "7", "--sizes", "5-4-3", "--timeout", "60", "--jobs", "2", "--quiet"]
+FORBID = ["--forbid", "torch.nn", "--forbid", "autograd"]
 
 
 def _sha(path: Path) -> str:
@@ -58,7 +59,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple:
     before = {p: _sha(p) for p in guarded}
     env = {**os.environ, SECRET: "the-grader-s-token", "PYTHONPATH": str(ROOT)}
     r = subprocess.run(
-        [sys.executable, "-m", "verification.grade", str(klass), "--out", str(out), *SMALL],
+        [sys.executable, "-m", "verification.grade", str(klass), "--out", str(out), *SMALL, *FORBID],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=900, check=False,
     )  # fmt: skip
     with open(out, newline="", encoding="utf-8") as f:

@@ -1,6 +1,7 @@
 """A hostile class for the grader (tests/test_sandbox.py): honest students beside one submission per attack a student
 could make on a gradebook -- each written as a student would, in the cs231n form, most with a wrong gradient so that
-an attack that worked would show as a pass. make_hostile_class(folder) writes them and returns what each row must
+an attack that worked would show as a pass; and two honest students who use what the assignment forbids (the test
+grades with --forbid torch.nn --forbid autograd). make_hostile_class(folder) writes them and returns what each row must
 say; MARK is in the command line of every process an attack leaves behind, so the test can look for survivors."""
 
 from __future__ import annotations
@@ -112,12 +113,11 @@ TwoLayerNet = UsesOracle
 """
 )
 
-TORCH_NN = (
-    BASE
-    + """
-
-import torch.nn as nn
-"""
+TORCH_NN = BASE + "\n\nimport torch.nn as nn  # the UMONS assignment forbids it: graded with --forbid torch.nn\n"
+AUTOGRAD = (
+    BASE.replace("class TwoLayerNet", "import torch\n\n\nclass TwoLayerNet", 1)
+    + "\n\ndef autograd_check(W):\n    W = torch.tensor(W, requires_grad=True)\n    (W * W).sum().backward()\n"
+    "    return W.grad\n"
 )
 
 #: student -> (verdict the row must have, words its hint or problem must hold)
@@ -139,6 +139,8 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "uses_oracle": ("error", "not the student's own work"),
     "archive": ("skipped", "unpack it"),
     "twins": ("pass", ""),
+    "uses_nn": ("fail", "uses torch.nn, which the assignment forbids (--forbid torch.nn)"),
+    "uses_autograd": ("fail", "uses autograd, which the assignment forbids (--forbid autograd)"),
     "UPPER": ("pass", ""),
 }
 
@@ -179,5 +181,7 @@ def make_hostile_class(root: Path) -> dict[str, tuple[str, str]]:
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}  # fmt: skip
     (twins / "homework.ipynb").write_text(json.dumps(nb))
     (root / "UPPER.PY").write_text(BASE)
+    student("uses_nn", TORCH_NN)
+    student("uses_autograd", AUTOGRAD)
     (root / "README.txt").write_text("Submissions of week 5.\n")
     return dict(EXPECTED)
