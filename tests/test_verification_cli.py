@@ -369,3 +369,19 @@ def test_a_whole_default_run_is_a_new_named_run_file(monkeypatch: pytest.MonkeyP
     per = cli.csv_path(cli.build_parser().parse_args(["--per-sample"]), ("cpu",))
     assert per.name.endswith("_per-sample.csv.gz")
     assert cli.run_of(first) == first.name.removesuffix(".csv.gz") and first.name[:17] == second.name[:17]
+
+
+def test_the_command_line_s_prestarted_child_is_the_one_that_runs_the_plugin() -> None:
+    """python -m verification starts the plug-in's child before importing torch (verification.child.prestart); the
+    executor must take that child, not start a second one after the checker's imports (which doubled the wait)."""
+    from verification import child
+    from verification.isolate import Isolated
+
+    child.prestart(["--impl", f"{PLUGINS}:correct"])
+    pid = child._PRESTARTED[0].proc.pid
+    ex = Isolated(f"{PLUGINS}:correct")
+    try:
+        assert ex._child is not None and ex._child.proc.pid == pid and not child._PRESTARTED
+    finally:
+        ex.close()
+        child.release_all()

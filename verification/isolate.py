@@ -114,19 +114,19 @@ class Isolated:
         layout: str = "linear",
         loss_ref: str = "",
         options: Options | None = None,
-        start: Callable[[], Child] = Child.start,
+        start: Callable[[], Child] | None = None,
         setup: dict | None = None,
         deadline: float | None = None,
     ) -> None:
         self.layout, self.loss_ref, self.options = layout, loss_ref or None, options or Options()
         self.sources: list[str] = []  # what the child found where (a notebook's cell), for the report
         self.ref, self.timeout, self.threads = ref, timeout, threads
-        self._start_child = start  # how a child is started (a sandbox's command: verification.grading)
+        self._start_child = start or Child.start  # how a child starts (a sandbox's command: verification.grading)
         self._setup = setup  # what the child does before loading (a sandbox's copy of the submission)
         self.deadline = deadline  # time.monotonic() past which no case runs (a grader's time for the whole submission)
         self._child: Child | None = None
         self.deaths = 0  # consecutive
-        self._start(claim() if start is Child.start else None)
+        self._start(claim() if start is None else None)  # the command line's prestarted child, where it has one
 
     def _start(self, child: Child | None = None) -> None:
         """Start a child (or take the one given) and wait until it has loaded the plug-in; PluginLoadError if not."""
