@@ -16,6 +16,7 @@ import importlib.util
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -91,6 +92,15 @@ def test_every_page_has_blocks_and_every_snippet_exists() -> None:
 
 
 # ---- $ commands: run, shown lines printed --------------------------------------------------------------------
+
+
+DOCS_OUT = Path("/tmp/twolayer-docs")  # where the documented commands write; the docs show a first run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _first_run() -> None:
+    """Start from no earlier output: a gradebook of an older schema or a cached row changes what a command prints."""
+    shutil.rmtree(DOCS_OUT, ignore_errors=True)
 
 
 @functools.cache

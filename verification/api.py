@@ -29,6 +29,7 @@ from verification.isolate import DEFAULT_TIMEOUT_S, Isolated, PluginLoadError
 from verification.plugin import function_class
 from verification.report import concentration, verdict
 from verification.runner import VARIANTS, InProcess, Matrix, case_label, missing_cases, run
+from verification.sources import Defined
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,12 @@ def check_backprop(
     __tracebackhide__ = True  # pytest: the failure shows the user's test line and the table, not this function
     if layout is not None and layout not in FORMS:
         raise ValueError(f"unknown layout {layout!r}; choose from {', '.join(FORMS)}")
-    layout, why, numpy_only = _form(fn, layout, loss_fn)
+    layout, why, numpy_only, defined = _form(fn, layout, loss_fn)
     options = Options(parse_bind(bind), l2_convention)
     given = {"hidden": hidden, "output": output, "loss": loss, "l2": l2}
     given["sizes"] = None if sizes is None else ",".join("-".join(map(str, s)) for s in sizes)
-    config = configuration(layout, {k: None if v is None else ",".join(map(str, _seq(v))) for k, v in given.items()})
+    given_text = {k: None if v is None else ",".join(map(str, _seq(v))) for k, v in given.items()}
+    config = configuration(layout, given_text, defined)
     hidden, output, loss, l2 = (tuple(v for v in config[k].split(",") if v) for k in CONFIGURATION[:4])  # () stays ()
     shapes = tuple(tuple(int(v) for v in s.split("-")) for s in config["sizes"].split(",") if s)
     dtypes = _seq(dtype) if dtype is not None else ("float64",) if numpy_only else ("float32", "float64")
@@ -207,9 +209,9 @@ _COLOURS = {  # a row's background in the Jupyter view, by reports.record.Status
 }
 
 
-def _form(fn: object, layout: str | None, loss_fn: object) -> tuple[str, str, bool]:
-    """(form, why it was recognised, NumPy code?) of what check_backprop was given; ValueError (one line) when no
-    form, or several, fit it."""
+def _form(fn: object, layout: str | None, loss_fn: object) -> tuple[str, str, bool, Defined | None]:
+    """(form, why it was recognised, NumPy code?, what it defines) of what check_backprop was given; ValueError (one
+    line) when no form, or several, fit it."""
     from verification.forms.core import Unrecognised, recognise_object
     from verification.options import UsageError, form_of
 
@@ -221,12 +223,12 @@ def _form(fn: object, layout: str | None, loss_fn: object) -> tuple[str, str, bo
             form = found.name
     except (UsageError, Unrecognised) as exc:
         if layout is not None:
-            return layout, "", False
+            return layout, "", False, None
         if inspect.isfunction(fn):  # a function of no course's form: the project's own signature, as before
-            return "linear", "", False
+            return "linear", "", False, None
         raise ValueError(str(exc)) from None
     numpy_only = defined is not None and defined.numpy_only
-    return (layout, "", numpy_only) if layout is not None else (form, why, numpy_only)
+    return (layout, "", numpy_only, defined) if layout is not None else (form, why, numpy_only, defined)
 
 
 def _label(fn: object, layout: str) -> str:

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     strict_fp32()  # fp32 means fp32; a tf32 case turns TF32 on inside its own context
-    header = [note] if (note := usual_note(args.layout, vars(args), recognised.why)) else []
+    header = [note] if (note := usual_note(args.layout, vars(args), recognised.why, recognised.defined)) else []
     header += recognised.notes
     source = provenance(run_of(csv) if csv else "", matrix.devices)
     header += [f"checked {name}: {line}" for name, ex in executors.items() for line in getattr(ex, "sources", ())]

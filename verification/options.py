@@ -157,6 +157,7 @@ class Recognised:
     form: str
     why: str = ""  # the recognition rule's evidence ("defines forward_pass and backward_pass"), "" when told
     numpy_only: bool = False  # every plug-in file is NumPy code (checked in float64 unless --dtype says)
+    defined: Defined | None = None  # what the (first) plug-in file defines: its form's usual net may read it
     notes: list[str] = field(default_factory=list)
 
 
@@ -243,6 +244,7 @@ def resolve_form(args: argparse.Namespace) -> Recognised:
     out = Recognised(args.layout, why)
     defined = [d for _, _, d in found.values() if d is not None]
     out.numpy_only = bool(refs) and len(defined) == len(refs) and all(d.numpy_only for d in defined)
+    out.defined = args.defined = defined[0] if len(defined) == 1 else None
     if out.numpy_only and args.dtype is None and args.precision == "fp32":
         args.dtype = "float64"
         out.notes.append(
@@ -273,7 +275,9 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 def matrix_from_args(args: argparse.Namespace) -> Matrix:
     """Validate every option into a Matrix; UsageError names the bad option."""
     try:
-        given = configuration(args.layout or "linear", {opt: getattr(args, opt) for opt in CONFIGURATION})
+        given = configuration(
+            args.layout or "linear", {opt: getattr(args, opt) for opt in CONFIGURATION}, getattr(args, "defined", None)
+        )
         hidden = parse_list(given["hidden"], HIDDEN_ACTIVATIONS, "hidden activation")
         output = parse_list(given["output"], OUTPUT_ACTIVATIONS, "output activation")
         loss = parse_list(given["loss"], LOSSES, "loss")

@@ -36,6 +36,9 @@ from pathlib import Path
 
 NOTEBOOK_SUFFIX = ".ipynb"
 _CAPTURE = re.compile(r"^[\w, ]+=\s*[%!]")  # files = !ls, t = %timeit f()
+#: IPython's help syntax, a line of its own: `torch.mv?`, `np.dot??`, `?np.dot`, `%timeit?` -- never a line of code
+#: whose comment ends in a question mark (`x = f(x)  # or g?`)
+_HELP = re.compile(r"^(\?{1,2}[%\w.\[\]]+|[%\w.\[\]()]+\?{1,2})$")
 
 
 class SourceError(ValueError):
@@ -280,7 +283,7 @@ def python_lines(source: str) -> str:
     out = []
     for line in lines:
         s = line.strip()
-        ipython = s.startswith(("%", "!")) or (s.endswith("?") and not s.startswith("#")) or _CAPTURE.match(s)
+        ipython = s.startswith(("%", "!")) or _HELP.match(s) or _CAPTURE.match(s)
         out.append("" if ipython else line)
     return "\n".join(out)
 
@@ -505,6 +508,7 @@ class ClassInfo:
 
     bases: tuple[str, ...]
     methods: tuple[str, ...]
+    init_args: tuple[str, ...] = ()  # its __init__'s parameters, self aside (a Layer_Dense's regulariser)
 
 
 @dataclass
@@ -538,8 +542,10 @@ class Defined:
             self.functions[s.name] = tuple(a.arg for a in [*s.args.posonlyargs, *s.args.args])
         elif isinstance(s, ast.ClassDef):
             bases = tuple(_last_name(b) for b in s.bases)
-            methods = tuple(m.name for m in s.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef))
-            self.classes[s.name] = ClassInfo(bases, methods)
+            defs = [m for m in s.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)]
+            init = next((m for m in defs if m.name == "__init__"), None)
+            args = tuple(a.arg for a in [*init.args.args, *init.args.kwonlyargs][1:]) if init else ()
+            self.classes[s.name] = ClassInfo(bases, tuple(m.name for m in defs), args)
         elif isinstance(s, ast.ImportFrom):
             self.libraries |= {(s.module or "").split(".")[0]} if not s.level else set()
             for a in s.names:
@@ -565,7 +571,11 @@ class Defined:
             elif inspect.isclass(obj):
                 methods = tuple(m for m, v in vars(obj).items() if callable(v))
                 bases = tuple(b.__name__ for b in obj.__mro__[1:])
-                out.classes[name] = ClassInfo(bases, methods)
+                try:
+                    args = tuple(inspect.signature(obj).parameters)
+                except (TypeError, ValueError):
+                    args = ()
+                out.classes[name] = ClassInfo(bases, methods, args)
                 out.libraries |= _libraries(*(v for v in vars(obj).values() if inspect.isfunction(v)))
                 out.libraries |= {"torch"} if any(b.__module__.startswith("torch") for b in obj.__mro__) else set()
             elif inspect.isfunction(obj):

@@ -143,6 +143,8 @@ class Form:
     #: evidence in words that a file is written in this form ("defines forward_propagation and ..."), or None
     recognise: Callable[[Defined], str | None] = _accepts_nothing
     fallback: bool = False  # recognised only when no other form is (a torch model beside a course's classes)
+    #: the usual net of one file where its code says more than the course's (its Tanh class, its L2 regulariser)
+    usual_for: Callable[[Defined], dict[str, str]] | None = None
     course: str = ""  # whose form it is (the docs' table)
 
     def user_fn(self, source: object, options: Options | None = None) -> UserFn:
@@ -328,8 +330,8 @@ def as_loss(value: object, like: Tensor) -> object:
 def as_vector(value: object, n: int, like: Tensor) -> object:
     """A bias or its gradient given as (n,), (n, 1) or (1, n) -- all conventions -- as (n,)."""
     value = as_tensor(value, like)
-    if isinstance(value, Tensor) and value.numel() == n and value.dim() <= 2 and n in value.shape:
-        return value.reshape(n)
+    if isinstance(value, Tensor) and value.numel() == n and value.dim() <= 2 and (n in value.shape or n == 1):
+        return value.reshape(n)  # a lone output's bias gradient may come back a scalar: the same number
     return value
 
 
@@ -365,12 +367,20 @@ EVERY = {  # the options that choose which nets a check runs, and all their valu
 CONFIGURATION = tuple(EVERY)
 
 
-def configuration(form: str, given: Mapping[str, str | None]) -> dict[str, str]:
-    """The configuration a check runs: what was given, else the form's usual one (code written for its course's
-    net computes that net only: checking it on another is a false alarm), else every one (the linear form's fn
-    takes the spec). ValueError names what a form that fixes it in the user's code with no usual value needs."""
+def usual(form: str, defined: Defined | None = None) -> dict[str, str]:
+    """The form's usual configuration, for this file where it says more (Form.usual_for: the activations it
+    defines, the regulariser it takes)."""
     one = FORMS[form]
-    usual = dict(one.usual)
+    extra = one.usual_for(defined) if one.usual_for is not None and defined is not None else {}
+    return {**dict(one.usual), **extra}
+
+
+def configuration(form: str, given: Mapping[str, str | None], defined: Defined | None = None) -> dict[str, str]:
+    """The configuration a check runs: what was given, else the form's usual one for this file (code written for its
+    course's net computes that net only: checking it on another is a false alarm), else every one (the linear form's
+    fn takes the spec). ValueError names what a form that fixes it in the user's code with no usual value needs."""
+    one = FORMS[form]
+    usual_net = usual(form, defined)
     missing = [opt for opt in one.asks if given.get(opt) is None]
     if missing:
         raise ValueError(
@@ -378,13 +388,15 @@ def configuration(form: str, given: Mapping[str, str | None]) -> dict[str, str]:
             f"{', '.join(f'--{opt}' for opt in missing)} (check_backprop: {', '.join(f'{opt}=' for opt in missing)}), "
             "e.g. --hidden relu --output identity --loss cross_entropy"
         )
-    return {opt: usual.get(opt, every) if given.get(opt) is None else given[opt] for opt, every in EVERY.items()}
+    return {opt: usual_net.get(opt, every) if given.get(opt) is None else given[opt] for opt, every in EVERY.items()}
 
 
-def usual_note(form: str, given: Mapping[str, str | None], why: str = "") -> str | None:
+def usual_note(
+    form: str, given: Mapping[str, str | None], why: str = "", defined: Defined | None = None
+) -> str | None:
     """One line saying which form the code was checked as (and why, when recognised) and which of the form's usual
-    options the check assumed, when it assumed any."""
-    assumed = [(opt, v) for opt, v in FORMS[form].usual if given.get(opt) is None]
+    options (for this file) the check assumed, when it assumed any."""
+    assumed = [(opt, v) for opt, v in usual(form, defined).items() if given.get(opt) is None]
     because = f" ({why})" if why else ""
     if not assumed:
         return f"checked as the {form} form{because}" if why else None
@@ -415,11 +427,27 @@ def recognise(defined: Defined) -> tuple[Form, str]:
     if not hits:
         imported = [f"{n} (imported from {m})" for n, m in defined.imported.items() if n in KNOWN_ROLE_NAMES]
         also = f"; it imports {', '.join(imported)}: check the file that defines it" if imported else ""
+        if near := _near_misses(defined):
+            raise Unrecognised(f"{where} fits no form: {near}{also}; --layout and --bind name another")
         names = ", ".join(f"{f.name}: {f.roles[0].name}" for f in FORMS.values())
         raise Unrecognised(
             f"{where} defines none of the forms' names ({names}){also}; --layout and --bind name another"
         )
     return hits[0]
+
+
+def _near_misses(defined: Defined) -> str:
+    """What a file that fits no form defines of one (a form's name with another signature, half of a pair), in
+    words: "it defines forward_propagation(x, theta), but the coursera form is recognised by ...", or ""."""
+    out = []
+    for form in FORMS.values():
+        mine = {n for r in form.roles for n in (r.name, *r.also)}
+        found = [f"{n}({', '.join(defined.functions[n])})" for n in mine if n in defined.functions]
+        found += [f"class {n}" for n in mine if n in defined.classes]
+        if found and not form.fallback:
+            rule = (form.recognise.__doc__ or "").strip().splitlines()[0] if form.recognise.__doc__ else ""
+            out.append(f"it defines {', '.join(sorted(found))}, but the {form.name} form is recognised by {rule}")
+    return "; ".join(out)
 
 
 KNOWN_ROLE_NAMES: set[str] = set()  # every form's role names (filled as forms register): an import of one is named

@@ -40,6 +40,14 @@ def _supports(spec: NetSpec) -> str | None:
     return None
 
 
+def _broadcast(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape a - b has under NumPy's broadcasting, or None where they do not broadcast."""
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        return None
+
+
 def _takes(fn: object) -> int:
     try:
         return len(inspect.signature(fn).parameters)  # type: ignore[arg-type]
@@ -90,6 +98,14 @@ def coursera(bound: Bound, options: Options) -> UserFn:
             "W1": as_tensor(grads.get("dW1"), like), "b1": as_vector(grads.get("db1"), spec.H, like),
             "W2": as_tensor(grads.get("dW2"), like), "b2": as_vector(grads.get("db2"), spec.C, like),
         }  # fmt: skip
+        for k, name in GRADS.items():  # the course's update_parameters: parameter - learning_rate * gradient
+            g, shape = grads.get(name), parameters[k].shape
+            if isinstance(g, np.ndarray | np.generic) and _broadcast(shape, np.shape(g)) != shape:
+                got[k] = as_tensor(np.broadcast_to(np.asarray(g), _broadcast(shape, np.shape(g)) or shape), like)
+                hints[k] = (
+                    f"{name} is {np.shape(g)} where {k} is {shape}: {k} - learning_rate * {name} is "
+                    f"{_broadcast(shape, np.shape(g))}, so update_parameters breaks it (np.sum without keepdims=True?)"
+                )
         return as_loss(loss, like), {**got, HINTS: hints}
 
     return fn

@@ -181,6 +181,13 @@ def _loss_and_upstream(y: Tensor, t: Tensor, spec: NetSpec) -> tuple[Tensor, Ten
     return loss, scale * dz
 
 
+def _usual_for(defined: Defined) -> dict[str, str]:
+    """The hidden activations the file defines classes for (a Tanh beside ReLU and Sigmoid is checked too)."""
+    classes = {c.lower() for c in defined.classes}
+    found = [name for name in ("sigmoid", "relu", "tanh") if name in classes]
+    return {"hidden": ",".join(found)} if found else {}
+
+
 def _recognise(defined: Defined) -> str | None:
     """a class `Linear` (`Dense`, `Affine`) and one of `ReLU`, `Sigmoid`, `Tanh`, the case aside"""
     classes = {c.lower(): c for c in defined.classes}
@@ -202,6 +209,7 @@ FORM = register(
         _supports,
         (("hidden", "sigmoid,relu"), ("output", "identity"), ("loss", "cross_entropy"), ("l2", "0")),
         recognise=_recognise,
+        usual_for=_usual_for,
         course="UMONS Machine Learning II",
     )
 )  # fmt: skip

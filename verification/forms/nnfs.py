@@ -236,6 +236,13 @@ def _loss_and_dz(
     return loss, (dz if output is None else _backward(output, dz)), loss_obj, hints
 
 
+def _usual_for(defined: Defined) -> dict[str, str]:
+    """The book's later Layer_Dense takes weight_regularizer_l2: then its L2 is checked too."""
+    names = {n.lower() for n in ("Layer_Dense", *NAMES["Layer_Dense"])}
+    dense = next((c for n, c in defined.classes.items() if n.lower() in names), None)
+    return {"l2": "0,0.1"} if dense is not None and "weight_regularizer_l2" in dense.init_args else {}
+
+
 def _recognise(defined: Defined) -> str | None:
     """a class `Layer_Dense` (or `Dense_Layer`)"""
     names = {n.lower() for n in ("Layer_Dense", *NAMES["Layer_Dense"])}
@@ -254,6 +261,7 @@ FORM = register(
         _supports,
         (("hidden", "relu"), ("output", "identity"), ("loss", "cross_entropy"), ("l2", "0")),
         recognise=_recognise,
+        usual_for=_usual_for,
         course='"Neural Networks from Scratch" (nnfs)',
     )
 )
