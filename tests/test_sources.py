@@ -134,7 +134,7 @@ def test_ipython_lines_are_blanked_and_cell_magics_dropped() -> None:
     cell = "%matplotlib inline\n!pip install torch\nfiles = !ls\ntorch.mv?\nimport torch\n# why?\nx = 1"
     assert python_lines(cell).splitlines() == ["", "", "", "", "import torch", "# why?", "x = 1"]
     code = "e = np.exp(inputs)   # TODO: subtract max?\ndZ2 = dZ2 / m   # here or in dW2?\n?np.dot\nnp.dot??"
-    assert python_lines(code).split("\n") == code.splitlines()[:2] + ["", ""]  # a comment's "?" is code
+    assert python_lines(code).split("\n") == [*code.splitlines()[:2], "", ""]  # a comment's "?" is code
     assert python_lines("%%time\nfor i in range(10**9): pass") == ""
 
 
