@@ -391,9 +391,7 @@ def configuration(form: str, given: Mapping[str, str | None], defined: Defined |
     return {opt: usual_net.get(opt, every) if given.get(opt) is None else given[opt] for opt, every in EVERY.items()}
 
 
-def usual_note(
-    form: str, given: Mapping[str, str | None], why: str = "", defined: Defined | None = None
-) -> str | None:
+def usual_note(form: str, given: Mapping[str, str | None], why: str = "", defined: Defined | None = None) -> str | None:
     """One line saying which form the code was checked as (and why, when recognised) and which of the form's usual
     options (for this file) the check assumed, when it assumed any."""
     assumed = [(opt, v) for opt, v in usual(form, defined).items() if given.get(opt) is None]
