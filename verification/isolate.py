@@ -13,6 +13,8 @@ the remaining cases are ERROR rows too, never silently skipped.
 from __future__ import annotations
 
 import json
+import os
+import select
 import struct
 import time
 from collections.abc import Callable
@@ -41,6 +43,46 @@ class BadAnswer(ValueError):
     """The child's answer does not decode as Outputs."""
 
 
+#: what a child may answer: computed values, or that it could not (only the parent's judge() gives FAIL, and FRAGILE
+#: is the parent's settle_fragile()'s; a child claiming either has taken over the channel)
+CHILD_STATUSES = (Status.OK, Status.UNSUPPORTED, Status.ERROR)
+HEADER_LIMIT = 1 << 20  #: bytes of JSON an answer may carry besides its values (hints, a problem line)
+
+
+def answer_limit(case: Case) -> int:
+    """The most bytes an honest answer to the case takes: float64 loss, gradients, parameters after the trajectory
+    and after train() (4 x the parameter count), the K train losses, and the JSON header."""
+    s = case.spec
+    count = s.D * s.H + s.H + s.H * s.C + s.C
+    return 8 * (4 * count + 64) + HEADER_LIMIT
+
+
+def receive(conn: Connection, timeout: float, limit: int) -> bytes:
+    """One message of multiprocessing's framing (a 4-byte size, -1 then 8 bytes for a large one), read within
+    `timeout` seconds in all and no longer than `limit` bytes: a child that sends half a message and stops, or
+    announces a terabyte, cannot hang or exhaust the checker. TimeoutError, EOFError or BadAnswer otherwise."""
+    fd, deadline = conn.fileno(), time.monotonic() + timeout
+
+    def read(n: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < n:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(fd, min(n - len(buf), 1 << 20))
+            if not chunk:
+                raise EOFError
+            buf += chunk
+        return bytes(buf)
+
+    (size,) = struct.unpack("!i", read(4))
+    if size == -1:
+        (size,) = struct.unpack("!Q", read(8))
+    if not 0 <= size <= limit:
+        raise BadAnswer(f"an answer announced as {size} bytes, more than the {limit} the case can take")
+    return read(size)
+
+
 def encode(out: Outputs) -> bytes:
     """Outputs as JSON + raw float64 bytes: the parent never unpickles what the checked code's process sends."""
     blob = bytearray()
@@ -67,8 +109,8 @@ def decode(data: bytes) -> Outputs:
         head = json.loads(data[4 : 4 + n])
         blob = memoryview(data)[4 + n :]
         status = Status(head["status"])  # ValueError (a BadAnswer below) on anything else
-        if status == Status.FAIL:  # only the parent's judge() fails a check
-            raise BadAnswer(f"unexpected status {status.value!r}")
+        if status not in CHILD_STATUSES:
+            raise BadAnswer(f"a status only the checker gives: {status.value!r}")
         out = Outputs(threads=int(head["threads"]), status=status, problem=str(head["problem"]))
         out.update_skipped = str(head["update_skipped"])
         out.hints = {str(k): str(v) for k, v in dict(head["hints"]).items()}
@@ -137,14 +179,17 @@ class Isolated:
         wait = STARTUP_TIMEOUT_S
         if self.deadline is not None:  # a grader's time for the whole submission bounds its start too
             wait = max(0.1, min(wait, self.deadline - time.monotonic()))
-        if not conn.poll(wait):
-            self._kill()
-            raise PluginLoadError(f"plug-in {self.ref}: no answer within {wait:.0f} s of starting")
         try:
-            answer = conn.recv_bytes(1 << 16)
+            answer = receive(conn, wait, HEADER_LIMIT)
+        except TimeoutError:
+            self._kill()
+            raise PluginLoadError(f"plug-in {self.ref}: no answer within {wait:.0f} s of starting") from None
         except (EOFError, OSError):
             code = self._kill()
             raise PluginLoadError(f"plug-in {self.ref}: its process exited (code {code}) while importing it") from None
+        except BadAnswer as exc:
+            self._kill()
+            raise PluginLoadError(f"plug-in {self.ref}: a malformed answer to loading ({exc})") from None
         if answer[:1] != b"R":
             self._kill()
             text = answer[1:].decode(errors="replace") if answer[:1] == b"E" else f"unexpected answer {answer[:40]!r}"
@@ -186,11 +231,11 @@ class Isolated:
         start = time.monotonic()
         try:
             self._conn.send(("case", case, matrix, options or self.options))
-            if not self._conn.poll(timeout):
-                self._kill()
-                self.deaths += 1
-                return [error_row(case, f"{TIMEOUT}: no result within {timeout:g} s (the process was killed)")]
-            out = decode(self._conn.recv_bytes())
+            out = decode(receive(self._conn, timeout, answer_limit(case)))
+        except TimeoutError:
+            self._kill()
+            self.deaths += 1
+            return [error_row(case, f"{TIMEOUT}: no result within {timeout:.3g} s (the process was killed)")]
         except (EOFError, OSError):
             code = self._kill()
             self.deaths += 1

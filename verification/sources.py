@@ -29,7 +29,9 @@ parse or raises, that is one error line naming where, never an earlier draft che
 from __future__ import annotations
 
 import ast
+import functools
 import re
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,12 +181,37 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def python_source(path: Path) -> str:
-    """A .py file's text (UTF-8, else Latin-1: old files are not always UTF-8); one SourceError line if unreadable."""
+#: the most source a file may hold to be read (a .py, a notebook's code cells): ~20x the largest homework met (the
+#: cs231n notebooks' code is < 50 KiB), so that reading what a stranger hands in is bounded in time and memory
+MAX_SOURCE_BYTES = 1 << 20
+MAX_NOTEBOOK_BYTES = 64 << 20  #: a notebook's JSON, its outputs (plots as base64) included
+PY2_MAX_BYTES = 128 << 10  #: Python 2 text converted by 2to3 (~14 s per MiB measured: ~1.8 s at this size)
+
+
+class TooLarge(SourceError):
+    """A file the checker does not read: more source than MAX_SOURCE_BYTES, or no regular file at all."""
+
+
+def _bounded_bytes(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, if it holds at most `limit`; one SourceError line otherwise (a FIFO or a device would
+    block or never end, a huge file would cost minutes to parse)."""
     try:
-        raw = path.read_bytes()
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise TooLarge(f"{path.name} is not a regular file (a FIFO, socket or device): not read")
+        if st.st_size > limit:
+            raise TooLarge(
+                f"{path.name} is {st.st_size / 2**20:.1f} MiB: more than the {limit >> 20} MiB of source read from "
+                "a file"
+            )
+        return path.read_bytes()
     except OSError as exc:
         raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def python_source(path: Path) -> str:
+    """A .py file's text (UTF-8, else Latin-1: old files are not always UTF-8); one SourceError line if unreadable."""
+    raw = _bounded_bytes(path, MAX_SOURCE_BYTES)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -200,18 +227,23 @@ def parse_python(text: str, where: str) -> tuple[ast.Module, str, str]:
     line."""
     try:
         return ast.parse(text, filename=where), text, ""
+    except (RecursionError, MemoryError, ValueError) as exc:  # nested past the parser's depth, a NUL byte
+        raise SourceError(f"{where} does not parse: {type(exc).__name__}: {_first_line(exc)}") from None
     except SyntaxError as exc:
         py2 = "Missing parentheses" in str(exc.msg) or re.search(r"^\s*print\s+[^(=\s]", text, re.MULTILINE)
-        converted = _from_python2(text) if py2 else None
+        converted = _from_python2(text) if py2 and len(text) <= PY2_MAX_BYTES else None
         if converted is not None:
             try:
                 return ast.parse(converted, filename=where), converted, PYTHON2
-            except SyntaxError:
+            except (SyntaxError, RecursionError, MemoryError, ValueError):
                 pass
         note = " (Python 2 code, which 2to3 could not convert here)" if py2 else ""
+        if py2 and len(text) > PY2_MAX_BYTES:
+            note = f" (Python 2 code, more than the {PY2_MAX_BYTES >> 10} KiB converted by 2to3)"
         raise SourceError(f"{where} does not parse: SyntaxError: {exc.msg} (line {exc.lineno}){note}") from None
 
 
+@functools.lru_cache(maxsize=32)  # the grader reads a file twice (its form, then its imports): converted once
 def _from_python2(text: str) -> str | None:
     """The text through every default 2to3 fixer, or None where lib2to3 is gone (Python 3.13) or fails."""
     import warnings
@@ -260,10 +292,11 @@ def notebook_cells(path: Path) -> list[tuple[str, str]]:
 
     import nbformat
 
+    raw = _bounded_bytes(path, MAX_NOTEBOOK_BYTES)
     try:
         with warnings.catch_warnings():  # nbformat's MissingIDFieldWarning of old notebooks: nothing to act on
             warnings.simplefilter("ignore")
-            nb = nbformat.read(str(path), as_version=4)
+            nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
     except Exception as exc:  # noqa: BLE001 - JSON or schema errors of any kind are one line
         raise SourceError(f"{path.name} is not a readable notebook: {type(exc).__name__}: {_first_line(exc)}") from None
     cells = []
@@ -272,6 +305,8 @@ def notebook_cells(path: Path) -> list[tuple[str, str]]:
             continue
         count = cell.get("execution_count")
         cells.append((f"cell {i}" + (f" (In [{count}])" if count is not None else ""), str(cell.source)))
+    if sum(len(raw) for _, raw in cells) > MAX_SOURCE_BYTES:
+        raise TooLarge(f"{path.name} holds more than the {MAX_SOURCE_BYTES >> 20} MiB of code read from a notebook")
     return cells
 
 
@@ -618,7 +653,7 @@ def scan(path: Path) -> Defined:
         for _, raw in notebook_cells(path):
             try:
                 out.add(ast.parse(python_lines(raw)))
-            except SyntaxError:
+            except (SyntaxError, RecursionError, MemoryError, ValueError):
                 continue  # a cell that does not parse defines nothing here (load names it if it is needed)
     else:
         out.add(parse_python(python_source(path), path.name)[0])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import zipfile
 from pathlib import Path
 
@@ -120,6 +121,64 @@ AUTOGRAD = (
     "    return W.grad\n"
 )
 
+CONN = """
+f = sys._getframe()  # the checked process's channel to the grader, found up the stack
+while f is not None and not hasattr(f.f_locals.get('conn'), 'send_bytes'):
+    f = f.f_back
+conn = f.f_locals['conn']
+"""
+
+FORGE = (
+    CONN
+    + """
+import json, struct
+head = json.dumps({'threads': 1, 'status': 'fragile', 'problem': 'fine', 'update_skipped': '', 'hints': {},
+                   'values': {}}).encode()
+conn.send_bytes(struct.pack('<I', len(head)) + head)  # 'fragile' with nothing computed: a pass, were it believed
+while conn.recv() is not None:
+    conn.send_bytes(struct.pack('<I', len(head)) + head)
+os._exit(0)
+"""
+)
+
+HALF_MESSAGE = (
+    CONN
+    + """
+import struct
+os.write(conn.fileno(), struct.pack('!i', 100) + b'x')  # 1 byte of a promised 100, then silence
+time.sleep(10**6)
+"""
+)
+
+TERABYTE = (
+    CONN
+    + """
+import struct
+os.write(conn.fileno(), struct.pack('!i', -1) + struct.pack('!Q', 1 << 40))  # announces a 1 TiB answer
+time.sleep(10**6)
+"""
+)
+
+SPACE = """
+def room(d, mib):
+    n = 0
+    try:
+        for i in range(mib):
+            with open(f'{d}/fill{i}', 'wb') as f:
+                f.write(b'\\1' * (1 << 20))
+            n += 1
+    except OSError:
+        pass
+    return n
+log = os.path.exists(os.path.join(sys.prefix, 'log'))
+raise ValueError(f'space: / {room("/", 2)} MiB, /dev {room("/dev", 2)} MiB, /dev/shm {room("/dev/shm", 64)} MiB; '
+                 f'log {log}')
+"""
+
+ESCAPES = """
+raise RuntimeError('see https://evil.example/regrade or www.evil.example \\x1b]0;PWNED\\x07\\x1b[2J\\u202eRED')
+"""
+
 #: student -> (verdict the row must have, words its hint or problem must hold)
 EXPECTED: dict[str, tuple[str, str]] = {
     "alice": ("pass", ""),
@@ -142,6 +201,20 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "uses_nn": ("fail", "uses torch.nn, which the assignment forbids (--forbid torch.nn)"),
     "uses_autograd": ("fail", "uses autograd, which the assignment forbids (--forbid autograd)"),
     "UPPER": ("pass", ""),
+    "forge": ("error", "a status only the checker gives: 'fragile'"),
+    "half_message": ("timeout", "no result within"),
+    "terabyte": ("error", "more than the"),
+    "space": ("error", "space: / 0 MiB, /dev 0 MiB, /dev/shm "),  # /dev/shm's MiB: at most SHM_BYTES (the test)
+    "escapes": ("error", "www.evil.example \\x1b]0;PWNED\\x07\\x1b[2J\\u202eRED"),
+    "deep": ("error", "folders nested more than 32 deep"),
+    "fifo": ("pass", "left out notes.txt (a FIFO)"),
+    "socket": ("pass", "left out .jupyter.sock (a socket)"),
+    "top_fifo": ("error", "a FIFO, not a file or folder"),
+    "dup/": ("pass", ""),
+    "dup.py": ("fail", "sign flipped"),
+    "Jos\ufffd": ("pass", ""),
+    "py2_flood": ("error", "MiB of source read from a file"),
+    "nested_expr": ("error", "does not parse: RecursionError"),
 }
 
 
@@ -184,4 +257,26 @@ def make_hostile_class(root: Path) -> dict[str, tuple[str, str]]:
     student("uses_nn", TORCH_NN)
     student("uses_autograd", AUTOGRAD)
     (root / "README.txt").write_text("Submissions of week 5.\n")
+    student("forge", _attack(FORGE, guarded=False))
+    student("half_message", _attack(HALF_MESSAGE, guarded=False))
+    student("terabyte", _attack(TERABYTE, guarded=False))
+    student("space", _attack(SPACE, wrong=False, guarded=False))
+    student("escapes", _attack(ESCAPES, wrong=False, guarded=False))
+    deep = student("deep", BASE)
+    os.makedirs(deep.joinpath(*["d"] * 40))  # a recursive walk of 1,100 would end Python 3.11's os.walk
+    os.mkfifo(student("fifo", BASE) / "notes.txt")  # reading it would wait forever
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(student("socket", BASE) / ".jupyter.sock"))
+    sock.close()
+    os.mkfifo(root / "top_fifo.py")
+    student("dup", BASE)
+    (root / "dup.py").write_text(BASE + SIGN_FLIPPED)  # one student's name twice: two rows, never one lost
+    (root / os.fsdecode(b"Jos\xe9")).mkdir()  # a Latin-1 name, as an unpacked Windows zip gives
+    (root / os.fsdecode(b"Jos\xe9") / "two_layer_net.py").write_text(BASE)
+    flood = student("py2_flood", BASE)
+    (flood / "old.py").write_text("print 'hi'\n" * 200_000 + "def (\n")  # 2 MB of Python 2 that then fails
+    student("nested_expr", BASE + SIGN_FLIPPED + "\nZ = 1" + " + 1" * 100_000 + "\n")  # past the parser's depth
+    (root / "x\npass 99; fail 0; error 0.txt").write_text("x")  # a name that would forge a summary line
+    (root / ".eve").mkdir()
+    (root / ".eve" / "two_layer_net.py").write_text(BASE + SIGN_FLIPPED)
     return dict(EXPECTED)

@@ -24,8 +24,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from verification.forms import FORMS, L2_CHOICES
-from verification.grading.gradebook import VERDICTS, GradebookError, read_gradebook, summarize, write_gradebook
-from verification.grading.grader import FORWARDED, POINTS_RULE, Grader, settings_of
+from verification.grading.gradebook import VERDICTS, GradebookError, plain, read_gradebook, summarize, write_gradebook
+from verification.grading.grader import FORWARDED, POINTS_RULE, Grader, settings_of, sweep_stale
 from verification.grading.sandbox import Limits, unavailable
 from verification.grading.submissions import digest, find
 from verification.options import UsageError, build_parser, matrix_from_args
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{n} submissions: {n - len(todo)} unchanged since the last run, {len(todo)} to grade")
     for line in found.skipped:
         print(f"skipped {line}")
+    sweep_stale()
     grader = Grader(settings, options_hash, root)
     from tqdm import tqdm
 
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         for fut in as_completed(futures):
             row = fut.result()
             if futures[fut].note:
-                row.file = f"{row.file} ({futures[fut].note})"
+                row.file = f"{row.file} ({plain(futures[fut].note)})"
             rows[row.student] = row
             write_gradebook(out, rows)  # after every row: an interrupted run loses nothing
             bar.update(1)

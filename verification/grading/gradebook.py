@@ -3,8 +3,9 @@ markdown summary with its chart of the commonest hints.
 
 Nothing in it is executable by the program that opens it: a cell a spreadsheet would read as a formula (one that
 starts with =, +, -, @, a tab or a carriage return) is prefixed with a quote, OWASP's rule for CSV injection, and
-read back without it; the markdown escapes what would make a table cell, a link or HTML of a student's text. Rows
-never carry a path of the grader's machine (scrub()).
+read back without it; a student's text is shown in the markdown as a code span (md_cell), where no link, emphasis or
+HTML forms, and carries no control character anywhere (plain()). Rows never carry a path of the grader's machine
+(scrub()).
 """
 
 from __future__ import annotations
@@ -52,6 +53,19 @@ COLUMNS = tuple(f.name for f in fields(GradeRow))
 def new_row(student: str, file: str, sha: str, options: str) -> GradeRow:
     """An error row to fill in: nothing passed until a check says so."""
     return GradeRow(student, file, "error", 0, 0, 0, 0, "", "", "", 0.0, 0.0, sha, options)
+
+
+#: characters a student's text may not carry into a terminal, a CSV or a markdown page: C0/C1 controls (ESC starts a
+#: terminal escape, OSC 52 sets a clipboard; a newline forges a line), the bidirectional overrides of "Trojan Source"
+#: and the line/paragraph separators
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def plain(text: object) -> str:
+    """A student's text (a file name, an exception message) made inert for a terminal and a single line: undecodable
+    bytes of a file name (surrogates) become U+FFFD, each unsafe character its \\xNN / \\uNNNN escape."""
+    out = str(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return _UNSAFE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), out)
 
 
 def escape_cell(value: object) -> object:
@@ -120,11 +134,15 @@ def write_gradebook(path: Path, rows: dict[str, GradeRow]) -> None:
 
 
 def md_cell(text: str) -> str:
-    """A student's text as one markdown table cell: no table, link, code or HTML of its own."""
-    text = re.sub(r"\s+", " ", str(text)).strip()
-    for ch in "\\|`[]*_<>#!":
-        text = text.replace(ch, "\\" + ch)
-    return text
+    """A student's text as one markdown table cell, shown verbatim as a code span: no table, link (a bare URL or www.
+    is linked by GitHub everywhere but in code), emphasis or HTML of its own. The span's fence is one backtick
+    longer than the text's longest run of them; a pipe is escaped, which GitHub's tables require even in code."""
+    text = re.sub(r"\s+", " ", plain(text)).strip()
+    if not text:
+        return ""
+    fence = "`" * (max((len(r) for r in re.findall("`+", text)), default=0) + 1)
+    text = text.replace("|", "\\|")
+    return f"{fence} {text} {fence}"
 
 
 def _hint_key(hint: str) -> str:

@@ -13,27 +13,38 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 
 import pandas as pd
 
 from reports.record import Status
 from verification.child import PROJECT, Child
-from verification.grading.gradebook import GradeRow, new_row, scrub
+from verification.grading.gradebook import GradeRow, new_row, plain, scrub
 from verification.grading.sandbox import INPUT, WORK, Limits, command, set_limits
-from verification.grading.submissions import Submission
+from verification.grading.submissions import Submission, walk
 from verification.isolate import DEFAULT_TIMEOUT_S, TIMEOUT, Isolated, PluginLoadError
 from verification.options import UsageError, build_parser, form_of, layout_options, matrix_from_args, resolve_form
 from verification.report import verdict as verdict_line
 from verification.runner import case_label, missing_cases, run
-from verification.sources import NOTEBOOK_SUFFIX, SourceError, notebook_cells, parse_python, python_lines, python_source
+from verification.sources import (
+    NOTEBOOK_SUFFIX,
+    SourceError,
+    TooLarge,
+    notebook_cells,
+    parse_python,
+    python_lines,
+    python_source,
+)  # fmt: skip
 
 POINTS_RULE = "--points x cases passed / cases planned (a refused, failed, errored or unrun case earns nothing)"
+TMP_PREFIX = "twolayer-grade-"  #: a submission's temporary folder: TMP_PREFIX + the grader's pid + "-" + random
 #: the checker's own packages: a submission that imports one is not the student's own work
 OWN_PACKAGES = ("verification", "impls", "reports", "benchmarks")
 #: --forbid's names beyond module paths: what using autograd looks like in code
@@ -85,8 +96,10 @@ def _imports(path: Path) -> list[tuple[str, str]]:
         else:
             text = python_source(path)
         tree = parse_python(text, path.name)[0]
+    except TooLarge:
+        raise  # not read is not clean: the caller's row says why
     except (SourceError, OSError):
-        return []
+        return []  # code that does not parse cannot be imported either
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -131,7 +144,22 @@ def forbidden(copy: Path, forbid: tuple[str, ...]) -> str:
 
 
 def _code_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".py", NOTEBOOK_SUFFIX) and p.is_file())
+    """The copy's .py / .ipynb files (walked as submissions.find walked them: bounded, links not followed)."""
+    return sorted(p for p, st in walk(folder) if p.suffix.lower() in (".py", NOTEBOOK_SUFFIX) and S_ISREG(st.st_mode))
+
+
+def _special(folder: str, names: list[str]) -> set[str]:
+    """copytree's ignore: a FIFO, socket or device is never copied (opening a FIFO waits forever; the row says so)."""
+    out = set()
+    for name in names:
+        try:
+            mode = os.lstat(os.path.join(folder, name)).st_mode
+        except OSError:
+            out.add(name)
+            continue
+        if not (S_ISREG(mode) or S_ISDIR(mode) or S_ISLNK(mode)):
+            out.add(name)
+    return out
 
 
 class Grader:
@@ -141,30 +169,42 @@ class Grader:
         self.settings, self.options_hash, self.root = settings, options_hash, root
 
     def grade(self, sub: Submission, sha: str) -> GradeRow:
+        """The submission's row, whatever happens: a failure of the grader's own on it is its error row, said."""
         start = time.monotonic()
-        row = new_row(sub.student, sub.file, sha, self.options_hash)
+        row = new_row(sub.student, plain(sub.file), sha, self.options_hash)
         if sub.verdict:
-            row.verdict, row.problem = sub.verdict, sub.problem
+            row.verdict, row.problem = sub.verdict, plain(sub.problem)
             return row
-        with tempfile.TemporaryDirectory(prefix="twolayer-grade-") as tmp:
-            copy = Path(tmp) / "submission"
-            if sub.path.is_dir():
-                shutil.copytree(sub.path, copy, symlinks=True)  # its own links point inside it (submissions.find)
-            else:
-                copy.mkdir()
-                shutil.copy2(sub.path, copy / sub.path.name)
-            checked = _lower_suffix(sub.file)  # HOMEWORK.PY is read as the .py it is
-            if checked != sub.file:
-                (copy / sub.file).rename(copy / checked)
-                sub = replace(sub, file=checked)
-            try:
-                self._check(row, sub, copy, Path(tmp), start)
-            finally:
-                row.seconds = round(time.monotonic() - start, 2)
-                paths = (tmp, copy, self.root.resolve(), sub.path.resolve(), PROJECT, Path.home(), WORK, INPUT)
-                for f in ("first_failure", "hint", "problem"):
-                    setattr(row, f, scrub(getattr(row, f), *paths))
+        tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+        try:
+            self._grade(row, sub, Path(tmp), start)
+        except Exception as exc:  # noqa: BLE001 - the entry gets its row; the class goes on
+            row.verdict, row.points = "error", 0.0
+            row.problem = f"the grader could not check it: {type(exc).__name__}: {exc}"
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+            row.seconds = round(time.monotonic() - start, 2)
+            paths = (tmp, Path(tmp) / "submission", self.root.resolve(), sub.path.resolve(), PROJECT, Path.home())
+            for f in ("first_failure", "hint", "problem"):
+                setattr(row, f, plain(scrub(getattr(row, f), *paths, WORK, INPUT)))
         return row
+
+    def _grade(self, row: GradeRow, sub: Submission, tmp: Path, start: float) -> None:
+        """Copy the submission (never a FIFO, socket or device) to a folder of its own, then check it there."""
+        copy = tmp / "submission"
+        if sub.path.is_dir():
+            shutil.copytree(sub.path, copy, symlinks=True, ignore=_special)  # its links point inside it (find)
+        else:
+            copy.mkdir()
+            shutil.copyfile(sub.path, copy / sub.path.name)
+        checked = _lower_suffix(sub.file)  # HOMEWORK.PY is read as the .py it is
+        if checked != sub.file:
+            (copy / sub.file).rename(copy / checked)
+            sub = replace(sub, file=checked)
+        try:
+            self._check(row, sub, copy, tmp, start)
+        except TooLarge as exc:
+            row.verdict, row.problem = "error", f"{exc} (the grader reads its files before running it)"
 
     def _check(self, row: GradeRow, sub: Submission, copy: Path, tmp: Path, start: float) -> None:
         """Fill the row: the static checks, the plan, the cases run in the sandbox, the verdict."""
@@ -219,6 +259,23 @@ class Grader:
         if s.trusted:
             return lambda: Child.start(env=env, cwd=str(copy), stdout=out, preexec=limits)
         return lambda: Child.start(prefix=command(copy, s.limits), env={}, stdout=out, preexec=limits)
+
+
+def sweep_stale() -> list[str]:
+    """Remove the temporary folders of graders that were killed before cleaning up (their pid no longer runs): a
+    killed grader's copies of submissions would otherwise stay in /tmp. Returns what was removed."""
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{TMP_PREFIX}*-*"):
+        pid = folder.name[len(TMP_PREFIX) :].split("-")[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or Path(f"/proc/{pid}").exists():
+            continue
+        try:
+            if folder.stat().st_uid == os.getuid():
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder.name)
+        except OSError:
+            continue
+    return removed
 
 
 def _lower_suffix(name: str) -> str:

@@ -7,10 +7,12 @@ privileges a teacher's machine rarely grants).
 One declarative table (SANDBOX below) and one function that builds the command line (command()), as snekbox builds
 nsjail's. Per submission:
 - its own copy is the only writable place: a tmpfs of --copy-mb (the submission is bound read-only at /sandbox/input
-  and copied there by the child before anything of it runs); HOME and TMPDIR are on it too;
-- the Python installation, the environment's site-packages and the project's own packages (impls, verification,
-  reports -- the child needs them) are bound read-only; the class folder, the other submissions, the gradebook, the
-  grader's output folder, the rest of the project and the user's home are not there at all;
+  and copied there by the child before anything of it runs); HOME and TMPDIR are on it too; besides it only a
+  16 MiB /dev/shm -- the root and /dev that bwrap builds (tmpfs of half the RAM) are remounted read-only;
+- the Python installation, the environment's interpreter and site-packages (not its logs) and the project's own
+  packages (impls, verification, reports -- the child needs them) are bound read-only; the class folder, the other
+  submissions, the gradebook, the grader's output folder, the rest of the project and the user's home are not there
+  at all;
 - no network (its own network namespace, with nothing in it), its own PID namespace (every process it starts dies
   with it; no signal reaches the grader), its own IPC, UTS and cgroup namespaces;
 - uid and gid 65534 (nobody) inside, every capability dropped; an empty environment but PATH, HOME, TMPDIR and the
@@ -46,6 +48,8 @@ PACKAGES = ("impls", "verification", "reports")
 #: system paths a Python with NumPy and torch needs, read-only (each bound only where it exists)
 SYSTEM = ("/usr", "/etc/ld.so.cache", "/etc/alternatives", "/sys/devices/system/cpu")
 SYMLINKS = {"/lib": "usr/lib", "/lib64": "usr/lib64", "/bin": "usr/bin", "/sbin": "usr/sbin"}
+VENV_PARTS = ("pyvenv.cfg", "bin", "lib", "lib64")  #: what of a virtual environment a Python needs
+SHM_BYTES = 16 << 20  #: /dev/shm inside (POSIX shared memory, semaphores): small, apart from --copy-mb
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def command(submission: Path, limits: Limits, threads: int = 1) -> list[str]:
         "--clearenv", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
         "--setenv", "HOME", str(INSIDE / "home"), "--setenv", "TMPDIR", str(INSIDE / "tmp"),
         "--setenv", "OMP_NUM_THREADS", str(threads), "--setenv", "MPLBACKEND", "Agg",
-        "--proc", "/proc", "--dev", "/dev",
+        "--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
     ]  # fmt: skip
     for path in SYSTEM:
         cmd += ["--ro-bind-try", path, path]
@@ -82,14 +86,24 @@ def command(submission: Path, limits: Limits, threads: int = 1) -> list[str]:
             cmd += ["--symlink", target, link]
         else:
             cmd += ["--ro-bind-try", link, link]
-    for path in dict.fromkeys((sys.base_prefix, sys.prefix, *_site_packages())):
+    for path in _python_paths():
         cmd += ["--ro-bind", path, path]
     for package in PACKAGES:
         cmd += ["--ro-bind", str(Path(PROJECT) / package), str(Path(PROJECT) / package)]
     cmd += ["--tmpfs", str(Path(PROJECT) / "reports" / "results")]  # the committed results are no child's business
     cmd += ["--size", str(limits.copy_bytes), "--tmpfs", str(INSIDE), "--dir", str(INSIDE / "home")]
     cmd += ["--dir", str(INSIDE / "tmp"), "--ro-bind", str(submission), str(INPUT), "--chdir", str(INSIDE)]
-    return cmd
+    return [*cmd, "--remount-ro", "/"]  # the root bwrap builds is a tmpfs of half the RAM: read-only once built
+
+
+def _python_paths() -> list[str]:
+    """What of the Python installation is bound: the base installation whole; a virtual environment's interpreter,
+    packages and pyvenv.cfg only (not its logs: tox writes the environment it ran with into <env>/log); packages
+    outside both (a user site, a --system-site-packages base)."""
+    out = [sys.base_prefix]
+    if sys.prefix != sys.base_prefix:
+        out += [str(p) for p in map(Path(sys.prefix).joinpath, VENV_PARTS) if p.exists()]
+    return list(dict.fromkeys([*out, *_site_packages()]))
 
 
 def _site_packages() -> list[str]:
