@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -191,6 +192,9 @@ def test_a_softmax_without_the_max_shift_is_fragile_with_its_cause_and_fails_str
     assert main(["--impl", f"{VARIANTS_FILE}:unshifted_softmax", *QUICK]) == 0
     out = capsys.readouterr().out
     assert "FRAGILE in" in out.splitlines()[-1] and "no max shift in the softmax: exp(z) overflows" in out, out
+    said = [line for line in out.splitlines() if line.startswith("FRAGILE ")]
+    cases = int(re.search(r"FRAGILE in (\d+) cases", out).group(1))
+    assert len(said) == len({line.split(": ", 1)[1] for line in said}) < cases, said  # a cause once, not per case
     assert main(["--impl", f"{VARIANTS_FILE}:unshifted_softmax", *QUICK, "--strict"]) == 1
     out = capsys.readouterr().out
     where = next(line for line in out.splitlines() if line.startswith("WHERE "))
@@ -385,3 +389,18 @@ def test_the_command_line_s_prestarted_child_is_the_one_that_runs_the_plugin() -
     finally:
         ex.close()
         child.release_all()
+
+
+def test_a_crash_inside_a_library_names_the_user_s_line_too() -> None:
+    """An error raised in NumPy's own Python code says where NumPy raised it and the user's line that called it."""
+    import numpy as np
+
+    from verification.runner import crash_line
+
+    code = compile("def loss(X):\n    return np.sum(X, axis=5)\n", "/somewhere/hw.py", "exec")
+    names: dict = {"np": np}
+    exec(code, names)
+    with pytest.raises(Exception) as info:
+        names["loss"](np.zeros((2, 3)))
+    line = crash_line(info.value)
+    assert line.startswith("AxisError: axis 5 is out of bounds") and line.endswith(", from hw.py:2)"), line

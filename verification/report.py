@@ -58,14 +58,18 @@ def unsupported(df: pd.DataFrame, per_impl: int = 3) -> list[str]:
 def failures(df: pd.DataFrame, csv: Path | None, per_group: int = 3) -> list[str]:
     """Failed checks, a few per (implementation, quantity) so every wrong parameter is named, each line naming
     implementation, configuration, quantity, errors and tolerance (or the reason when there is no error value)."""
-    bad = df[df["status"].isin((*BAD, Status.FRAGILE.value))]
     out = []
+    fragile = df[status_is(df["status"], Status.FRAGILE)]
+    for (impl, problem), group in fragile.groupby(["impl", "problem"], sort=False):
+        first = case_label(group.iloc[0])  # one cause, said once: its cases and quantities differ only in size
+        more = f" and {_cases(group) - 1} more cases" if _cases(group) > 1 else ""
+        quantities = ", ".join(dict.fromkeys(group["quantity"].map(str)))
+        out.append(f"FRAGILE {impl} [{first}]{more} {quantities}: {problem}")
+    bad = df[df["status"].isin(BAD)]
     for (impl, quantity), group in bad.groupby(["impl", "quantity"], sort=False):
         for _, r in group.head(per_group).iterrows():
             cfg = case_label(r)
-            if Status(r["status"]) == Status.FRAGILE:
-                out.append(f"FRAGILE {impl} [{cfg}] {quantity}: {r['problem']}")
-            elif Status(r["status"]) == Status.ERROR:
+            if Status(r["status"]) == Status.ERROR:
                 out.append(f"ERROR {impl} [{cfg}]: {r['problem']}")
             elif pd.isna(r["max_abs_err"]):
                 out.append(f"FAIL  {impl} [{cfg}] {quantity}: {r['problem']}")

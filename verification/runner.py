@@ -15,6 +15,7 @@ backprop bugs hide (measured with single-bug plug-ins in tests/plugins/):
 from __future__ import annotations
 
 import itertools
+import sys
 import traceback
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -454,11 +455,26 @@ def run_case(case: Case, cls: type[Implementation], matrix: Matrix) -> list[dict
     return judge(case, matrix, execute(case, cls, matrix))
 
 
+#: where a frame is not the user's: an installed library, the standard library, the checker's own packages
+_OWN = Path(__file__).resolve().parents[1]
+_NOT_USERS = tuple(
+    {str(Path(p).resolve()) + "/" for p in (sys.prefix, sys.base_prefix, _OWN / "impls", _OWN / "verification",
+                                             _OWN / "reports")}
+)  # fmt: skip
+
+
 def crash_line(exc: BaseException) -> str:
-    """'TypeError: message (at file.py:12)': the exception and the innermost frame that raised it."""
+    """'TypeError: message (at file.py:12)': the exception and where, in the user's code, it was raised -- the
+    innermost frame of the user's, and the library's frame it reached when the error rose inside a library
+    ('(at fromnumeric.py:88, from hw.py:42)')."""
     tb = traceback.extract_tb(exc.__traceback__)
-    at = f" (at {Path(tb[-1].filename).name}:{tb[-1].lineno})" if tb else ""
-    return f"{type(exc).__name__}: {_line(exc)}{at}"
+    if not tb:
+        return f"{type(exc).__name__}: {_line(exc)}"
+    users = [f for f in tb if not str(Path(f.filename).resolve()).startswith(_NOT_USERS) and f.filename[:1] != "<"]
+    at = f"{Path(tb[-1].filename).name}:{tb[-1].lineno}"
+    if users and users[-1] is not tb[-1]:
+        at += f", from {Path(users[-1].filename).name}:{users[-1].lineno}"
+    return f"{type(exc).__name__}: {_line(exc)} (at {at})"
 
 
 def trajectory_sgd(sgd: SGD, spec: NetSpec, n: int, curvature: float = 1.0) -> SGD:
