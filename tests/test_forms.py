@@ -238,3 +238,15 @@ def test_the_twolayer_command_runs_the_same_check() -> None:
 def test_form_of_a_missing_file_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match=r"plug-in file not found: nowhere\.py"):
         form_of("nowhere.py")
+
+
+def test_a_required_parameter_renamed_takes_the_one_optional_left() -> None:
+    """nnfs's forward(inputs, training) as readers rename it: forward(inputs, train) still gets training's value;
+    a function that names it gets it by name; one that has no such parameter gets none."""
+    from verification.forms.core import call_with
+
+    assert call_with(lambda x, train: (x, train), 1, training=True) == (1, True)
+    assert call_with(lambda x, training=False: (x, training), 1, training=True) == (1, True)
+    assert call_with(lambda x: x, 1, training=True) == 1
+    with pytest.raises(TypeError):  # two unfilled: nothing guessed
+        call_with(lambda x, a, b: x, 1, training=True)

@@ -284,12 +284,18 @@ def crash(exc: BaseException) -> str:
 
 
 def call_with(fn: Callable[..., object], *args: object, **optional: object) -> object:
-    """fn(*args), with each keyword of `optional` that fn's signature names (nnfs's forward(inputs, training))."""
+    """fn(*args), with each keyword of `optional` that fn's signature names (nnfs's forward(inputs, training)); one
+    required parameter left unfilled under another name (forward(inputs, train)) takes the one optional unused."""
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         params = {}
     extra = {k: v for k, v in optional.items() if k in params}
+    positional = [p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional[len(args) :] if p.default is p.empty and p.name not in extra]
+    unused = [v for k, v in optional.items() if k not in extra]
+    if len(required) == 1 and len(unused) == 1 and required[0] is positional[len(args)]:
+        return fn(*args, unused[0], **extra)
     return fn(*args, **extra)
 
 
