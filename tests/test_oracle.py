@@ -115,3 +115,42 @@ def test_the_oracles_own_loss_formulas_agree_with_the_loss_table(loss: str) -> N
     np.testing.assert_allclose(grads["b2"], dz.sum(0), rtol=1e-12, atol=1e-15)
     assert rule.over_n == (rule.scale(10, 3) != rule.scale(5, 3)) and (rule.output is None) == rule.squared
     assert rule.canonical == (not rule.squared) and rule.labels == (t.dtype == np.int64)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "bce"])
+def test_the_guarded_log_convention_is_its_loss_and_its_derivative(loss: str) -> None:
+    """log_eps: the loss is -log(p + eps) (against an independent formula); eps_grads: the gradients are that loss's
+    (central differences of it, to 1e-7 of the largest entry as above); without eps_grads, the exact loss's."""
+    spec = next(s for s in all_specs(4, 3, 3 if loss == "cross_entropy" else 1) if s.loss == loss and not s.l2)
+    p, x, t = _np(spec)
+    eps = 1e-2  # large, so that the guard moves every number far past the tolerances
+    got, g = oracle.loss_and_grads(p, x, t, spec, log_eps=eps, eps_grads=True)
+    a = x @ p["W1"].T + p["b1"]
+    h = {"relu": np.maximum(a, 0), "tanh": np.tanh(a), "sigmoid": 1 / (1 + np.exp(-a))}[spec.hidden]
+    logits = h @ p["W2"].T + p["b2"]
+    if loss == "cross_entropy":
+        prob = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        want = -np.log(prob[np.arange(len(t)), t.astype(int)] + eps).mean()
+    else:
+        y = 1 / (1 + np.exp(-logits))
+        want = -(t * np.log(y + eps) + (1 - t) * np.log(1 - y + eps)).mean()
+    assert got == pytest.approx(want, rel=1e-12)
+
+    def guarded(q, xx, tt, s):
+        return oracle.loss_and_grads(q, xx, tt, s, log_eps=eps)[0]
+
+    fd = {}
+    for k in oracle.NAMES:
+        fd[k] = np.zeros_like(p[k])
+        for idx in np.ndindex(p[k].shape):
+            up, down = ({kk: vv.copy() for kk, vv in p.items()} for _ in range(2))
+            up[k][idx] += 1e-6
+            down[k][idx] -= 1e-6
+            fd[k][idx] = (guarded(up, x, t, spec) - guarded(down, x, t, spec)) / 2e-6
+    exact = oracle.loss_and_grads(p, x, t, spec)[1]
+    plain = oracle.loss_and_grads(p, x, t, spec, log_eps=eps)[1]
+    for k in oracle.NAMES:
+        scale = np.abs(g[k]).max()
+        # central differences' rounding: u |E| / h = 2.2e-16 * ~1 / 1e-6 ~ 2e-10 absolute: a floor of 5x that
+        assert np.abs(g[k] - fd[k]).max() < 1e-7 * scale + 1e-9, k
+        assert np.array_equal(plain[k], exact[k]) and np.abs(exact[k] - g[k]).max() / scale > 1e-4, k

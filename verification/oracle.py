@@ -40,10 +40,15 @@ def loss_and_grads(
     dtype: type = np.float64,
     kappa: dict | None = None,
     relu_zero: float = 0.0,
+    log_eps: float = 0.0,
+    eps_grads: bool = False,
 ) -> tuple[float, dict[str, np.ndarray]]:
     """Loss and gradients of the spec's objective, computed in `dtype` (float64 unless measuring float32 drift).
 
     `relu_zero` is the ReLU's derivative at an exact 0 (0, torch's; 1 for code that writes a >= 0).
+    `log_eps` > 0: the cross-entropy's logs taken of p + log_eps, a guard against log(0) that textbooks write
+    (log(y + 1e-7), Deep Learning from Scratch); the gradients stay the exact loss's unless `eps_grads` (autograd
+    through the guarded log).
     If `kappa` is a dict it receives each quantity's condition number of its final summation,
     kappa = max(sum of |terms|) / max|result| (>= 1): how much cancellation magnifies rounding errors.
     """
@@ -65,6 +70,11 @@ def loss_and_grads(
         onehot[np.arange(n), labels] = 1.0
         dz_mag = (dz + onehot) / n  # softmax - onehot cancels: its rounding is relative to p + onehot, not |dz|
         dz = (dz - onehot) / n
+        if log_eps:
+            py = np.exp(logp[np.arange(n), labels])
+            loss = -np.log(py + log_eps).sum() / n
+            if eps_grads:  # d(-log(p_y + eps))/dz = p_y / (p_y + eps) * (softmax - onehot)
+                dz = dz * (py / (py + log_eps))[:, None]
     elif spec.loss == "bce":  # binary cross-entropy of sigmoid outputs, the mean over the N x C outputs
         tt = np.asarray(t, dtype=dtype)
         # -(t log y + (1 - t) log(1 - y)) = softplus(z) - t z = max(z, 0) + log1p(exp(-|z|)) - t z: exact where
@@ -75,6 +85,10 @@ def loss_and_grads(
         y = expit(z)  # scipy's sigmoid: exact in both tails, without exp's overflow warning at z = -800
         dz_mag = (y + np.abs(tt)) / tt.size  # y - t cancels: its rounding is relative to y + t
         dz = (y - tt) / tt.size
+        if log_eps:
+            loss = -(tt * np.log(y + log_eps) + (1 - tt) * np.log(1 - y + log_eps)).sum() / tt.size
+            if eps_grads:
+                dz = y * (1 - y) * ((1 - tt) / (1 - y + log_eps) - tt / (y + log_eps)) / tt.size
     else:
         y = _act(spec.output, z)
         r = y - np.asarray(t, dtype=dtype)
@@ -136,14 +150,15 @@ def sgd_trajectory(
     lr: float,
     momentum: float,
     dtype: type = np.float64,
-    relu_zero: float = 0.0,
+    **convention: float,
 ) -> tuple[list[float], dict[str, np.ndarray]]:
-    """Losses of one SGD-with-momentum step (Rumelhart eq. 9) per (x, t) batch, in order, and the final parameters."""
+    """Losses of one SGD-with-momentum step (Rumelhart eq. 9) per (x, t) batch, in order, and the final parameters
+    (`convention`: loss_and_grads' relu_zero, log_eps, eps_grads)."""
     p = {k: np.array(v, dtype=dtype) for k, v in p.items()}
     v = {k: np.zeros_like(p[k]) for k in NAMES}
     losses = []
     for x, t in batches:
-        loss, g = loss_and_grads(p, x, t, spec, dtype=dtype, relu_zero=relu_zero)
+        loss, g = loss_and_grads(p, x, t, spec, dtype=dtype, **convention)
         losses.append(loss)
         for k in NAMES:
             v[k] = (momentum * v[k] - lr * g[k]).astype(dtype)

@@ -47,6 +47,13 @@ LARGE_LOGIT = 800.0  # > log(max float64) = 709.8 > log(max float32) = 88.7: an 
 FRAGILE_WORDS = "fragile: right on every ordinary input, breaks only at a logit of 800"
 #: an exact-zeros case whose every number matches the oracle with relu'(0) = 1 (the mask a >= 0 instead of a > 0)
 RELU_ZERO_WORDS = "relu'(0) = 1 (the mask a >= 0): a subgradient at an exact zero as good as torch's 0, accepted"
+#: a cross-entropy whose logs are of p + eps (a guard against log(0) textbooks write: Deep Learning from Scratch's
+#: log(y + 1e-7)), its every number matching the oracle's loss with that eps: eps is estimated from the loss (to one
+#: significant digit, at most MAX_LOG_EPS) and the whole case judged again against it, the gradients either the exact
+#: loss's (a hand-written backward) or the guarded one's (autograd through it)
+LOG_EPS_WORDS = "log(p + {eps}) in the loss, a guard against log(0): accepted, the gradients the {which} loss's"
+MAX_LOG_EPS = 1e-4  #: a larger eps is no guard: it moves the loss by more than a part in 10^4 at p ~ 1
+ACCEPTED = (RELU_ZERO_WORDS, LOG_EPS_WORDS.split("{")[0])  #: how the rows a convention accepted begin (run()'s notes)
 CAUSE = "_cause"  #: a large-logits row's key for why it broke there (hints.CAUSES), read and dropped by settle_fragile
 STATEFUL_HINT = (
     "the first step matches but later steps do not: state persists between calls (gradients accumulated "
@@ -313,20 +320,50 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
         return judge_per_sample(case, matrix, out)
     rows = _judge(case, matrix, out)
     if case.variant == "exact-zeros" and case.spec.hidden == "relu" and any(r["status"] != Status.OK for r in rows):
-        other = _judge(case, matrix, out, relu_zero=1.0)  # relu'(0) = 1: a >= 0, a subgradient as good as 0
+        other = _judge(case, matrix, out, {"relu_zero": 1.0})  # relu'(0) = 1: a >= 0, a subgradient as good as 0
         if all(r["status"] == Status.OK for r in other):
             return [{**r, "problem": RELU_ZERO_WORDS} for r in other]
+    bad_loss = any(r["quantity"] == "loss" and r["status"] != Status.OK for r in rows)
+    if bad_loss and case.variant != "large-logits" and (eps := _log_eps(case, matrix, out)):
+        for eps_grads, which in ((False, "exact"), (True, "guarded")):
+            other = _judge(case, matrix, out, {"log_eps": eps, "eps_grads": eps_grads})
+            if all(r["status"] == Status.OK for r in other):
+                said = f"{eps:g}".replace("e-0", "e-")  # 1e-7, as code writes it
+                return [{**r, "problem": LOG_EPS_WORDS.format(eps=said, which=which)} for r in other]
     return rows
 
 
-def _judge(case: Case, matrix: Matrix, out: Outputs, relu_zero: float = 0.0) -> list[dict]:
-    """judge() against the oracle whose ReLU has derivative relu_zero at an exact 0."""
+def _log_eps(case: Case, matrix: Matrix, out: Outputs) -> float:
+    """The eps of a loss written -log(p + eps) (LOG_EPS_WORDS), estimated from how far the returned loss is from the
+    oracle's and how the oracle's moves with eps (linear while eps << p), to one significant digit; 0 where the
+    loss is no cross-entropy, not a finite number, or no such eps in (0, MAX_LOG_EPS] explains it."""
+    if case.spec.loss_fn.kind == "squared" or not isinstance(out.loss, Tensor) or out.loss.numel() != 1:
+        return 0.0
+    got = float(out.loss)
+    data = case_data(case, matrix)
+    p64 = {k: v.numpy() for k, v in data.params.items()}
+    x, t = (v.numpy() for v in data.batches[0])
+    probe = 1e-6
+    exact = oracle.loss_and_grads(p64, x, t, case.spec)[0]
+    slope = (oracle.loss_and_grads(p64, x, t, case.spec, log_eps=probe)[0] - exact) / probe
+    if not np.isfinite(got) or not slope:
+        return 0.0
+    eps = (got - exact) / slope
+    if not 0 < eps <= MAX_LOG_EPS:
+        return 0.0
+    return float(f"{eps:.0e}")
+
+
+def _judge(case: Case, matrix: Matrix, out: Outputs, conv: dict | None = None) -> list[dict]:
+    """judge() against the oracle under a convention (`conv`: oracle.loss_and_grads' relu_zero, log_eps,
+    eps_grads; none by default)."""
+    conv = conv or {}
     spec, dtype = case.spec, DTYPES[case.dtype]
     data = case_data(case, matrix)
     p64 = {k: v.numpy() for k, v in data.params.items()}
     b64 = [(x.numpy(), t.numpy()) for x, t in data.batches]
     kappa: dict[str, float] = {}
-    ref_loss, ref_grads = oracle.loss_and_grads(p64, *b64[0], spec, kappa=kappa, relu_zero=relu_zero)
+    ref_loss, ref_grads = oracle.loss_and_grads(p64, *b64[0], spec, kappa=kappa, **conv)
     ref = {"loss": ref_loss, **ref_grads}
     ref32 = None
     if dtype == torch.float32 and not precision_of(case.precision).reduced:
@@ -367,7 +404,7 @@ def _judge(case: Case, matrix: Matrix, out: Outputs, relu_zero: float = 0.0) -> 
         traj = Check("trajectory", float("nan"), float("nan"), tol, False, out.update_skipped)
     else:
         sgd = trajectory_sgd(matrix.sgd, spec, case.n, data.curvature)
-        _, ref_p = oracle.sgd_trajectory(p64, b64, spec, sgd.lr, sgd.momentum, relu_zero=relu_zero)
+        _, ref_p = oracle.sgd_trajectory(p64, b64, spec, sgd.lr, sgd.momentum, **conv)
         checks = [compare(k, out.params.get(k), ref_p[k], tol, dtype=dtype) for k in oracle.NAMES]
         worst = max(checks, key=lambda c: (not c.ok, c.max_rel_err if np.isfinite(c.max_rel_err) else np.inf))
         problem = "" if worst.ok else f"{worst.quantity} after {len(b64)} steps: {worst.problem}"
@@ -378,7 +415,7 @@ def _judge(case: Case, matrix: Matrix, out: Outputs, relu_zero: float = 0.0) -> 
     if cause and not traj.ok:
         rows[-1][CAUSE] = cause
     if out.train_loss is not None or out.train:
-        rows.append(_row(case, out.threads, judge_train(spec, dtype, matrix, data, out, tol, relu_zero), None))
+        rows.append(_row(case, out.threads, judge_train(spec, dtype, matrix, data, out, tol, conv), None))
     return rows
 
 
@@ -401,7 +438,13 @@ def with_hint(check: Check, got: object, ref: np.ndarray, case: Case, p64: dict[
 
 
 def judge_train(
-    spec: NetSpec, dtype: torch.dtype, matrix: Matrix, data: CaseData, out: Outputs, tol: float, relu_zero: float = 0.0
+    spec: NetSpec,
+    dtype: torch.dtype,
+    matrix: Matrix,
+    data: CaseData,
+    out: Outputs,
+    tol: float,
+    conv: dict | None = None,
 ) -> Check:
     """train(x, t, K) on the first batch: its K losses and final parameters against the oracle's K steps on that
     batch, at the trajectory's tolerance (the K-th loss comes after K - 1 updates)."""
@@ -412,7 +455,7 @@ def judge_train(
     sgd = trajectory_sgd(matrix.sgd, spec, x.shape[0], data.curvature)
     p64 = {name: v.numpy() for name, v in data.params.items()}
     ref_losses, ref_p = oracle.sgd_trajectory(
-        p64, [(x.numpy(), t.numpy())] * k, spec, sgd.lr, sgd.momentum, relu_zero=relu_zero
+        p64, [(x.numpy(), t.numpy())] * k, spec, sgd.lr, sgd.momentum, **(conv or {})
     )
     checks = [compare("losses", out.train_loss, np.asarray(ref_losses), tol, dtype=dtype)]
     checks += [compare(name, out.train.get(name), ref_p[name], tol, dtype=dtype) for name in oracle.NAMES]
@@ -549,7 +592,17 @@ def run(
     rows, said = settle_l2(rows, cases, executors, matrix)
     if notes is not None:
         notes.extend(said)
+        notes.extend(accepted(rows))
     return settle_fragile(rows), cases
+
+
+def accepted(rows: list[dict]) -> list[str]:
+    """One note per implementation and convention a case was accepted under (ACCEPTED): 'impl: in N cases, ...'."""
+    counts: dict[tuple[str, str], set] = {}
+    for r in rows:
+        if Status(r["status"]) == Status.OK and str(r["problem"]).startswith(ACCEPTED):
+            counts.setdefault((r["impl"], str(r["problem"])), set()).add(tuple(r[k] for k in CASE_KEY))
+    return [f"{impl}: in {len(cases)} cases, {words}" for (impl, words), cases in counts.items()]
 
 
 def settle_fragile(rows: list[dict]) -> list[dict]:
