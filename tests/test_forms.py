@@ -54,6 +54,8 @@ def test_the_docs_table_of_forms_is_the_registry_s() -> None:
         (LAYOUTS / "umons_layers.py", "layers"),
         (NOTEBOOKS / "umons_assignment4.ipynb", "layers"),
         (LAYOUTS / "nielsen_network.py", "nielsen"),
+        (LAYOUTS / "dlfs_ch4.py", "dlfs"),
+        (LAYOUTS / "dlfs_ch5.py", "dlfs"),
         (LAYOUTS / "module_net.py", "module"),
         (NOTEBOOKS / "rumelhart_mlp.ipynb", "module"),
         (ROOT / "docs" / "examples" / "my_backprop.py", "linear"),
@@ -120,6 +122,42 @@ def test_each_coursera_slip_fails_naming_the_quantity_and_the_slip(bind: str, qu
 def test_each_nnfs_slip_fails_with_its_hint(bind: str, hint: str) -> None:
     r = cli("--impl", str(NNFS), "--bind", bind, "--batch", "7", "--variant", "normal")
     assert r.returncode == 1 and hint in r.stdout, r.stdout + r.stderr
+
+
+@pytest.mark.parametrize(
+    ("chapter", "hidden", "helper"), [(4, "sigmoid", "common.functions"), (5, "relu", "common.layers")]
+)
+def test_deep_learning_from_scratch_as_its_readers_write_it(chapter: int, hidden: str, helper: str) -> None:
+    """Chapter 4's sigmoid net and chapter 5's net of layers, each star-importing the book's common/ helpers (stood
+    in for by the book's definitions, said) beside a training script: checked with no options, the net's hidden
+    activation read from the file, the book's log(y + 1e-7) a convention said first."""
+    r = cli("--impl", str(LAYOUTS / f"dlfs_ch{chapter}.py"))
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "log(p + 1e-7) in the loss, a guard against log(0): accepted, the gradients the exact loss's" in lines[0]
+    assert lines[1].startswith(
+        "checked as the dlfs form's usual net (defines class TwoLayerNet with loss() and gradient()): "
+        f"--hidden {hidden} "
+    ), lines[1]
+    assert any(f"stood in for {helper}: " in line and "as " + helper + " defines them" in line for line in lines)
+    assert lines[-1].startswith("OK: "), lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("bug", "hint"),
+    [("no_batch_mean", "scaled by N = 7"), ("grad_of_output", "only the first layer is wrong")],
+)
+def test_each_deep_learning_from_scratch_slip_is_named_and_its_guarded_loss_is_not(
+    tmp_path: Path, bug: str, hint: str
+) -> None:
+    """A wrong gradient beside the book's guarded loss: the gradient fails with its hint, the loss (right under the
+    guard) is no failure."""
+    text = (LAYOUTS / "dlfs_ch4.py").read_text().replace('    bug = ""', f'    bug = "{bug}"')
+    (tmp_path / "two_layer_net.py").write_text(text)
+    r = cli("--impl", str(tmp_path / "two_layer_net.py"), "--batch", "7", "--variant", "normal")
+    failed = [line for line in r.stdout.splitlines() if line.startswith("FAIL ")]
+    assert r.returncode == 1 and failed and any(hint in line for line in failed), r.stdout + r.stderr
+    assert not any("] loss:" in line for line in failed), failed
 
 
 def test_nnfs_separate_softmax_and_loss_classes_are_checked_where_there_is_no_combined_one(tmp_path: Path) -> None:

@@ -66,6 +66,7 @@ def failures(df: pd.DataFrame, csv: Path | None, per_group: int = 3) -> list[str
         quantities = ", ".join(dict.fromkeys(group["quantity"].map(str)))
         out.append(f"FRAGILE {impl} [{first}]{more} {quantities}: {problem}")
     bad = df[df["status"].isin(BAD)]
+    bad = bad.iloc[(bad["variant"] == "large-logits").argsort(kind="stable")]  # ordinary data's failures first
     for (impl, quantity), group in bad.groupby(["impl", "quantity"], sort=False):
         for _, r in group.head(per_group).iterrows():
             cfg = case_label(r)

@@ -456,7 +456,9 @@ def _stand_in(stmt: ast.Import | ast.ImportFrom, exc: BaseException, ns: Namespa
                 continue
             names[a.asname or a.name] = known.get(a.name) or MissingModule(f"{module}.{a.name}", error)
             ns.failed.pop(a.asname or a.name, None)
-        kept = sorted(a.name for a in stmt.names if a.name in known or (a.name == "*" and known))
+        kept = sorted(
+            {n for a in stmt.names for n in (known if a.name == "*" else [a.name] if a.name in known else [])}
+        )
     else:
         kept = []
         for a in stmt.names:
@@ -544,6 +546,7 @@ class ClassInfo:
     bases: tuple[str, ...]
     methods: tuple[str, ...]
     init_args: tuple[str, ...] = ()  # its __init__'s parameters, self aside (a Layer_Dense's regulariser)
+    uses: frozenset[str] = frozenset()  # every name and attribute its body mentions (sigmoid(, Relu(), ...)
 
 
 @dataclass
@@ -571,6 +574,12 @@ class Defined:
                 todo[:0] = _block(s)
             else:
                 self._one(s)
+        nodes = list(ast.walk(tree))
+        used = {n.value.id for n in nodes if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name)}
+        bound = {(a.asname or a.name).split(".")[0] for n in nodes if isinstance(n, ast.Import | ast.ImportFrom)
+                 for a in n.names}  # fmt: skip
+        # np.dot with no import of np anywhere: a star import of a course helper brought it (load binds it, ASSUMED)
+        self.libraries |= {ASSUMED[n] for n in used & set(ASSUMED) - bound - set(self.imported) if n != "math"}
 
     def _one(self, s: ast.stmt) -> None:
         if isinstance(s, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -580,7 +589,12 @@ class Defined:
             defs = [m for m in s.body if isinstance(m, ast.FunctionDef | ast.AsyncFunctionDef)]
             init = next((m for m in defs if m.name == "__init__"), None)
             args = tuple(a.arg for a in [*init.args.args, *init.args.kwonlyargs][1:]) if init else ()
-            self.classes[s.name] = ClassInfo(bases, tuple(m.name for m in defs), args)
+            uses = frozenset(
+                n.id if isinstance(n, ast.Name) else n.attr
+                for n in ast.walk(s)
+                if isinstance(n, ast.Name | ast.Attribute)
+            )
+            self.classes[s.name] = ClassInfo(bases, tuple(m.name for m in defs), args, uses)
         elif isinstance(s, ast.ImportFrom):
             self.libraries |= {(s.module or "").split(".")[0]} if not s.level else set()
             for a in s.names:
@@ -610,7 +624,7 @@ class Defined:
                     args = tuple(inspect.signature(obj).parameters)
                 except (TypeError, ValueError):
                     args = ()
-                out.classes[name] = ClassInfo(bases, methods, args)
+                out.classes[name] = ClassInfo(bases, methods, args, _uses(obj))
                 out.libraries |= _libraries(*(v for v in vars(obj).values() if inspect.isfunction(v)))
                 out.libraries |= {"torch"} if any(b.__module__.startswith("torch") for b in obj.__mro__) else set()
             elif inspect.isfunction(obj):
@@ -620,6 +634,18 @@ class Defined:
                     continue
                 out.libraries |= _libraries(obj)
         return out
+
+
+def _uses(cls: type) -> frozenset[str]:
+    """The names and attributes a live class's methods mention (their code's co_names, nested code included)."""
+    out: set[str] = set()
+    todo = [getattr(v, "__code__", None) for v in vars(cls).values()]
+    while todo:
+        code = todo.pop()
+        if code is not None and hasattr(code, "co_names"):
+            out |= set(code.co_names)
+            todo += [c for c in code.co_consts if hasattr(c, "co_names")]
+    return frozenset(out)
 
 
 def _libraries(*functions: object) -> frozenset[str]:

@@ -494,7 +494,9 @@ def recognise_object(obj: object, with_loss_fn: bool = False) -> tuple[Form, str
         one = Defined(dict(whole.functions), dict(whole.classes), libraries=whole.libraries)
         if inspect.isclass(obj):
             methods = tuple(m for m in dir(obj) if callable(getattr(obj, m, None)))
-            one.classes[role] = ClassInfo(tuple(b.__name__ for b in obj.__mro__[1:]), methods)
+            mine = whole.classes.get(getattr(obj, "__name__", ""))
+            uses = mine.uses if mine else frozenset()
+            one.classes[role] = ClassInfo(tuple(b.__name__ for b in obj.__mro__[1:]), methods, uses=uses)
         elif callable(obj) and getattr(obj, "__name__", None) in whole.functions:
             one.functions[role] = whole.functions[obj.__name__]
         if why := form.recognise(one):

@@ -115,7 +115,11 @@ def cs231n(bound: Bound, options: Options) -> UserFn:
 
 
 def _recognise(defined: Defined) -> str | None:
-    """a class `TwoLayerNet` with `loss()`, or a function `nn_forward_backward`"""
+    """a class `TwoLayerNet` with `loss()` (and no `gradient()`: Deep Learning from Scratch's), or a function
+    `nn_forward_backward`"""
+    cls = defined.classes.get("TwoLayerNet")
+    if cls and "gradient" in cls.methods:
+        return defines(defined, "nn_forward_backward")
     return defines_class(defined, "TwoLayerNet", "loss") or defines(defined, "nn_forward_backward")
 
 

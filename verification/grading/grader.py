@@ -309,7 +309,8 @@ def judge(row: GradeRow, rows: list[dict], plan: list, notes: list[str], s: Sett
     row.cases_checked = len(every - refused - {k for k, g in by_case if (g == Status.ERROR.value).all()})
     row.points = round(s.points * row.cases_passed / row.cases_planned, 2) if row.cases_planned else 0.0
     bad = df[df["status"].isin([Status.FAIL.value, Status.ERROR.value])]
-    bad = bad.iloc[bad["quantity"].map(lambda q: (q not in ("W1", "b1", "W2", "b2"), q)).argsort(kind="stable")]
+    order = bad["quantity"].map(lambda q: q not in ("W1", "b1", "W2", "b2")) * 2 + (bad["variant"] == "large-logits")
+    bad = bad.iloc[order.argsort(kind="stable")]  # a gradient first, then ordinary data's failures first
     if len(bad):
         first = bad.iloc[0]
         row.first_failure = f"{first['quantity']} in {case_label(first)}"
