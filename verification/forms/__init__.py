@@ -74,6 +74,6 @@ def table() -> str:
         usual = ("`" + " ".join(f"--{k} {v}" for k, v in f.usual) + "`" if f.usual else "") or (
             f"asks {', '.join(f'`--{a}`' for a in f.asks)}" if f.asks else "every configuration (fn gets the spec)"
         )
-        rule = (f.recognise.__doc__ or "").strip().splitlines()[0] if f.recognise.__doc__ else ""
+        rule = f.rule
         rows.append(f"| `{f.name}` | {f.summary} | {rule} | {usual} | {f.course} |")
     return "\n".join(rows) + "\n"

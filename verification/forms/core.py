@@ -147,6 +147,11 @@ class Form:
     usual_for: Callable[[Defined], dict[str, str]] | None = None
     course: str = ""  # whose form it is (the docs' table)
 
+    @property
+    def rule(self) -> str:
+        """How a file written in this form is recognised, in words (its recognise function's docstring)."""
+        return " ".join((self.recognise.__doc__ or "").split())
+
     def user_fn(self, source: object, options: Options | None = None) -> UserFn:
         """The user's code as fn(params, x, t, spec); a spec this form does not cover raises UnsupportedConfig
         (reported as unsupported, not failed) before the user's code runs. fn.sources says what was found where."""
@@ -449,8 +454,7 @@ def _near_misses(defined: Defined) -> str:
         found = [f"{n}({', '.join(defined.functions[n])})" for n in mine if n in defined.functions]
         found += [f"class {n}" for n in mine if n in defined.classes]
         if found and not form.fallback:
-            rule = (form.recognise.__doc__ or "").strip().splitlines()[0] if form.recognise.__doc__ else ""
-            out.append(f"it defines {', '.join(sorted(found))}, but the {form.name} form is recognised by {rule}")
+            out.append(f"it defines {', '.join(sorted(found))}, but the {form.name} form is recognised by {form.rule}")
     return "; ".join(out)
 
 

@@ -189,9 +189,12 @@ def _usual_for(defined: Defined) -> dict[str, str]:
 
 
 def _recognise(defined: Defined) -> str | None:
-    """a class `Linear` (`Dense`, `Affine`) and one of `ReLU`, `Sigmoid`, `Tanh`, the case aside"""
+    """a class `Linear` (`Dense`, `Affine`) built with arguments (its sizes, or W and b) and one of `ReLU`,
+    `Sigmoid`, `Tanh`, the case aside"""
     classes = {c.lower(): c for c in defined.classes}
     linear = next((classes[n] for n in ("linear", "dense", "affine") if n in classes), None)
+    if linear and not defined.classes[linear].init_args:  # a Linear of no arguments is an activation (x -> x)
+        linear = None
     acts = [classes[n] for n in ("relu", "sigmoid", "tanh") if n in classes]
     return f"defines classes {linear} and {', '.join(acts)}" if linear and acts else None
 
