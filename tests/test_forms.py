@@ -204,6 +204,20 @@ def test_a_file_of_no_form_is_one_line_naming_the_forms(tmp_path: Path) -> None:
     assert all(f"{name}: " in lines[0] for name in FORMS), lines[0]
 
 
+def test_a_linear_activation_is_no_layer_and_the_near_miss_says_the_whole_rule(tmp_path: Path) -> None:
+    """An nnfs reader's `class Linear` with no constructor arguments is the identity activation, not a layer: the
+    layers form does not take the file, and the one line says what it would need, its rule in full."""
+    (tmp_path / "main.py").write_text(
+        "import numpy as np\n\nclass Layer:\n    def __init__(self, nr_inputs, nr_neurons):\n"
+        "        self.weights = np.zeros((nr_inputs, nr_neurons))\n\nclass Linear:\n    def forward(self, x, train):\n"
+        "        self.output = x\n\nclass ReLU:\n    def forward(self, x, train):\n        self.output = np.maximum(0, x)\n"
+    )
+    with pytest.raises(UsageError) as info:
+        form_of(str(tmp_path / "main.py"))
+    assert str(info.value).count("\n") == 0 and f"recognised by {FORMS['layers'].rule}" in str(info.value)
+    assert "built with arguments (its sizes, or W and b) and one of `ReLU`, `Sigmoid`, `Tanh`" in str(info.value)
+
+
 def test_a_notebook_importing_its_class_is_checked_through_the_assignment_s_file(tmp_path: Path) -> None:
     """cs231n's two_layer_net.ipynb imports TwoLayerNet from cs231n/classifiers/neural_net.py, which imports
     past.builtins: recognised through that file, read by the same definitions rule, its stand-in said."""
