@@ -209,8 +209,9 @@ def test_a_linear_activation_is_no_layer_and_the_near_miss_says_the_whole_rule(t
     layers form does not take the file, and the one line says what it would need, its rule in full."""
     (tmp_path / "main.py").write_text(
         "import numpy as np\n\nclass Layer:\n    def __init__(self, nr_inputs, nr_neurons):\n"
-        "        self.weights = np.zeros((nr_inputs, nr_neurons))\n\nclass Linear:\n    def forward(self, x, train):\n"
-        "        self.output = x\n\nclass ReLU:\n    def forward(self, x, train):\n        self.output = np.maximum(0, x)\n"
+        "        self.weights = np.zeros((nr_inputs, nr_neurons))\n\n"
+        "class Linear:\n    def forward(self, x, train):\n        self.output = x\n\n"
+        "class ReLU:\n    def forward(self, x, train):\n        self.output = np.maximum(0, x)\n"
     )
     with pytest.raises(UsageError) as info:
         form_of(str(tmp_path / "main.py"))
