@@ -326,14 +326,16 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
     bad_loss = any(r["quantity"] == "loss" and r["status"] != Status.OK for r in rows)
     if bad_loss and case.variant != "large-logits" and (eps := _log_eps(case, matrix, out)):
         said = f"{eps:g}".replace("e-0", "e-")  # 1e-7, as code writes it
+        tried = {}
         for eps_grads, which in ((False, "exact"), (True, "guarded")):
             other = _judge(case, matrix, out, {"log_eps": eps, "eps_grads": eps_grads})
-            words = LOG_EPS_WORDS.format(eps=said, which=which)
+            tried[which] = other
             if all(r["status"] == Status.OK for r in other):
-                return [{**r, "problem": words} for r in other]
-            if not eps_grads and any(r["quantity"] == "loss" and r["status"] == Status.OK for r in other):
-                # the exact loss's gradients are judged as before: the loss alone was the guard, the rest a bug
-                return [{**r, "problem": words} if r["quantity"] == "loss" else r for r in other]
+                return [{**r, "problem": LOG_EPS_WORDS.format(eps=said, which=which)} for r in other]
+        if any(r["quantity"] == "loss" and r["status"] == Status.OK for r in tried["exact"]):
+            # the exact loss's gradients are judged as before: the loss alone was the guard, the rest is a bug
+            words = LOG_EPS_WORDS.format(eps=said, which="exact")
+            return [{**r, "problem": words} if r["quantity"] == "loss" else r for r in tried["exact"]]
     return rows
 
 
