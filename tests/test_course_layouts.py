@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYOUTS = ROOT / "tests" / "plugins" / "layouts"
 sys.path.insert(0, str(LAYOUTS))
 
+import cs231n_autograd  # noqa: E402
 import cs231n_net  # noqa: E402
 import epfl_practical  # noqa: E402
 import umons_layers  # noqa: E402
@@ -141,14 +142,15 @@ def test_code_right_on_every_ordinary_input_is_fragile_at_the_large_logits_with_
 
 
 @pytest.mark.parametrize(("net", "words"), [
-    ("LogEps", "log(p + 1e-7) in the loss, a guard against log(0): accepted, the gradients the exact loss's"),
-    ("AutogradLogEps", "log(p + 1e-8) in the loss, a guard against log(0): accepted, the gradients the guarded loss's"),
+    (cs231n_net.LogEps, "log(p + 1e-7) in the loss, a guard against log(0): accepted, the gradients the exact loss's"),
+    (cs231n_autograd.AutogradLogEps,
+     "log(p + 1e-8) in the loss, a guard against log(0): accepted, the gradients the guarded loss's"),
 ])  # fmt: skip
-def test_a_guard_inside_the_log_is_a_convention_said_and_a_loss_slip_is_not(net: str, words: str) -> None:
+def test_a_guard_inside_the_log_is_a_convention_said_and_a_loss_slip_is_not(net: type, words: str) -> None:
     """-log(p + eps), the loss textbooks write against log(0): its every number matches the oracle's with that eps
     (estimated, then the whole case judged again), so it passes, said; the gradients either the exact loss's (a
     hand-written backward) or the guarded one's (autograd through it). A loss off by another slip still fails."""
-    report = check_backprop(getattr(cs231n_net, net), **CS231N)
+    report = check_backprop(net, **CS231N)
     assert report.ok and any(words in s for s in report.sources), (report.verdict, report.sources)
     fails_with(cs231n_net.OverNPlus1, ["loss"], **CS231N)
 

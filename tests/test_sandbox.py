@@ -186,6 +186,26 @@ def _pair() -> tuple[Connection, socket.socket]:
     return Connection(os.dup(mine.fileno())), theirs
 
 
+def test_the_honest_students_pass_the_static_checks_the_class_is_graded_with(tmp_path: Path) -> None:
+    """Every submission expected to pass clears --forbid (FORBID) and the own-work check: an honest fixture that
+    grew an autograd line would fail them all in the graded test, and only where bubblewrap runs."""
+    from verification.grading.grader import forbidden, not_own_work
+
+    expected = make_hostile_class(tmp_path / "class")
+    names = tuple(FORBID[1::2])
+    found = {s.student: s for s in submissions.find(tmp_path / "class").submissions}
+    honest = [student for student, (verdict, _) in expected.items() if verdict == "pass"]
+    assert honest
+    for student in honest:
+        sub = found[student]
+        folder = sub.path
+        if not folder.is_dir():  # a lone file is graded in a folder of its own, as the grader copies it
+            folder = tmp_path / "copies" / student
+            folder.mkdir(parents=True)
+            (folder / sub.file).write_bytes(sub.path.read_bytes())
+        assert forbidden(folder, names) == "" and not_own_work(folder) == "", (student, forbidden(folder, names))
+
+
 def test_the_channel_bounds_an_answer_in_time_and_size_and_believes_no_verdict() -> None:
     """Half a message then silence is a TimeoutError (not a hang); a terabyte announced is refused before any byte
     is allocated; a child claiming a status only the checker gives (fragile, fail) is a malformed answer."""
