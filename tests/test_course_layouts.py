@@ -155,6 +155,23 @@ def test_a_guard_inside_the_log_is_a_convention_said_and_a_loss_slip_is_not(net:
     fails_with(cs231n_net.OverNPlus1, ["loss"], **CS231N)
 
 
+def test_a_clip_of_p_passes_as_a_guard_only_as_small_as_one() -> None:
+    """-log(max(p, c)) is exact wherever p > c, and the ordinary data's p never falls below ~0.05: only the
+    logit-800 data tells c. nnfs's 1e-7 is a guard (fragile there, said); 1e-2 caps the loss and fails, naming c."""
+    report = check_backprop(cs231n_net.Clip1e7, **CS231N)
+    assert report.ok and "FRAGILE" in report.verdict, report.verdict
+    fails_with(cs231n_net.Clip1e2, ["capped, as if p were clipped at 1e-2"], **CS231N)
+
+
+def test_the_net_is_kept_across_calls_and_its_parameters_written_where_it_reads_them() -> None:
+    """One object per case and shape, as a training loop keeps one net, the parameters written into the arrays it
+    holds: a velocity kept between calls fails the trajectory by name, a training step inside loss() fails as a
+    change to the caller's W1, and weights read through attributes aliasing params (right in training) pass."""
+    fails_with(cs231n_net.MomentumKept, ["trajectory", "state persists between calls"], **CS231N, batches=(7,))
+    fails_with(cs231n_net.StepInsideLoss, ["loss(X, y, reg) changed params['W1'] in place"], **CS231N, batches=(7,))
+    assert check_backprop(cs231n_net.AttributeAliases, **CS231N, batches=(7,)).ok
+
+
 def test_the_half_l2_convention_is_found_by_its_numbers_declared_or_not() -> None:
     """Loss and all four gradients matching 0.5 * reg * sum W^2 exactly: a pass, said first; declared, the same; told
     the project's convention explicitly, a failure naming the convention it matches."""

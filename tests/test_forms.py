@@ -170,6 +170,18 @@ def test_nnfs_separate_softmax_and_loss_classes_are_checked_where_there_is_no_co
     assert "the backward divides by p" in r.stdout.splitlines()[-1], r.stdout
 
 
+def test_nnfs_layers_are_kept_across_calls_so_gradients_never_zeroed_are_seen(tmp_path: Path) -> None:
+    """The layers live as long as the training loop's: dweights added to instead of set (never zeroed) is right on
+    each first call and fails the trajectory's later steps, by name; the book's own layers pass."""
+    text = NNFS.read_text()
+    old = "        self.dweights = np.dot(self.inputs.T, dvalues)\n"
+    assert text.count(old) == 2
+    new = "        self.dweights = getattr(self, 'dweights', 0) + np.dot(self.inputs.T, dvalues)\n"
+    (tmp_path / "kept.py").write_text(text.replace(old, new))
+    r = cli("--impl", str(tmp_path / "kept.py"), "--batch", "7", "--variant", "normal")
+    assert r.returncode == 1 and "state persists between calls" in r.stdout, r.stdout + r.stderr
+
+
 def test_numpy_code_is_checked_in_float64_and_float32_only_when_asked(tmp_path: Path) -> None:
     """The course's own `assert isinstance(cost, float)` after `cost = np.squeeze(cost)` (its 2017 version) fails on
     float32 data (np.float32 is no float): not the student's error by default; asked for, those rows say what the

@@ -55,6 +55,15 @@ LOG_EPS_WORDS = "log(p + {eps}) in the loss, a guard against log(0): accepted, t
 MAX_LOG_EPS = 1e-4  #: a larger eps is no guard: it moves the loss by more than a part in 10^4 at p ~ 1
 ACCEPTED = (RELU_ZERO_WORDS, LOG_EPS_WORDS.split("{")[0])  #: how the rows a convention accepted begin (run()'s notes)
 CAUSE = "_cause"  #: a large-logits row's key for why it broke there (hints.CAUSES), read and dropped by settle_fragile
+#: a loss finite but too small at the logit-800 data, as a clip of p at more than a guard allows (-log(max(p, 1e-2)),
+#: np.clip(A2, 0.01, 0.99)): not fragile -- it changes the loss wherever p < eps, which the ordinary data (p > 0.05)
+#: never reaches; eps estimated as _log_eps does, against the oracle's guarded loss at that data
+CAP_WORDS = (
+    "the loss at a logit of 800 is {got:.4g} where the exact one is {exact:.4g}: capped, as if p were clipped at "
+    "{eps} (-log(max(p, {eps})) or np.clip), more than a guard against log(0) allows (at most {most:g}): it changes "
+    "the loss wherever p < {eps}"
+)
+CAPPED = "_capped"  #: a large-logits row's key: its failure is a cap (CAP_WORDS), never fragile (settle_fragile)
 STATEFUL_HINT = (
     "the first step matches but later steps do not: state persists between calls (gradients accumulated "
     "across batches without zeroing, a cache or global from the previous batch, parameters kept by the object)"
@@ -324,6 +333,12 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
         if all(r["status"] == Status.OK for r in other):
             return [{**r, "problem": RELU_ZERO_WORDS} for r in other]
     bad_loss = any(r["quantity"] == "loss" and r["status"] != Status.OK for r in rows)
+    if bad_loss and case.variant == "large-logits" and (words := _capped(case, matrix, out)):
+        for r in rows:
+            if r["quantity"] == "loss" and r["status"] == Status.FAIL:
+                r["problem"] = f"{r['problem'].split('; hint:')[0]}; hint: {words}"
+                r[CAPPED] = True
+                r.pop(CAUSE, None)
     if bad_loss and case.variant != "large-logits" and (eps := _log_eps(case, matrix, out)):
         said = f"{eps:g}".replace("e-0", "e-")  # 1e-7, as code writes it
         tried = {}
@@ -358,6 +373,31 @@ def _log_eps(case: Case, matrix: Matrix, out: Outputs) -> float:
     if not 0 < eps <= MAX_LOG_EPS:
         return 0.0
     return float(f"{eps:.0e}")
+
+
+def _capped(case: Case, matrix: Matrix, out: Outputs) -> str:
+    """CAP_WORDS where the loss at the logit-800 data is finite and below the exact one by more than a guard of
+    MAX_LOG_EPS explains (eps by bisection on log10 eps: the oracle's guarded loss falls as eps grows), else ""."""
+    if case.spec.loss_fn.kind == "squared" or not isinstance(out.loss, Tensor) or out.loss.numel() != 1:
+        return ""
+    got = float(out.loss)
+    data = case_data(case, matrix)
+    p64 = {k: v.numpy() for k, v in data.params.items()}
+    x, t = (v.numpy() for v in data.batches[0])
+
+    def guarded(log10_eps: float) -> float:
+        return oracle.loss_and_grads(p64, x, t, case.spec, log_eps=10.0**log10_eps)[0]
+
+    exact = oracle.loss_and_grads(p64, x, t, case.spec)[0]
+    if not np.isfinite(got) or not got < guarded(np.log10(MAX_LOG_EPS)):
+        return ""
+    lo, hi = np.log10(MAX_LOG_EPS), 0.0  # guarded(lo) > got; past eps = 1 the cap is called 1
+    if guarded(hi) <= got:
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if guarded(mid) > got else (lo, mid)
+    said = f"{10.0**hi:.0e}".replace("e-0", "e-").replace("e+00", "")
+    return CAP_WORDS.format(got=got, exact=exact, eps=said, most=MAX_LOG_EPS)
 
 
 def _judge(case: Case, matrix: Matrix, out: Outputs, conv: dict | None = None) -> list[dict]:
@@ -617,16 +657,17 @@ def settle_fragile(rows: list[dict]) -> list[dict]:
     their cause in the hint; otherwise they stay failures. Errors (a crash) are never fragile."""
     out = [dict(r) for r in rows]
     causes = [r.pop(CAUSE, "") for r in out]
+    capped = [r.pop(CAPPED, False) for r in out]
     for impl in dict.fromkeys(r["impl"] for r in out):
-        mine = [(r, c) for r, c in zip(out, causes, strict=True) if r["impl"] == impl]
-        ordinary = [r for r, _ in mine if r["variant"] != "large-logits"]
+        mine = [(r, c, k) for r, c, k in zip(out, causes, capped, strict=True) if r["impl"] == impl]
+        ordinary = [r for r, *_ in mine if r["variant"] != "large-logits"]
         right = any(Status(r["status"]).checked for r in ordinary) and not any(
             Status(r["status"]).bad for r in ordinary
         )
         if not right:
             continue
-        for r, cause in mine:
-            if r["variant"] == "large-logits" and Status(r["status"]) == Status.FAIL:
+        for r, cause, cap in mine:
+            if r["variant"] == "large-logits" and Status(r["status"]) == Status.FAIL and not cap:
                 problem = f"{r['problem'].split('; hint:')[0]}; hint: {cause}" if cause else r["problem"]
                 r["status"], r["problem"] = Status.FRAGILE, f"{FRAGILE_WORDS}: {problem}"
     return out

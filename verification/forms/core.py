@@ -304,6 +304,58 @@ def call_with(fn: Callable[..., object], *args: object, **optional: object) -> o
     return fn(*args, **extra)
 
 
+# ---- objects kept as a training loop keeps them ---------------------------------------------------------------------
+
+
+class Kept:
+    """One object per role and shape for the whole check, built on first use, as a training loop builds its net once:
+    what an object keeps between calls (momentum, a cache of the last batch, gradients never zeroed) meets the next
+    call as it would in training, and the trajectory's later steps name it (runner.STATEFUL_HINT). A fresh object
+    per call hid it: each call then looked like a first step."""
+
+    def __init__(self) -> None:
+        self._objects: dict[tuple, object] = {}
+
+    def get(self, key: tuple, make: Callable[[], object]) -> object:
+        if key not in self._objects:
+            self._objects[key] = make()
+        return self._objects[key]
+
+
+def write_into(held: dict, values: Mapping[str, object]) -> None:
+    """The values into a params dict as a training loop's update leaves them: into the very arrays (or tensors) it
+    holds where shape and dtype agree -- an attribute aliasing params['W1'] sees them, as it would after
+    `params['W1'] -= lr * dW1` -- else as new entries of the same dict."""
+    for k, v in values.items():
+        old = held.get(k)
+        same = getattr(old, "shape", None) == getattr(v, "shape", ())
+        same = same and getattr(old, "dtype", 0) == getattr(v, "dtype", 1)
+        if same and isinstance(old, np.ndarray) and old.flags.writeable:
+            old[...] = v
+        elif same and isinstance(old, Tensor):
+            with torch.no_grad():
+                old.copy_(v)  # type: ignore[arg-type]
+        else:
+            held[k] = v.copy() if isinstance(v, np.ndarray) else v.clone() if isinstance(v, Tensor) else v
+
+
+def left_unchanged(call: str, before: Mapping[str, object], now: Mapping[str, object]) -> None:
+    """LayoutMismatch naming the first of `before` (a name -> the values passed in) that `call` changed: `now` (the
+    same names -> what the caller holds after the call) differs. A training step or a gradient written into an alias
+    inside the call leaves the caller's parameters or data changed, which the returned numbers alone never show."""
+    for k, was in before.items():
+        cur = now.get(k)
+        a = cur.detach().cpu().numpy() if isinstance(cur, Tensor) else cur
+        b = was.detach().cpu().numpy() if isinstance(was, Tensor) else was
+        if isinstance(b, np.ndarray) and not (
+            isinstance(a, np.ndarray) and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+        ):
+            raise LayoutMismatch(
+                f"{call} changed {k} in place: the caller's parameters and data must come back as they went in "
+                "(a training step inside it? a gradient written into an alias of the array?)"
+            )
+
+
 # ---- values coming back --------------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ from verification.forms.core import (
     HINTS,
     Bound,
     Form,
+    Kept,
     LayoutMismatch,
     Options,
     Role,
@@ -26,8 +27,10 @@ from verification.forms.core import (
     as_vector,
     defines,
     defines_class,
+    left_unchanged,
     register,
     unfilled,
+    write_into,
 )
 from verification.sources import Defined
 
@@ -60,12 +63,15 @@ def cs231n(bound: Bound, options: Options) -> UserFn:
     nn_forward_backward(params, X, y, reg) on torch tensors."""
     target = bound.get("TwoLayerNet")
     factor = options.l2_factor
+    kept = Kept()
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
         like = params["W1"]
         if inspect.isclass(target):
-            net = construct(target, like, spec.D, spec.H, spec.C)
-            numpy = not isinstance(getattr(net, "params", {}).get("W1"), Tensor)  # a fresh net's W1 tells its library
+            key = ("net", spec.D, spec.H, spec.C, str(like.dtype), str(like.device))
+            net = kept.get(key, lambda: construct(target, like, spec.D, spec.H, spec.C))
+            held = getattr(net, "params", None)
+            numpy = not isinstance(held.get("W1") if isinstance(held, dict) else None, Tensor)  # its W1's library
         else:
             net, numpy = None, False
 
@@ -74,11 +80,21 @@ def cs231n(bound: Bound, options: Options) -> UserFn:
 
         mine = {"W1": conv(params["W1"].T), "b1": conv(params["b1"]), "W2": conv(params["W2"].T)}
         mine["b2"] = conv(params["b2"])
+        xs = conv(x)
         if net is None:
-            result = target(mine, conv(x), conv(t), spec.l2 * factor)  # type: ignore[operator]
+            given = {k: conv(v) for k, v in mine.items()}
+            result = target(given, xs, conv(t), spec.l2 * factor)  # type: ignore[operator]
+            now = {f"params['{k}']": given.get(k) for k in mine}
+            call = "nn_forward_backward(params, X, y, reg)"
         else:
-            net.params = mine
-            result = net.loss(conv(x), y=conv(t), reg=spec.l2 * factor)
+            if not isinstance(getattr(net, "params", None), dict):
+                net.params = {}
+            write_into(net.params, mine)  # as its train() leaves them: in the arrays it holds
+            result = net.loss(xs, y=conv(t), reg=spec.l2 * factor)
+            held = getattr(net, "params", None)
+            now = {f"params['{k}']": held.get(k) if isinstance(held, dict) else None for k in mine}
+            call = "loss(X, y, reg)"
+        left_unchanged(call, {**{f"params['{k}']": v for k, v in mine.items()}, "X": x}, {**now, "X": xs})
         if not (isinstance(result, tuple | list) and len(result) == 2):
             if numpy and (result is None or isinstance(result, np.ndarray)):  # the template returns scores unfilled
                 return None, {HINTS: {"loss": unfilled("loss(X, y, reg)", result)}}

@@ -16,6 +16,7 @@ from impls.spec import NetSpec
 from verification.forms.core import (
     Bound,
     Form,
+    Kept,
     LayoutMismatch,
     Options,
     Role,
@@ -23,6 +24,7 @@ from verification.forms.core import (
     as_loss,
     as_tensor,
     as_vector,
+    left_unchanged,
     register,
 )
 from verification.forms.cs231n import construct
@@ -41,10 +43,16 @@ def dlfs(bound: Bound, options: Options) -> UserFn:
     """TwoLayerNet(D, H, C) with our parameters written into its params arrays (W transposed), loss(x, t) and
     gradient(x, t) called with one-hot targets."""
     target = bound.get(CLASS)
+    kept = Kept()
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
         like = params["W1"]
-        net = construct(target, like, spec.D, spec.H, spec.C) if inspect.isclass(target) else target
+        key = ("net", spec.D, spec.H, spec.C)
+        net = (
+            kept.get(key, lambda: construct(target, like, spec.D, spec.H, spec.C))
+            if inspect.isclass(target)
+            else target
+        )
         held = getattr(net, "params", None)
         if not isinstance(held, dict):
             raise LayoutMismatch(f"{CLASS} has no params dict (W1, b1, W2, b2): not the dlfs form")
@@ -60,6 +68,12 @@ def dlfs(bound: Bound, options: Options) -> UserFn:
         onehot = np.eye(spec.C)[t.detach().cpu().numpy()]  # the book trains on one-hot labels (one_hot_label=True)
         loss = net.loss(xs, onehot.copy())
         grads = net.gradient(xs, onehot.copy())
+        given = {f"params['{k}']": v for k, v in ours.items()}
+        left_unchanged(
+            "loss(x, t) or gradient(x, t)",
+            {**given, "x": x},
+            {**{f"params['{k}']": held.get(k) for k in ours}, "x": xs},
+        )
         if not isinstance(grads, dict):
             raise LayoutMismatch(f"gradient(x, t) returned {type(grads).__name__}, expected the grads dict")
         out = {k: as_tensor(v, like) for k, v in grads.items()}

@@ -25,6 +25,7 @@ from verification.forms.core import (
     HINTS,
     Bound,
     Form,
+    Kept,
     LayoutMismatch,
     Options,
     Role,
@@ -35,6 +36,7 @@ from verification.forms.core import (
     attribute,
     call_with,
     crash,
+    left_unchanged,
     register,
 )
 from verification.sources import Defined
@@ -160,10 +162,15 @@ def nnfs(bound: Bound, options: Options) -> UserFn:
         "Layer_Dense: weights " + ("(in, out), the book's orientation" if flip else "(out, in), nn.Linear's")
     )
 
+    kept = Kept()
+
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
         like = params["W1"]
-        hidden = _make(bound, ACTIVATIONS[spec.hidden], f"the {spec.hidden} cases need one")
-        first, second = _dense(dense_cls, spec.D, spec.H, spec.l2), _dense(dense_cls, spec.H, spec.C, spec.l2)
+        hidden = kept.get(
+            ("hidden", spec.hidden), lambda: _make(bound, ACTIVATIONS[spec.hidden], f"the {spec.hidden} cases need one")
+        )
+        first = kept.get(("first", spec.D, spec.H, spec.l2), lambda: _dense(dense_cls, spec.D, spec.H, spec.l2))
+        second = kept.get(("second", spec.H, spec.C, spec.l2), lambda: _dense(dense_cls, spec.H, spec.C, spec.l2))
         for layer, w, b in ((first, "W1", "b1"), (second, "W2", "b2")):
             weight = params[w].detach().cpu().numpy()
             _set(layer, "weights", (weight.T if flip else weight).copy())
@@ -178,6 +185,11 @@ def nnfs(bound: Bound, options: Options) -> UserFn:
             loss = loss + _regularization(reg, [first, second])
         dh = _backward(second, dz)
         _backward(first, _backward(hidden, dh))
+        given = {f"{w}'s weights": params[w].detach().cpu().numpy() for w in ("W1", "W2")}
+        now = {f"{w}'s weights": _get(layer, "weights") for w, layer in (("W1", first), ("W2", second))}
+        if flip:
+            now = {k: v.T if isinstance(v, np.ndarray) else v for k, v in now.items()}
+        left_unchanged("the forward or backward pass", {**given, "the inputs": x}, {**now, "the inputs": X})
         grads: dict[str, object] = {}
         for layer, w, b, n in ((first, "W1", "b1", spec.H), (second, "W2", "b2", spec.C)):
             gw = as_tensor(_get(layer, "dweights"), like)

@@ -36,6 +36,8 @@ class TwoLayerNet:
             data = -np.log(probs[np.arange(n), y]).sum() / n
         elif self.bug == "log_eps":  # a guard against log(0), as Deep Learning from Scratch writes it
             data = -np.log(probs[np.arange(n), y] + 1e-7).sum() / n
+        elif self.bug in ("clip_1e-2", "clip_1e-7"):  # nnfs clips at 1e-7; at 1e-2 the clip changes ordinary losses
+            data = -np.log(np.maximum(probs[np.arange(n), y], float(self.bug[5:]))).sum() / n
         elif self.bug == "over_n_plus_1":  # a loss-only slip: the mean over N + 1 samples
             data = (np.log(total[:, 0]) - shifted[np.arange(n), y]).sum() / (n + 1)
         else:  # log-sum-exp: finite at any logit
@@ -82,6 +84,52 @@ class LogEps(TwoLayerNet):
 
 class OverNPlus1(TwoLayerNet):
     bug = "over_n_plus_1"
+
+
+class Clip1e7(TwoLayerNet):
+    bug = "clip_1e-7"
+
+
+class Clip1e2(TwoLayerNet):
+    bug = "clip_1e-2"
+
+
+class MomentumKept(TwoLayerNet):
+    """Returns a velocity it keeps between calls (an optimiser's state left in the net) instead of the gradients."""
+
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, reg: float = 0.0):
+        out = super().loss(X, y, reg)
+        if y is None:
+            return out
+        loss, grads = out
+        self.velocity = {k: 0.9 * getattr(self, "velocity", {}).get(k, 0.0) + g for k, g in grads.items()}
+        return loss, dict(self.velocity)
+
+
+class StepInsideLoss(TwoLayerNet):
+    """Takes a training step inside loss(): its gradients are right, the caller's W1 is not left as it was."""
+
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, reg: float = 0.0):
+        out = super().loss(X, y, reg)
+        if y is not None:
+            self.params["W1"] -= 0.1 * out[1]["W1"]
+        return out
+
+
+class AttributeAliases(TwoLayerNet):
+    """Reads its weights from attributes bound to the params arrays, right where cs231n's train() updates those arrays
+    in place (params['W1'] -= lr * dW1)."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int, std: float = 1e-4) -> None:
+        super().__init__(input_size, hidden_size, output_size, std)
+        self.W1, self.b1, self.W2, self.b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+
+    def loss(self, X: np.ndarray, y: np.ndarray | None = None, reg: float = 0.0):
+        held, self.params = self.params, {"W1": self.W1, "b1": self.b1, "W2": self.W2, "b2": self.b2}
+        try:
+            return super().loss(X, y, reg)
+        finally:
+            self.params = held
 
 
 class TorchTwoLayerNet:
