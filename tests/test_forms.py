@@ -170,6 +170,28 @@ def test_nnfs_separate_softmax_and_loss_classes_are_checked_where_there_is_no_co
     assert "the backward divides by p" in r.stdout.splitlines()[-1], r.stdout
 
 
+def test_readers_renamings_and_flat_copies_of_the_books_helpers_are_still_the_book_s(tmp_path: Path) -> None:
+    """nnfs classes renamed with the case and underscores aside (LayerDense, ReLuActivation), a loss class of one's
+    own with forward() but no calculate(); Deep Learning from Scratch's layers.py copied flat (`from layers import
+    *`) and absent: each checked with no options, and passes (they were exit 2, exit 1 and exit 1 with a NameError)."""
+    text = NNFS.read_text().replace("Layer_Dense", "LayerDense").replace("Activation_ReLU", "ReLuActivation")
+    assert "LayerDense" in text and "ReLuActivation" in text
+    (tmp_path / "renamed.py").write_text(text)
+    r = cli("--impl", str(tmp_path / "renamed.py"), "--batch", "7", "--variant", "normal")
+    assert r.returncode == 0 and "defines class LayerDense" in r.stdout and "ReLuActivation" in r.stdout, r.stdout
+    own = NNFS.read_text().replace("def calculate(self, output, y):", "def calculate_mean(self, output, y):")
+    own = own.replace("self.loss.calculate(", "self.loss.calculate_mean(")
+    assert own.count("calculate_mean") >= 2
+    (tmp_path / "own_loss.py").write_text(own.replace("class Activation_Softmax_Loss_CategoricalCrossentropy(",
+                                                      "class Unused("))  # fmt: skip
+    r = cli("--impl", str(tmp_path / "own_loss.py"), "--batch", "7", "--variant", "normal")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1].startswith("OK: "), r.stdout + r.stderr
+    flat = (LAYOUTS / "dlfs_ch5.py").read_text().replace("from common.layers import *", "from layers import *")
+    (tmp_path / "two_layer_net.py").write_text(flat)
+    r = cli("--impl", str(tmp_path / "two_layer_net.py"), "--batch", "7", "--variant", "normal")
+    assert r.returncode == 0 and "stood in for layers: " in r.stdout, r.stdout + r.stderr
+
+
 def test_nnfs_layers_are_kept_across_calls_so_gradients_never_zeroed_are_seen(tmp_path: Path) -> None:
     """The layers live as long as the training loop's: dweights added to instead of set (never zeroed) is right on
     each first call and fails the trajectory's later steps, by name; the book's own layers pass."""

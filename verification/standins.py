@@ -186,4 +186,7 @@ KNOWN: dict[str, dict[str, object]] = {
     # Deep Learning from Scratch's common/ package (the book's repository ships it beside each chapter's folder)
     "common.functions": _DLFS_FUNCTIONS,
     "common.layers": _DLFS_LAYERS,  # the book's layers.py star-imports functions.py
+    # the same files copied flat beside a reader's two_layer_net.py (`from layers import *`), when they are not there
+    "functions": _DLFS_FUNCTIONS,
+    "layers": _DLFS_LAYERS,
 }

@@ -192,9 +192,9 @@ class Form:
             name, order = _parse_target(target) if target else (None, None)
             candidates = [name] if name else [role.name, *role.also]
             found = next((c for c in candidates if c in ns.names or c in ns.failed), None)
-            if found is None and not name:  # Activation_ReLu, Loss_CategoricalCrossEntropy: the case aside
-                lower = {c.lower() for c in candidates}
-                found = next((n for n in [*ns.names, *ns.failed] if n.lower() in lower and _defined(ns, n)), None)
+            if found is None and not name:  # Activation_ReLu, LayerDense, CategoricalCrossEntropy: spelling aside
+                keys = {spelling(c) for c in candidates}
+                found = next((n for n in [*ns.names, *ns.failed] if spelling(n) in keys and _defined(ns, n)), None)
             if found is None:
                 why = f"no {' or '.join(candidates)}" + (f" in {ns.path.name}" if ns.path else "")
                 if role.optional:
@@ -238,16 +238,20 @@ def _defined(ns: Namespace, name: str) -> bool:
     return name in ns.failed or inspect.isclass(obj) or inspect.isfunction(obj)
 
 
+def spelling(name: str) -> str:
+    """A name with the case and underscores aside: how readers' renamings of a course's names are matched
+    (Layer_Dense, LayerDense, layer_dense)."""
+    return name.lower().replace("_", "")
+
+
 def attribute(obj: object, *names: str) -> str | None:
     """The first of `names` the object has, else one that matches one of them with the case and underscores aside
     (dWeights, d_weights for dweights), else None."""
     found = next((n for n in names if hasattr(obj, n)), None)
     if found is not None:
         return found
-    keys = {n.lower().replace("_", "") for n in names}
-    return (
-        next((a for a in vars(obj) if a.lower().replace("_", "") in keys), None) if hasattr(obj, "__dict__") else None
-    )
+    keys = {spelling(n) for n in names}
+    return next((a for a in vars(obj) if spelling(a) in keys), None) if hasattr(obj, "__dict__") else None
 
 
 def namespace_of(source: object) -> Namespace | None:

@@ -38,6 +38,7 @@ from verification.forms.core import (
     crash,
     left_unchanged,
     register,
+    spelling,
 )
 from verification.sources import Defined
 
@@ -45,13 +46,18 @@ COMBINED = "Activation_Softmax_Loss_CategoricalCrossentropy"
 #: role -> the other names readers give it (the case aside)
 NAMES = {
     "Layer_Dense": ("Dense_Layer", "DenseLayer", "Layer_Dense_"),
-    "Activation_ReLU": ("Act_ReLU", "ReLU_Activation"),
+    "Activation_ReLU": ("Act_ReLU", "ReLU_Activation"),  # every name also with the case and underscores aside
     "Activation_Sigmoid": ("Act_Sigmoid", "Sigmoid_Activation"),
     "Activation_Tanh": ("Act_Tanh",),
     "Activation_Linear": ("Act_Linear",),
     "Activation_Softmax": ("Act_Softmax", "Softmax_Activation"),
     COMBINED: ("Act_Softmax_CCE_Loss", "Activation_Softmax_Loss_CCE", "Softmax_CCE_Loss"),
-    "Loss_CategoricalCrossentropy": ("CCE_Loss", "Loss_CCE", "Categorical_Crossentropy_Loss"),
+    "Loss_CategoricalCrossentropy": (
+        "CCE_Loss",
+        "Loss_CCE",
+        "Categorical_Crossentropy_Loss",
+        "CategoricalCrossentropy",
+    ),
     "Loss_BinaryCrossentropy": ("BCE_Loss", "Loss_BCE"),
     "Loss_MeanSquaredError": ("MSE_Loss", "Loss_MSE"),
 }
@@ -131,9 +137,14 @@ def _dense(cls: object, n_in: int, n_out: int, l2: float) -> object:
 
 def _loss_value(loss: object, output: np.ndarray, y: np.ndarray) -> object:
     """loss.calculate(output, y): the mean of the per-sample losses (the book's later Loss keeps running sums that
-    new_pass() starts; its calculate may return (data, regularization))."""
+    new_pass() starts; its calculate may return (data, regularization)). A loss class with no calculate (a reader's
+    own base class) is taken as the book defines calculate: the mean of what forward(output, y) returns or sets."""
     if hasattr(loss, "new_pass"):
         loss.new_pass()  # type: ignore[attr-defined]
+    if not hasattr(loss, "calculate") and hasattr(loss, "forward"):
+        samples = call_with(loss.forward, output, y)  # type: ignore[attr-defined]
+        samples = _get(loss, "output") if samples is None else samples
+        return np.mean(samples)
     value = loss.calculate(output, y)  # type: ignore[attr-defined]
     return value[0] if isinstance(value, tuple) else value
 
@@ -250,15 +261,15 @@ def _loss_and_dz(
 
 def _usual_for(defined: Defined) -> dict[str, str]:
     """The book's later Layer_Dense takes weight_regularizer_l2: then its L2 is checked too."""
-    names = {n.lower() for n in ("Layer_Dense", *NAMES["Layer_Dense"])}
-    dense = next((c for n, c in defined.classes.items() if n.lower() in names), None)
+    names = {spelling(n) for n in ("Layer_Dense", *NAMES["Layer_Dense"])}
+    dense = next((c for n, c in defined.classes.items() if spelling(n) in names), None)
     return {"l2": "0,0.1"} if dense is not None and "weight_regularizer_l2" in dense.init_args else {}
 
 
 def _recognise(defined: Defined) -> str | None:
-    """a class `Layer_Dense` (or `Dense_Layer`)"""
-    names = {n.lower() for n in ("Layer_Dense", *NAMES["Layer_Dense"])}
-    found = next((c for c in defined.classes if c.lower() in names), None)
+    """a class `Layer_Dense` (or `Dense_Layer`; the case and underscores aside)"""
+    names = {spelling(n) for n in ("Layer_Dense", *NAMES["Layer_Dense"])}
+    found = next((c for c in defined.classes if spelling(c) in names), None)
     return f"defines class {found}" if found else None
 
 
