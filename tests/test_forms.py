@@ -192,6 +192,20 @@ def test_readers_renamings_and_flat_copies_of_the_books_helpers_are_still_the_bo
     assert r.returncode == 0 and "stood in for layers: " in r.stdout, r.stdout + r.stderr
 
 
+def test_a_nielsen_network_with_output_for_feedforward_and_nabla_w_first_is_checked(tmp_path: Path) -> None:
+    """Readers' Networks call the forward pass output() and return (nabla_w, nabla_b): the forward found among the
+    readers' names, the order told by the shapes (W1 (H, D), b1 (H, 1)); the same net with its output-layer
+    derivative left out still fails."""
+    text = (LAYOUTS / "nielsen_network.py").read_text().replace("def feedforward(", "def output(")
+    text = text.replace("        return nabla_b, nabla_w\n", "        return nabla_w, nabla_b\n")
+    assert "def output(" in text and "return nabla_w, nabla_b" in text
+    (tmp_path / "network.py").write_text(text)
+    r = cli("--impl", str(tmp_path / "network.py"), "--variant", "normal")
+    assert r.returncode == 0 and r.stdout.splitlines()[-1].startswith("OK: "), r.stdout + r.stderr
+    r = cli("--impl", f"{tmp_path / 'network.py'}:NoOutputPrime", "--layout", "nielsen", "--variant", "normal")
+    assert r.returncode == 1 and "MISMATCH" in r.stdout.splitlines()[-1], r.stdout + r.stderr
+
+
 def test_nnfs_layers_are_kept_across_calls_so_gradients_never_zeroed_are_seen(tmp_path: Path) -> None:
     """The layers live as long as the training loop's: dweights added to instead of set (never zeroed) is right on
     each first call and fails the trajectory's later steps, by name; the book's own layers pass."""

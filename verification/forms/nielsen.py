@@ -19,10 +19,14 @@ from verification.forms.core import (
     as_loss,
     as_tensor,
     as_vector,
+    attribute,
     defines_class,
     register,
 )
 from verification.sources import Defined
+
+#: the forward pass the loss is computed from: the book's name, then readers' others
+FORWARD = ("feedforward", "output", "forward", "predict")
 
 
 def _supports(spec: NetSpec) -> str | None:
@@ -32,7 +36,8 @@ def _supports(spec: NetSpec) -> str | None:
 
 
 def nielsen(bound: Bound, options: Options) -> UserFn:
-    """Network([D, H, C]) with our parameters as its column-vector lists; backprop per sample, summed."""
+    """Network([D, H, C]) with our parameters as its column-vector lists; backprop per sample, summed (its
+    (nabla_b, nabla_w) or, told by the shapes, (nabla_w, nabla_b)); the loss from feedforward (or output, ...)."""
     network_class = bound.get("Network")
 
     def fn(params: dict[str, Tensor], x: Tensor, t: Tensor, spec: NetSpec) -> tuple[object, dict[str, object]]:
@@ -44,11 +49,16 @@ def nielsen(bound: Bound, options: Options) -> UserFn:
         net.biases = [col(params["b1"]), col(params["b2"])]
         net.weights = [params["W1"].detach().cpu().numpy().copy(), params["W2"].detach().cpu().numpy().copy()]
         xs, ts = x.detach().cpu().numpy(), t.detach().cpu().numpy()
+        forward = attribute(net, *FORWARD)
+        if forward is None:
+            raise LayoutMismatch(f"Network has none of {', '.join(f'{n}(a)' for n in FORWARD)}: the loss needs one")
         loss, sums = 0.0, None
         for xi, ti in zip(xs, ts, strict=True):
-            a = net.feedforward(xi.reshape(-1, 1))
+            a = np.asarray(getattr(net, forward)(xi.reshape(-1, 1)))
             loss += 0.5 * float(((a - ti.reshape(-1, 1)) ** 2).sum())
             nb, nw = net.backprop(xi.reshape(-1, 1), ti.reshape(-1, 1))
+            if np.shape(nb[0]) == tuple(params["W1"].shape) != np.shape(nw[0]):  # (nabla_w, nabla_b): by the shapes
+                nb, nw = nw, nb
             part = [np.asarray(v) for v in (*nb, *nw)]
             sums = part if sums is None else [s + p for s, p in zip(sums, part, strict=True)]
         b1, b2, w1, w2 = sums
