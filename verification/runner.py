@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import sys
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -354,19 +354,32 @@ def judge(case: Case, matrix: Matrix, out: Outputs) -> list[dict]:
     return rows
 
 
+def _loss_and_guarded(case: Case, matrix: Matrix, out: Outputs) -> tuple[float, Callable[[float], float]] | None:
+    """The loss the code returned and the oracle's on the case's first batch as a function of a guard eps inside the
+    log (-log(p + eps); 0: the exact loss), which _log_eps and _capped compare; None where the loss is no
+    cross-entropy or not one number."""
+    if case.spec.loss_fn.kind == "squared" or not isinstance(out.loss, Tensor) or out.loss.numel() != 1:
+        return None
+    data = case_data(case, matrix)
+    p64 = {k: v.numpy() for k, v in data.params.items()}
+    x, t = (v.numpy() for v in data.batches[0])
+
+    def guarded(eps: float) -> float:
+        return oracle.loss_and_grads(p64, x, t, case.spec, log_eps=eps)[0]
+
+    return float(out.loss), guarded
+
+
 def _log_eps(case: Case, matrix: Matrix, out: Outputs) -> float:
     """The eps of a loss written -log(p + eps) (LOG_EPS_WORDS), estimated from how far the returned loss is from the
     oracle's and how the oracle's moves with eps (linear while eps << p), to one significant digit; 0 where the
     loss is no cross-entropy, not a finite number, or no such eps in (0, MAX_LOG_EPS] explains it."""
-    if case.spec.loss_fn.kind == "squared" or not isinstance(out.loss, Tensor) or out.loss.numel() != 1:
+    if (found := _loss_and_guarded(case, matrix, out)) is None:
         return 0.0
-    got = float(out.loss)
-    data = case_data(case, matrix)
-    p64 = {k: v.numpy() for k, v in data.params.items()}
-    x, t = (v.numpy() for v in data.batches[0])
+    got, guarded = found
     probe = 1e-6
-    exact = oracle.loss_and_grads(p64, x, t, case.spec)[0]
-    slope = (oracle.loss_and_grads(p64, x, t, case.spec, log_eps=probe)[0] - exact) / probe
+    exact = guarded(0.0)
+    slope = (guarded(probe) - exact) / probe
     if not np.isfinite(got) or not slope:
         return 0.0
     eps = (got - exact) / slope
@@ -378,26 +391,18 @@ def _log_eps(case: Case, matrix: Matrix, out: Outputs) -> float:
 def _capped(case: Case, matrix: Matrix, out: Outputs) -> str:
     """CAP_WORDS where the loss at the logit-800 data is finite and below the exact one by more than a guard of
     MAX_LOG_EPS explains (eps by bisection on log10 eps: the oracle's guarded loss falls as eps grows), else ""."""
-    if case.spec.loss_fn.kind == "squared" or not isinstance(out.loss, Tensor) or out.loss.numel() != 1:
+    if (found := _loss_and_guarded(case, matrix, out)) is None:
         return ""
-    got = float(out.loss)
-    data = case_data(case, matrix)
-    p64 = {k: v.numpy() for k, v in data.params.items()}
-    x, t = (v.numpy() for v in data.batches[0])
-
-    def guarded(log10_eps: float) -> float:
-        return oracle.loss_and_grads(p64, x, t, case.spec, log_eps=10.0**log10_eps)[0]
-
-    exact = oracle.loss_and_grads(p64, x, t, case.spec)[0]
-    if not np.isfinite(got) or not got < guarded(np.log10(MAX_LOG_EPS)):
+    got, guarded = found
+    lo, hi = np.log10(MAX_LOG_EPS), 0.0  # log10 eps: guarded(10^lo) > got; past eps = 1 the cap is called 1
+    if not np.isfinite(got) or not got < guarded(10.0**lo):
         return ""
-    lo, hi = np.log10(MAX_LOG_EPS), 0.0  # guarded(lo) > got; past eps = 1 the cap is called 1
-    if guarded(hi) <= got:
+    if guarded(10.0**hi) <= got:
         for _ in range(40):
             mid = (lo + hi) / 2
-            lo, hi = (mid, hi) if guarded(mid) > got else (lo, mid)
+            lo, hi = (mid, hi) if guarded(10.0**mid) > got else (lo, mid)
     said = f"{10.0**hi:.0e}".replace("e-0", "e-").replace("e+00", "")
-    return CAP_WORDS.format(got=got, exact=exact, eps=said, most=MAX_LOG_EPS)
+    return CAP_WORDS.format(got=got, exact=guarded(0.0), eps=said, most=MAX_LOG_EPS)
 
 
 def _judge(case: Case, matrix: Matrix, out: Outputs, conv: dict | None = None) -> list[dict]:
